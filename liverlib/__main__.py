@@ -1,0 +1,5 @@
+import sys
+
+from liverlib.cli import main
+
+sys.exit(main())

@@ -1,0 +1,222 @@
+"""The decode step: every study under a source into the interim cache.
+
+``python -m liverlib decode SOURCE --dataset NAME`` discovers the studies
+(:func:`liverlib.study.discover_studies`), decodes them in parallel, writes
+``data/interim/<NAME>/`` atomically, skips studies that are already decoded
+and unchanged, and ends with a table of decoded, skipped and failed studies.
+One bad study is reported and skipped; it never stops the cohort.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from liverlib.deid import project_salt
+from liverlib.errors import StudyError
+from liverlib.interim import read_cases, read_sources, save_case, write_cases, write_sources
+from liverlib.splits import DEFAULT_FRACTIONS, assign_splits
+from liverlib.volume import LIVER, TUMOR, Volume
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class DecodeResult:
+    """What happened to one study. ``source`` is shown to the user only,
+    never written to the cache (a folder name can be a patient's name)."""
+
+    source: str
+    status: str  # decoded, skipped or failed
+    case_id: str = ""
+    reason: str = ""
+    row: dict | None = None
+    seconds: float = 0.0
+
+
+def source_fingerprint(path: Path) -> str:
+    """Keyed hash of a study's files (relative names, sizes, mtimes)."""
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    if path.is_file():
+        from liverlib.study import detect_layout, label_path_for
+
+        label = label_path_for(path, detect_layout(path))
+        files += [label] if label else []
+    digest = hmac.new(project_salt(), digestmod=hashlib.sha256)
+    for f in files:
+        st = f.stat()
+        digest.update(f"{f.relative_to(path.parent)}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+    return digest.hexdigest()[:24]
+
+
+def volumetry(volume: Volume) -> dict:
+    """Liver and tumor volume (mL) and lesion count of a labelled Volume."""
+    from scipy import ndimage
+
+    if volume.label is None:
+        return {"liver_ml": "", "tumor_ml": "", "n_lesions": ""}
+    label = volume.label
+    tumor = label == TUMOR
+    n_lesions = int(ndimage.label(tumor, structure=np.ones((3, 3, 3)))[1]) if tumor.any() else 0
+    return {
+        # The liver volume includes its tumors, as LiTS and 3D-IRCADb report it.
+        "liver_ml": round(float(np.count_nonzero((label == LIVER) | tumor)) * volume.voxel_ml, 2),
+        "tumor_ml": round(float(np.count_nonzero(tumor)) * volume.voxel_ml, 2),
+        "n_lesions": n_lesions,
+    }
+
+
+def decode_one(path: str, layout: str, out_dir: str) -> DecodeResult:
+    """Decode one study and cache it (runs in a worker process)."""
+    from liverlib.study import read_study
+
+    start = time.perf_counter()
+    try:
+        volume = read_study(path)
+        save_case(out_dir, volume)
+    except StudyError as exc:
+        return DecodeResult(path, "failed", reason=f"{type(exc).__name__}: {exc}")
+    except MemoryError:
+        return DecodeResult(path, "failed", reason=f"MemoryError: {path}: study too large for memory")
+    row = {
+        "case_id": volume.case_id,
+        "layout": layout,
+        "shape": "x".join(str(n) for n in volume.shape),
+        "spacing": "x".join(f"{s:.3f}" for s in volume.spacing),
+        **volumetry(volume),
+    }
+    return DecodeResult(path, "decoded", volume.case_id, row=row, seconds=time.perf_counter() - start)
+
+
+def decode_cohort(
+    source: str | Path,
+    dataset: str,
+    *,
+    interim_root: str | Path = "data/interim",
+    workers: int | None = None,
+    split_fractions: dict[str, float] | None = None,
+    seed: int = 0,
+    force: bool = False,
+    progress: bool | None = None,
+) -> list[DecodeResult]:
+    """Decode every study under ``source`` into ``<interim_root>/<dataset>``.
+
+    Args:
+        source: A folder holding studies in any supported layout.
+        dataset: Name of the interim dataset folder.
+        interim_root: Where interim datasets live.
+        workers: Parallel processes (default: CPU count).
+        split_fractions: train/valid/test fractions for the patient split.
+        seed: Split seed.
+        force: Decode again even when a study is unchanged.
+        progress: tqdm bar (default: only on a terminal); otherwise one log
+            line per study.
+
+    Returns:
+        One DecodeResult per discovered study.
+    """
+    from liverlib.study import discover_studies
+
+    out_dir = Path(interim_root) / dataset
+    out_dir.mkdir(parents=True, exist_ok=True)
+    studies = discover_studies(source)
+    sources = read_sources(out_dir)
+    rows = {r["case_id"]: r for r in read_cases(out_dir)}
+    results: list[DecodeResult] = []
+    todo = []
+    fingerprints = {}
+    for path, layout in studies:
+        fp = source_fingerprint(path)
+        fingerprints[str(path)] = fp
+        cached = sources.get(fp)
+        if not force and cached and cached in rows and (out_dir / f"{cached}.npz").exists():
+            results.append(DecodeResult(str(path), "skipped", cached, reason="unchanged", row=rows[cached]))
+        else:
+            todo.append((str(path), layout))
+    workers = max(1, min(workers or os.cpu_count() or 1, len(todo) or 1))
+    for result in _run(todo, str(out_dir), workers, progress):
+        if result.status == "decoded" and any(r.case_id == result.case_id and r.status == "decoded" for r in results):
+            result.status, result.reason = "skipped", "same series as another study in this source"
+        results.append(result)
+        if result.status == "decoded":
+            sources[fingerprints[result.source]] = result.case_id
+            rows[result.case_id] = result.row
+    keep = {r.case_id for r in results if r.status != "failed"}
+    rows = {c: r for c, r in rows.items() if c in keep}
+    for row in rows.values():
+        row["has_tumor"] = bool(row.get("n_lesions") not in ("", None) and int(row["n_lesions"]) > 0)
+    splits = assign_splits(
+        list(rows), [rows[c]["has_tumor"] for c in rows], split_fractions or DEFAULT_FRACTIONS, seed=seed
+    )
+    for case_id, row in rows.items():
+        row["split"] = splits[case_id]
+    write_cases(out_dir, list(rows.values()))
+    write_sources(out_dir, {fp: c for fp, c in sources.items() if c in rows})
+    return results
+
+
+def _run(todo: list, out_dir: str, workers: int, progress: bool | None):
+    from tqdm.auto import tqdm
+
+    show_bar = progress if progress is not None else _is_terminal()
+    bar = tqdm(total=len(todo), desc="decode", unit="study", disable=not show_bar)
+    if workers == 1 or len(todo) <= 1:
+        iterator = (decode_one(p, layout, out_dir) for p, layout in todo)
+        pool = None
+    else:
+        pool = ProcessPoolExecutor(max_workers=workers)
+        futures = [pool.submit(decode_one, p, layout, out_dir) for p, layout in todo]
+        iterator = (f.result() for f in futures)
+    try:
+        for n, result in enumerate(iterator, 1):
+            bar.update()
+            if not show_bar:
+                what = result.case_id if result.status == "decoded" else result.reason
+                log.info("decode %d/%d %s %s (%.1fs)", n, len(todo), result.status, what, result.seconds)
+            yield result
+    finally:
+        bar.close()
+        if pool is not None:
+            pool.shutdown()
+
+
+def _is_terminal() -> bool:
+    import sys
+
+    return sys.stderr.isatty()
+
+
+def summary_table(results: list[DecodeResult], *, show_sources: bool = True) -> str:
+    """Plain-text table of decoded, skipped and failed studies with reasons."""
+    lines = [f"{'status':8} {'case_id':22} {'study':40} reason"]
+    for r in sorted(results, key=lambda r: (r.status != "failed", r.status, r.source)):
+        study = Path(r.source).name if show_sources else ""
+        lines.append(f"{r.status:8} {r.case_id or '-':22} {study[:40]:40} {r.reason}")
+    counts = {s: sum(r.status == s for r in results) for s in ("decoded", "skipped", "failed")}
+    lines.append(", ".join(f"{v} {k}" for k, v in counts.items()))
+    return "\n".join(lines)
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("source", help="folder of studies (DICOM, 3D-IRCADb, LiTS, MSD)")
+    parser.add_argument("--dataset", required=True, help="name of the interim dataset")
+    parser.add_argument("--interim-root", default="data/interim")
+    parser.add_argument("--workers", type=int, default=None, help="parallel processes (default: CPU count)")
+    parser.add_argument("--seed", type=int, default=0, help="patient split seed")
+    parser.add_argument("--force", action="store_true", help="decode unchanged studies again")
+
+
+def run(args) -> int:
+    results = decode_cohort(
+        args.source, args.dataset, interim_root=args.interim_root, workers=args.workers, seed=args.seed, force=args.force
+    )
+    print(summary_table(results))
+    return 1 if results and all(r.status == "failed" for r in results) else 0

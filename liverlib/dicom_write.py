@@ -1,0 +1,176 @@
+"""Write a volume as a real CT Image Storage DICOM series.
+
+Used by the phantom generator and by tests that need DICOM files with a known
+content. Files are plain Explicit VR Little Endian CT images that pydicom,
+dcm2niix and 3D Slicer read: int16 stored values with a rescale intercept,
+ImagePositionPatient / ImageOrientationPatient / PixelSpacing /
+SliceThickness from the volume's geometry, one Study, Series and Frame of
+Reference UID per series.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+#: Fake identity written into generated headers so that de-identification is
+#: always exercised. Phantoms draw their own; this is the fallback.
+DEFAULT_IDENTITY = {
+    "PatientName": "DOE^JANE",
+    "PatientID": "PID-0000000",
+    "PatientBirthDate": "19600101",
+    "PatientSex": "F",
+    "PatientAge": "064Y",
+    "InstitutionName": "Example General Hospital",
+    "AccessionNumber": "ACC0000000",
+    "StudyDate": "20240102",
+    "SeriesDate": "20240102",
+    "AcquisitionDate": "20240102",
+    "ContentDate": "20240102",
+    "StudyTime": "101500",
+    "ReferringPhysicianName": "SMITH^JOHN",
+    "StudyDescription": "CT ABDOMEN WITH CONTRAST",
+    "SeriesDescription": "PORTAL VENOUS 2.5MM",
+    "StudyID": "1",
+}
+
+
+def _uid(seed_parts: list[str]) -> str:
+    from pydicom.uid import generate_uid
+
+    return generate_uid(entropy_srcs=[str(p) for p in seed_parts])
+
+
+def write_dicom_series(
+    hu: np.ndarray,
+    spacing: tuple[float, float, float],
+    out_dir: str | Path,
+    *,
+    origin: tuple[float, float, float] = (0.0, 0.0, 0.0),
+    flip: tuple[bool, bool, bool] = (False, False, False),
+    identity: dict | None = None,
+    uid_seed: str = "liverlib",
+    study_uid: str | None = None,
+    frame_uid: str | None = None,
+    series_number: int = 1,
+    rescale_intercept: float = -1024.0,
+    rescale_slope: float = 1.0,
+    modality: str = "CT",
+    name_order: np.ndarray | None = None,
+    name_pattern: str = "image_{}",
+    extra: dict | None = None,
+) -> list[Path]:
+    """Write a canonical (z, y, x) LPS volume as one DICOM file per axial slice.
+
+    Args:
+        hu: Values in HU, shape (z, y, x) in the Volume convention (z inferior
+            to superior, y anterior to posterior, x patient right to left).
+            Masks are written the same way with ``rescale_intercept=0``.
+        spacing: (dz, dy, dx) in mm.
+        out_dir: Folder to write (created).
+        origin: LPS position (x, y, z) of the centre of voxel ``hu[0, 0, 0]``.
+        flip: Store the x, y or z axis reversed (the headers describe it, so a
+            correct reader gives back the same canonical array).
+        identity: Patient/study identity tags to write (fake values).
+        uid_seed: Makes the UIDs reproducible.
+        study_uid: Shared StudyInstanceUID (e.g. image and mask series).
+        frame_uid: Shared FrameOfReferenceUID.
+        series_number: SeriesNumber; also feeds the SeriesInstanceUID.
+        rescale_intercept: Stored value = (HU - intercept) / slope, e.g. -1024
+            stores air (-1000 HU) as 24.
+        rescale_slope: See above.
+        modality: Modality tag.
+        name_order: Permutation giving each slice's file number, so file names
+            need not follow slice order (the reader must use geometry).
+        name_pattern: File name pattern, ``{}`` gets the file number.
+        extra: More tags to set on every slice (keyword -> value).
+
+    Returns:
+        The written paths, in slice (z) order.
+    """
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    nz, ny, nx = hu.shape
+    dz, dy, dx = (float(s) for s in spacing)
+    ident = dict(DEFAULT_IDENTITY if identity is None else identity)
+
+    # Store the axes as asked: a flipped axis starts at the far end and runs
+    # backwards in LPS, which the orientation/position tags record.
+    data = hu
+    row_dir = np.array([1.0, 0.0, 0.0])  # direction of increasing column index
+    col_dir = np.array([0.0, 1.0, 0.0])  # direction of increasing row index
+    first = np.asarray(origin, dtype=float).copy()
+    if flip[0]:
+        data = data[:, :, ::-1]
+        row_dir = -row_dir
+        first[0] += (nx - 1) * dx
+    if flip[1]:
+        data = data[:, ::-1, :]
+        col_dir = -col_dir
+        first[1] += (ny - 1) * dy
+    z_order = np.arange(nz)[::-1] if flip[2] else np.arange(nz)
+
+    stored = np.round((np.asarray(data, dtype=np.float64) - rescale_intercept) / rescale_slope)
+    if stored.min() < -32768 or stored.max() > 32767:
+        raise ValueError("values do not fit int16 stored values with this rescale")
+    stored = stored.astype(np.int16)
+
+    study_uid = study_uid or _uid([uid_seed, "study"])
+    frame_uid = frame_uid or _uid([uid_seed, "frame"])
+    series_uid = _uid([uid_seed, "series", series_number])
+    if name_order is None:
+        name_order = np.arange(nz)
+    paths = [Path()] * nz
+    for n, k in enumerate(z_order):
+        sop_uid = _uid([uid_seed, "sop", series_number, int(k)])
+        meta = FileMetaDataset()
+        meta.MediaStorageSOPClassUID = CTImageStorage
+        meta.MediaStorageSOPInstanceUID = sop_uid
+        meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        ds = Dataset()
+        ds.file_meta = meta
+        ds.SOPClassUID = CTImageStorage
+        ds.SOPInstanceUID = sop_uid
+        ds.StudyInstanceUID = study_uid
+        ds.SeriesInstanceUID = series_uid
+        ds.FrameOfReferenceUID = frame_uid
+        ds.Modality = modality
+        ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
+        for key, value in ident.items():
+            setattr(ds, key, value)
+        ds.SeriesNumber = series_number
+        ds.InstanceNumber = n + 1
+        ds.PatientPosition = "FFS"
+        ds.ImageOrientationPatient = [float(v) for v in (*row_dir, *col_dir)]
+        pos = first + np.array([0.0, 0.0, k * dz])
+        ds.ImagePositionPatient = [round(float(v), 4) for v in pos]
+        ds.SliceLocation = round(float(pos[2]), 4)
+        ds.PixelSpacing = [dy, dx]
+        ds.SliceThickness = dz
+        ds.SpacingBetweenSlices = dz
+        ds.Rows, ds.Columns = ny, nx
+        ds.SamplesPerPixel = 1
+        ds.PhotometricInterpretation = "MONOCHROME2"
+        ds.BitsAllocated = 16
+        ds.BitsStored = 16
+        ds.HighBit = 15
+        ds.PixelRepresentation = 1
+        ds.RescaleIntercept = rescale_intercept
+        ds.RescaleSlope = rescale_slope
+        ds.RescaleType = "HU"
+        ds.WindowCenter = 60
+        ds.WindowWidth = 400
+        for key, value in (extra or {}).items():
+            setattr(ds, key, value)
+        ds.PixelData = np.ascontiguousarray(stored[k]).tobytes()
+        path = out_dir / name_pattern.format(int(name_order[n]))
+        tmp = path.with_name(path.name + ".part")
+        ds.save_as(tmp, enforce_file_format=True)
+        os.replace(tmp, path)
+        paths[k] = path
+    return paths

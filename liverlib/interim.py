@@ -1,0 +1,109 @@
+"""The interim cache: one ``<case_id>.npz`` per decoded study plus ``cases.csv``.
+
+``data/interim/<dataset>/``::
+
+    <case_id>.npz   hu int16 (z, y, x), label uint8 (or an empty array when the
+                    study has none), spacing (dz, dy, dx), origin, direction
+    cases.csv       case_id, layout, shape, spacing, liver_ml, tumor_ml,
+                    n_lesions, split
+    sources.json    keyed hash of each source's file list -> case_id (so an
+                    unchanged study is skipped; no path is stored)
+
+Everything is written to a temporary name and renamed, so an interrupted
+decode never leaves a half-written file behind.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from liverlib.volume import Volume
+
+CASE_COLUMNS = ["case_id", "layout", "shape", "spacing", "liver_ml", "tumor_ml", "n_lesions", "split"]
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def save_case(folder: str | Path, volume: Volume) -> Path:
+    """Write one Volume as ``<case_id>.npz`` (HU rounded to int16)."""
+    path = Path(folder) / f"{volume.case_id}.npz"
+    hu = volume.hu
+    if hu.dtype != np.int16:
+        hu = np.clip(np.rint(hu), -32768, 32767).astype(np.int16)
+    label = volume.label if volume.label is not None else np.zeros((0,), np.uint8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npz")
+    # Uncompressed: zlib would cost more time than decoding the DICOM files.
+    np.savez(
+        tmp,
+        hu=hu,
+        label=label.astype(np.uint8),
+        spacing=np.asarray(volume.spacing, float),
+        origin=np.asarray(volume.origin, float),
+        direction=np.asarray(volume.direction, float),
+    )
+    os.replace(tmp, path)
+    return path
+
+
+def load_case(path: str | Path) -> Volume:
+    """Read a cached case back as a Volume (no pickle)."""
+    path = Path(path)
+    with np.load(path, allow_pickle=False) as data:
+        label = data["label"]
+        return Volume(
+            hu=data["hu"],
+            spacing=tuple(data["spacing"]),
+            case_id=path.stem,
+            label=label if label.size else None,
+            origin=tuple(data["origin"]),
+            direction=data["direction"],
+            meta={"layout": "interim"},
+        )
+
+
+def read_cases(folder: str | Path) -> list[dict]:
+    """Rows of ``cases.csv`` (numbers parsed), [] when absent."""
+    path = Path(folder) / "cases.csv"
+    if not path.exists():
+        return []
+    rows = []
+    with path.open(newline="") as fh:
+        for row in csv.DictReader(fh):
+            for key in ("liver_ml", "tumor_ml"):
+                row[key] = float(row[key]) if row.get(key) not in (None, "") else None
+            row["n_lesions"] = int(row["n_lesions"]) if row.get("n_lesions") not in (None, "") else None
+            rows.append(row)
+    return rows
+
+
+def write_cases(folder: str | Path, rows: list[dict]) -> Path:
+    """Write ``cases.csv`` atomically, sorted by case id."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=CASE_COLUMNS, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for row in sorted(rows, key=lambda r: r["case_id"]):
+        writer.writerow(row)
+    path = Path(folder) / "cases.csv"
+    atomic_write_bytes(path, buffer.getvalue().encode())
+    return path
+
+
+def read_sources(folder: str | Path) -> dict:
+    path = Path(folder) / "sources.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def write_sources(folder: str | Path, sources: dict) -> None:
+    atomic_write_bytes(Path(folder) / "sources.json", json.dumps(sources, indent=1, sort_keys=True).encode())

@@ -1,0 +1,213 @@
+"""``read_study``: one entry point for every CT study layout.
+
+Recognised layouts (see DESIGN.md):
+
+* ``dicom``: a folder of DICOM CT files (any names, nested folders) or one file;
+* ``ircadb``: a 3D-IRCADb case folder with ``PATIENT_DICOM/`` and
+  ``MASKS_DICOM/liver/``, ``MASKS_DICOM/livertumor*/`` (tumors united into
+  label 2; the archive's nested ``PATIENT_DICOM/PATIENT_DICOM`` works too);
+* ``lits``: ``volume-N.nii[.gz]`` with ``segmentation-N.nii[.gz]`` beside it;
+* ``msd``: ``imagesTr/liver_N.nii.gz`` with ``../labelsTr/liver_N.nii.gz``;
+* ``nifti``: any other 3D NIfTI image, without label.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+
+from liverlib.deid import pseudonym
+from liverlib.errors import GeometryMismatchError, StudyError
+from liverlib.volume import LIVER, TUMOR, Volume
+
+LITS_IMAGE = re.compile(r"^volume-(\d+)\.nii(\.gz)?$")
+NIFTI = re.compile(r"^.+\.nii(\.gz)?$")
+# Geometry of a mask must match its image to this tolerance (mm).
+GRID_TOL_MM = 0.05
+
+
+def detect_layout(path: str | Path) -> str:
+    """Name the layout of ``path``: dicom, ircadb, lits, msd or nifti."""
+    path = Path(path)
+    if not path.exists():
+        raise StudyError(path, "does not exist")
+    if path.is_dir():
+        if (path / "PATIENT_DICOM").is_dir():
+            return "ircadb"
+        return "dicom"
+    name = path.name
+    if LITS_IMAGE.match(name):
+        return "lits"
+    if NIFTI.match(name):
+        return "msd" if path.parent.name == "imagesTr" else "nifti"
+    return "dicom"
+
+
+def read_study(path: str | Path, case_id: str | None = None) -> Volume:
+    """Decode one CT study into a Volume (HU, canonical LPS, label 0/1/2).
+
+    Args:
+        path: A DICOM folder or file, a 3D-IRCADb case folder, a LiTS
+            ``volume-N.nii.gz`` or an MSD ``imagesTr/liver_N.nii.gz``.
+        case_id: A pseudonym to use; default is a keyed hash of the study's
+            identity (see :mod:`liverlib.deid`).
+
+    Returns:
+        The Volume. Its ``hu`` is (z, y, x) with air near -1000 HU and
+        enhanced liver near 100-130 HU; ``label`` is uint8 or None.
+
+    Raises:
+        StudyError: A subclass naming the file and the reason.
+    """
+    path = Path(path)
+    layout = detect_layout(path)
+    if layout == "dicom":
+        return _read_dicom(path, case_id)
+    if layout == "ircadb":
+        return _read_ircadb(path, case_id)
+    return _read_nifti(path, layout, case_id)
+
+
+def _volume(hu, spacing, origin, direction, label, info, layout, case_id, prefix) -> Volume:
+    uids = info.pop("_uids", None)
+    if case_id is None:
+        case_id = pseudonym(*(uids or ()), prefix=prefix)
+    info["layout"] = layout
+    return Volume(hu=hu, spacing=spacing, case_id=case_id, label=label, origin=origin, direction=direction, meta=info)
+
+
+def _read_dicom(path: Path, case_id: str | None) -> Volume:
+    from liverlib.dicom_read import read_dicom_series
+
+    hu, spacing, origin, direction, info = read_dicom_series(path)
+    return _volume(hu, spacing, origin, direction, None, info, "dicom", case_id, "ct")
+
+
+def _same_grid(image: tuple, mask: tuple, mask_dir: Path) -> None:
+    shape_i, spacing_i, origin_i = image
+    shape_m, spacing_m, origin_m = mask
+    if shape_i != shape_m:
+        raise GeometryMismatchError(mask_dir, f"mask shape {shape_m} differs from image shape {shape_i}")
+    if not np.allclose(spacing_i, spacing_m, atol=GRID_TOL_MM) or not np.allclose(origin_i, origin_m, atol=GRID_TOL_MM):
+        raise GeometryMismatchError(
+            mask_dir,
+            f"mask grid (spacing {np.round(spacing_m, 3).tolist()}, origin {np.round(origin_m, 2).tolist()}) "
+            f"differs from image (spacing {np.round(spacing_i, 3).tolist()}, origin {np.round(origin_i, 2).tolist()})",
+        )
+
+
+def ircadb_mask_dirs(case: Path) -> tuple[Path | None, list[Path]]:
+    """The liver mask folder and the tumor mask folders of a 3D-IRCADb case."""
+    masks = case / "MASKS_DICOM"
+    if not masks.is_dir():
+        return None, []
+    liver = sorted(p for p in masks.rglob("liver") if p.is_dir())
+    tumors = sorted(p for p in masks.rglob("livertumor*") if p.is_dir())
+    return (liver[0] if liver else None), tumors
+
+
+def _read_ircadb(case: Path, case_id: str | None) -> Volume:
+    from liverlib.dicom_read import read_dicom_series
+
+    hu, spacing, origin, direction, info = read_dicom_series(case / "PATIENT_DICOM")
+    liver_dir, tumor_dirs = ircadb_mask_dirs(case)
+    label = None
+    if liver_dir is not None:
+        label = np.zeros(hu.shape, dtype=np.uint8)
+        for mask_dir, value in [(liver_dir, LIVER)] + [(t, TUMOR) for t in tumor_dirs]:
+            mask, m_spacing, m_origin, _, _ = read_dicom_series(mask_dir, require_ct=False)
+            _same_grid((hu.shape, spacing, origin), (mask.shape, m_spacing, m_origin), mask_dir)
+            label[mask > 0] = value
+        info["n_tumor_masks"] = len(tumor_dirs)
+    return _volume(hu, spacing, origin, direction, label, info, "ircadb", case_id, "ircadb")
+
+
+def label_path_for(image: Path, layout: str) -> Path | None:
+    """Where the label of a LiTS or MSD image lies (None when absent)."""
+    if layout == "lits":
+        number = LITS_IMAGE.match(image.name).group(1)
+        for suffix in (".nii.gz", ".nii"):
+            candidate = image.with_name(f"segmentation-{number}{suffix}")
+            if candidate.exists():
+                return candidate
+        return None
+    if layout == "msd":
+        candidate = image.parent.parent / "labelsTr" / image.name
+        return candidate if candidate.exists() else None
+    return None
+
+
+def _read_nifti(path: Path, layout: str, case_id: str | None) -> Volume:
+    from liverlib.nifti_io import check_same_grid, load_nifti, nifti_to_canonical
+
+    img = load_nifti(path)
+    hu, spacing, origin, direction = nifti_to_canonical(img, path)
+    label = None
+    label_path = label_path_for(path, layout)
+    if label_path is not None:
+        seg = load_nifti(label_path)
+        check_same_grid(seg, img, label_path, path)
+        label = nifti_to_canonical(seg, label_path, as_label=True)[0]
+    info = {
+        "layout": layout,
+        "nifti_affine": np.asarray(img.affine, dtype=float).round(6).tolist(),
+        "has_label": label is not None,
+    }
+    stem = path.name.split(".nii")[0]
+    info["_uids"] = (layout, stem)
+    return _volume(hu, spacing, origin, direction, label, info, layout, case_id, layout)
+
+
+def discover_studies(source: str | Path) -> list[tuple[Path, str]]:
+    """Find every study under ``source``, in any of the layouts.
+
+    A 3D-IRCADb case folder, a LiTS ``volume-N`` file and an MSD ``imagesTr``
+    file are one study each; for plain DICOM, each top-level sub-folder that
+    holds files is one study (and ``source`` itself when files lie directly in
+    it). Returns ``(path, layout)`` pairs in a stable order.
+    """
+    source = Path(source)
+    if not source.exists():
+        raise StudyError(source, "does not exist")
+    if source.is_file():
+        return [(source, detect_layout(source))]
+    if (source / "PATIENT_DICOM").is_dir():
+        return [(source, "ircadb")]
+    studies: list[tuple[Path, str]] = []
+    for image in sorted(source.rglob("*.nii*")):
+        if image.name.startswith("._"):  # macOS resource forks in the MSD archive
+            continue
+        layout = detect_layout(image)
+        if layout in ("lits", "msd"):
+            studies.append((image, layout))
+    for case in sorted(p.parent for p in source.rglob("PATIENT_DICOM") if p.is_dir()):
+        if not any(case.is_relative_to(s) or s.is_relative_to(case) for s, _ in studies if _ == "ircadb"):
+            studies.append((case, "ircadb"))
+    ircadb = [s for s, layout in studies if layout == "ircadb"]
+    nifti_dirs = {s.parent for s, layout in studies if layout in ("lits", "msd")}
+    found_before_children = len(studies)
+    for child in sorted(p for p in source.iterdir() if p.is_dir()):
+        if child.name in ("imagesTr", "labelsTr", "imagesTs") or any(
+            s.is_relative_to(child) or child.is_relative_to(s) for s in ircadb
+        ):
+            continue
+        if any(p.parent == child or p.is_relative_to(child) for p in nifti_dirs):
+            continue
+        if any(f.is_file() and not f.name.startswith(".") for f in child.rglob("*")):
+            studies.append((child, "dicom"))
+    # Files lying directly in ``source`` make it one study, unless its
+    # sub-folders already are studies (then they are companions, e.g. DICOMDIR).
+    loose = [
+        p
+        for p in source.iterdir()
+        if p.is_file() and not NIFTI.match(p.name) and not p.name.startswith(".") and p.name.upper() != "DICOMDIR"
+    ]
+    if loose and len(studies) == found_before_children == 0 and not _only_docs(loose):
+        studies.append((source, "dicom"))
+    return studies
+
+
+def _only_docs(files: list[Path]) -> bool:
+    return all(f.suffix.lower() in {".txt", ".md", ".csv", ".json", ".yaml", ".yml"} for f in files)

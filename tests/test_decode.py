@@ -1,0 +1,117 @@
+"""The decode step: cohort, skipping, failures table, no PHI written."""
+
+from __future__ import annotations
+
+import csv
+import io
+import zipfile
+
+import numpy as np
+import pytest
+from conftest import asymmetric_volume, write_ircadb_case
+
+from liverlib.cli import main
+from liverlib.decode import decode_cohort, summary_table
+from liverlib.dicom_write import DEFAULT_IDENTITY, write_dicom_series
+from liverlib.interim import load_case, read_cases
+from liverlib.nifti_io import write_volume_nifti
+
+PLANTED = {
+    "PatientName": "ZAPHOD^BEEBLEBROX",
+    "PatientID": "PHI-4242-ID",
+    "PatientBirthDate": "19510317",
+    "PatientSex": "M",
+    "PatientAge": "073Y",
+    "InstitutionName": "Magrathea Clinic",
+    "AccessionNumber": "ACC-77881",
+    "StudyDate": "20230911",
+    "SeriesDate": "20230911",
+    "AcquisitionDate": "20230911",
+    "ContentDate": "20230911",
+    "StudyTime": "101500",
+    "ReferringPhysicianName": "PROSTETNIC^VOGON",
+    "StudyDescription": "CT ABD Liver mets follow-up Zaphod",
+    "SeriesDescription": "PV phase Magrathea protocol",
+    "StudyID": "STUDY-9911",
+}
+
+
+@pytest.fixture
+def cohort(tmp_path):
+    src = tmp_path / "raw"
+    vol = asymmetric_volume()
+    write_ircadb_case(src / "case_a", vol)
+    write_dicom_series(vol.hu, vol.spacing, src / "ZAPHOD_BEEBLEBROX", identity=PLANTED, uid_seed="planted")
+    write_volume_nifti(vol.hu, vol, src / "lits" / "volume-0.nii.gz", axcodes=("R", "A", "S"))
+    write_volume_nifti(vol.label, vol, src / "lits" / "segmentation-0.nii.gz", axcodes=("R", "A", "S"))
+    bad = write_dicom_series(vol.hu, vol.spacing, src / "broken", uid_seed="broken")
+    bad[3].write_bytes(bad[3].read_bytes()[:-50])
+    return src
+
+
+def test_cohort_decodes_good_studies_and_reports_bad(cohort, tmp_path):
+    results = decode_cohort(cohort, "demo", interim_root=tmp_path / "interim", workers=2, progress=False)
+    status = {r.source.split("/")[-1]: r.status for r in results}
+    assert status == {"case_a": "decoded", "ZAPHOD_BEEBLEBROX": "decoded", "volume-0.nii.gz": "decoded", "broken": "failed"}
+    failed = next(r for r in results if r.status == "failed")
+    assert "CorruptDicomError" in failed.reason and "pixel data truncated" in failed.reason
+    rows = read_cases(tmp_path / "interim" / "demo")
+    assert len(rows) == 3 and {r["split"] for r in rows} <= {"train", "valid", "test"}
+    labelled = [r for r in rows if r["layout"] in ("ircadb", "lits")]
+    vol = asymmetric_volume()
+    expected_liver_ml = np.count_nonzero(vol.label) * vol.voxel_ml
+    for row in labelled:
+        assert row["liver_ml"] == pytest.approx(expected_liver_ml, abs=0.01)
+        assert row["n_lesions"] == 1
+        cached = load_case(tmp_path / "interim" / "demo" / f"{row['case_id']}.npz")
+        np.testing.assert_array_equal(cached.hu, vol.hu)
+        np.testing.assert_array_equal(cached.label, vol.label)
+    table = summary_table(results)
+    assert "3 decoded, 0 skipped, 1 failed" in table and "pixel data truncated" in table
+
+
+def test_unchanged_studies_are_skipped(cohort, tmp_path):
+    interim = tmp_path / "interim"
+    decode_cohort(cohort, "d", interim_root=interim, workers=1, progress=False)
+    npz = sorted((interim / "d").glob("*.npz"))
+    mtimes = [p.stat().st_mtime_ns for p in npz]
+    again = decode_cohort(cohort, "d", interim_root=interim, workers=1, progress=False)
+    assert sorted(r.status for r in again) == ["failed", "skipped", "skipped", "skipped"]
+    assert [p.stat().st_mtime_ns for p in npz] == mtimes
+    # Touching a study's file makes it stale again.
+    next((cohort / "case_a" / "PATIENT_DICOM").iterdir()).touch()
+    third = decode_cohort(cohort, "d", interim_root=interim, workers=1, progress=False)
+    assert sorted(r.status for r in third) == ["decoded", "failed", "skipped", "skipped"]
+
+
+def _written_text(folder) -> str:
+    chunks = []
+    for path in folder.rglob("*"):
+        if not path.is_file():
+            continue
+        data = path.read_bytes()
+        chunks.append(path.name)
+        if path.suffix == ".npz":
+            with zipfile.ZipFile(io.BytesIO(data)) as z:
+                for name in z.namelist():
+                    chunks.append(name)
+                    chunks.append(z.read(name).decode("latin-1"))
+        else:
+            chunks.append(data.decode("latin-1"))
+    return "\n".join(chunks)
+
+
+def test_no_planted_phi_reaches_the_cache(cohort, tmp_path, capsys):
+    interim = tmp_path / "interim"
+    assert main(["decode", str(cohort), "--dataset", "phi", "--interim-root", str(interim), "--workers", "1"]) == 0
+    text = _written_text(interim).upper()
+    for key, value in {**PLANTED, **DEFAULT_IDENTITY}.items():
+        if key in ("PatientSex", "StudyTime", "StudyID"):
+            continue  # one-letter / short values would match random bytes
+        assert value.upper() not in text, f"{key} leaked into the interim cache"
+    for date in ("20230911", "2023-09-11", "19510317", "1951-03-17"):
+        assert date not in text
+    with (interim / "phi" / "cases.csv").open() as fh:
+        assert set(next(csv.reader(fh))) == {"case_id", "layout", "shape", "spacing", "liver_ml", "tumor_ml", "n_lesions", "split"}
+    out = capsys.readouterr().out
+    assert "3 decoded" in out
