@@ -16,6 +16,7 @@ COMMANDS = {
     "decode": ("liverlib.decode", "decode every study under a folder into the interim cache"),
     "phantoms": ("liverlib.phantom.cohort", "write a synthetic abdominal CT cohort as DICOM"),
     "build-dataset": ("liverlib.build_dataset", "build the three-view slice dataset from the interim cache"),
+    "import-images": ("liverlib.image_folder", "import a train/valid/test folder of 2D slice images and masks"),
     "train": ("liverlib.train", "train the multitask U-Net on a slice dataset"),
     "predict": ("liverlib.predict", "segment one study and write mask.nii.gz + summary.json"),
     "run": ("liverlib.runner", "run the numbered notebooks as a papermill batch with HTML reports"),

@@ -1,0 +1,337 @@
+"""Build the three-view slice dataset from the interim cache, study by study.
+
+``build_slice_dataset(interim_dir, out_root)`` reads ``cases.csv`` (its
+``split`` column says where each patient goes) and one ``<case_id>.npz`` at a
+time: each study becomes an ``(S, S, S)`` cube (:mod:`liverlib.views`), its
+chosen axial, coronal and sagittal slices are windowed and written as small
+chunk files in ``<out_root>/.build/``, and at the end the chunks of each split
+are concatenated into memory-mapped arrays and saved with the slice dataset
+contract (:mod:`liverlib.slice_dataset`, atomic per split, ``manifest.json``
+last). So a cohort larger than RAM is never held whole: peak memory is one
+study plus one slice batch.
+
+Slice selection, per study and view:
+
+* every ``slice_stride``-th slice that contains liver (label 1 or 2), counted
+  from the first liver slice, so near-duplicate neighbours are thinned;
+* plus ``liver_free_fraction`` of the liver-free slices that show body (max
+  above -500 HU), after the same stride, drawn at random with a seed derived
+  from ``seed``, the case id and the view (the same whatever the case order);
+* ``cancer`` is 1 when any tumor pixel (label 2) is in the slice's mask.
+
+The manifest holds a fingerprint of the inputs (cases.csv, each npz's size and
+modification time) and of every parameter; a rebuild with the same
+fingerprint is skipped unless ``force``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import shutil
+import sys
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from liverlib.errors import DatasetError
+from liverlib.interim import load_case, read_cases
+from liverlib.slice_dataset import (
+    SPLITS,
+    VIEWS,
+    SliceSplit,
+    count_split,
+    read_manifest,
+    save_split,
+    write_manifest,
+)
+from liverlib.splits import check_disjoint
+from liverlib.views import (
+    BODY_THRESHOLD_HU,
+    DEFAULT_IMAGE_SIZE,
+    DEFAULT_SPACING_MM,
+    DEFAULT_WINDOWS,
+    apply_windows,
+    parse_window,
+    prepare_volume,
+    view_slices,
+)
+
+#: Bumped when the way slices are made changes, so old datasets are rebuilt.
+FORMAT = "liverlib-slices/1"
+DEFAULT_LIVER_FREE_FRACTION = 0.25
+DEFAULT_SLICE_STRIDE = 2
+#: Slices windowed per step (keeps the float32 temporaries small).
+BATCH = 64
+
+
+def select_slices(
+    label_stack: np.ndarray,
+    hu_stack: np.ndarray,
+    *,
+    liver_free_fraction: float = DEFAULT_LIVER_FREE_FRACTION,
+    slice_stride: int = DEFAULT_SLICE_STRIDE,
+    rng: np.random.Generator | None = None,
+) -> np.ndarray:
+    """Choose the slices of one view of one study.
+
+    Args:
+        label_stack: ``(N, S, S)`` uint8 labels of the view's slices.
+        hu_stack: ``(N, S, S)`` HU of the same slices (to skip air-only ones).
+        liver_free_fraction: Share of the body slices without liver to keep,
+            0 to 1 (0.25 keeps one in four, at random).
+        slice_stride: Keep every n-th slice (1 keeps all).
+        rng: Random generator for the liver-free draw.
+
+    Returns:
+        Sorted int indices into the stack.
+    """
+    if slice_stride < 1:
+        raise ValueError(f"slice_stride must be >= 1, got {slice_stride}")
+    if not 0.0 <= liver_free_fraction <= 1.0:
+        raise ValueError(f"liver_free_fraction must be in [0, 1], got {liver_free_fraction}")
+    rng = rng if rng is not None else np.random.default_rng(0)
+    n = label_stack.shape[0]
+    liver = label_stack.reshape(n, -1).max(axis=1) > 0
+    body = hu_stack.reshape(n, -1).max(axis=1) > BODY_THRESHOLD_HU
+    first = int(np.argmax(liver)) if liver.any() else 0
+    on_stride = (np.arange(n) - first) % slice_stride == 0
+    chosen = np.flatnonzero(liver & on_stride)
+    free = np.flatnonzero(~liver & body & on_stride)
+    n_free = int(round(liver_free_fraction * len(free)))
+    picked = rng.choice(free, size=n_free, replace=False) if n_free else free[:0]
+    return np.sort(np.concatenate([chosen, picked]))
+
+
+def _case_rng(seed: int, case_id: str, view: str) -> np.random.Generator:
+    return np.random.default_rng([seed, zlib.crc32(case_id.encode()), VIEWS.index(view)])
+
+
+def slices_of_case(
+    volume,
+    *,
+    image_size: int,
+    spacing_mm: float,
+    windows,
+    views,
+    liver_free_fraction: float,
+    slice_stride: int,
+    seed: int,
+) -> dict:
+    """Chosen slices of one labelled study, all views together.
+
+    Returns:
+        Arrays ``images`` float16 (n, S, S, C), ``masks``, ``cancer``, ``view``,
+        ``slice_index``, ready for a chunk file.
+    """
+    cube_hu, cube_label, _ = prepare_volume(volume, spacing_mm, image_size)
+    parts = {name: [] for name in ("images", "masks", "cancer", "view", "slice_index")}
+    for view in views:
+        hu_stack, label_stack = view_slices(cube_hu, view), view_slices(cube_label, view)
+        index = select_slices(
+            label_stack, hu_stack, liver_free_fraction=liver_free_fraction,
+            slice_stride=slice_stride, rng=_case_rng(seed, volume.case_id, view),
+        )
+        masks = label_stack[index]
+        images = np.empty((len(index), image_size, image_size, len(windows)), np.float16)
+        for start in range(0, len(index), BATCH):
+            images[start : start + BATCH] = apply_windows(hu_stack[index[start : start + BATCH]], windows)
+        parts["images"].append(images)
+        parts["masks"].append(masks)
+        parts["cancer"].append((masks.reshape(len(index), -1) == 2).any(axis=1).astype(np.uint8))
+        parts["view"].append(np.full(len(index), VIEWS.index(view), np.uint8))
+        parts["slice_index"].append(index.astype(np.int32))
+    return {name: np.concatenate(arrays) for name, arrays in parts.items()}
+
+
+def fingerprint(interim_dir: Path, rows: list[dict], params: dict) -> str:
+    """Hash of cases.csv, each case file's size and mtime, and the parameters."""
+    digest = hashlib.sha256(FORMAT.encode())
+    digest.update((interim_dir / "cases.csv").read_bytes())
+    for row in sorted(rows, key=lambda r: r["case_id"]):
+        path = interim_dir / f"{row['case_id']}.npz"
+        stat = path.stat() if path.exists() else None
+        digest.update(f"{row['case_id']}:{stat.st_size if stat else -1}:{stat.st_mtime_ns if stat else -1};".encode())
+    digest.update(json.dumps(params, sort_keys=True).encode())
+    return digest.hexdigest()
+
+
+def concat_chunks(chunks: list[Path], folder: Path, image_size: int, channels: int) -> SliceSplit:
+    """Concatenate chunk ``.npz`` files into memory-mapped ``.npy`` arrays in ``folder``."""
+    sizes, case_ids = [], []
+    for chunk in chunks:
+        with np.load(chunk, allow_pickle=False) as data:
+            sizes.append(int(data["cancer"].shape[0]))
+        case_ids.append(chunk.name.split("__", 1)[1].removesuffix(".npz"))
+    n = int(sum(sizes))
+    folder.mkdir(parents=True, exist_ok=True)
+    shapes = {
+        "images": ((n, image_size, image_size, channels), np.float16),
+        "masks": ((n, image_size, image_size), np.uint8),
+        "cancer": ((n,), np.uint8),
+        "view": ((n,), np.uint8),
+        "slice_index": ((n,), np.int32),
+    }
+    arrays = {
+        name: np.lib.format.open_memmap(folder / f"{name}.npy", mode="w+", dtype=dtype, shape=shape)
+        for name, (shape, dtype) in shapes.items()
+    }
+    start = 0
+    for chunk, size in zip(chunks, sizes):
+        with np.load(chunk, allow_pickle=False) as data:
+            for name, array in arrays.items():
+                array[start : start + size] = data[name]
+        start += size
+    width = max([len(c) for c in case_ids] + [1])
+    case_id = np.repeat(np.asarray(case_ids, dtype=f"<U{width}"), sizes) if chunks else np.zeros(0, f"<U{width}")
+    return SliceSplit(case_id=case_id, **arrays)
+
+
+def build_slice_dataset(
+    interim_dir: str | Path,
+    out_root: str | Path,
+    *,
+    image_size: int = DEFAULT_IMAGE_SIZE,
+    spacing_mm: float = DEFAULT_SPACING_MM,
+    windows=DEFAULT_WINDOWS,
+    views=VIEWS,
+    liver_free_fraction: float = DEFAULT_LIVER_FREE_FRACTION,
+    slice_stride: int = DEFAULT_SLICE_STRIDE,
+    seed: int = 0,
+    force: bool = False,
+    progress: bool = True,
+) -> dict:
+    """Build (or skip when up to date) the slice dataset of a decoded cohort.
+
+    Args:
+        interim_dir: ``data/interim/<dataset>`` with ``cases.csv`` (split
+            column filled) and ``<case_id>.npz`` files.
+        out_root: ``data/processed/<dataset>/<size>``.
+        image_size: Slice side S in pixels, e.g. 128.
+        spacing_mm: Isotropic resampling step before the body cube, mm.
+        windows: HU ``(level, width)`` per channel; (60, 400) maps -140..260 HU to 0..1.
+        views: Any of ``axial``, ``coronal``, ``sagittal``.
+        liver_free_fraction: Share of liver-free body slices kept (0..1).
+        slice_stride: Keep every n-th slice to thin near-duplicates.
+        seed: Seed of the liver-free draw.
+        force: Rebuild even when the fingerprint matches.
+        progress: Show a tqdm bar over the studies.
+
+    Returns:
+        The manifest (also written as ``manifest.json``), with ``counts`` per
+        split (``n``, ``cases``, ``cancer`` and per view ``n``/``cancer``),
+        ``failures`` (case id and reason of studies skipped) and ``skipped_build``
+        True when the existing dataset was up to date.
+    """
+    interim_dir, out_root = Path(interim_dir), Path(out_root)
+    windows = [[float(level), float(width)] for level, width in windows]
+    views = [str(v) for v in views]
+    for view in views:
+        if view not in VIEWS:
+            raise ValueError(f"views must be among {VIEWS}, got {view!r}")
+    params = {
+        "image_size": int(image_size), "spacing_mm": float(spacing_mm), "windows": windows, "views": views,
+        "liver_free_fraction": float(liver_free_fraction), "slice_stride": int(slice_stride), "seed": int(seed),
+    }
+    rows = read_cases(interim_dir)
+    if not rows:
+        raise DatasetError(interim_dir / "cases.csv", "missing or empty: decode the cohort first")
+    by_split: dict[str, list[str]] = {split: [] for split in SPLITS}
+    for row in rows:
+        if row.get("split") not in SPLITS:
+            raise DatasetError(
+                interim_dir / "cases.csv", f"case {row['case_id']} has split {row.get('split')!r}, expected one of {SPLITS}"
+            )
+        by_split[row["split"]].append(row["case_id"])
+    check_disjoint(by_split, where=str(interim_dir / "cases.csv"))
+    digest = fingerprint(interim_dir, rows, params)
+    if not force and (out_root / "manifest.json").exists():
+        old = read_manifest(out_root)
+        if old.get("fingerprint") == digest and all((out_root / s / "images.npy").exists() for s in SPLITS):
+            return {**old, "skipped_build": True}
+
+    work = out_root / ".build"
+    shutil.rmtree(work, ignore_errors=True)
+    (work / "chunks").mkdir(parents=True)
+    from tqdm.auto import tqdm
+
+    chunks: dict[str, list[Path]] = {split: [] for split in SPLITS}
+    failures = []
+    ordered = [(split, case) for split in SPLITS for case in sorted(by_split[split])]
+    for split, case in tqdm(ordered, desc="slicing studies", unit="study", disable=not progress, file=sys.stderr):
+        path = interim_dir / f"{case}.npz"
+        try:
+            volume = load_case(path)
+            if volume.label is None:
+                raise DatasetError(path, "has no label: the slice dataset needs liver/tumor masks")
+            arrays = slices_of_case(
+                volume, image_size=image_size, spacing_mm=spacing_mm, windows=windows, views=views,
+                liver_free_fraction=liver_free_fraction, slice_stride=slice_stride, seed=seed,
+            )
+        except Exception as err:  # one bad study never stops the cohort
+            failures.append({"case_id": case, "split": split, "reason": f"{type(err).__name__}: {err}"})
+            continue
+        chunk = work / "chunks" / f"{split}__{case}.npz"
+        np.savez(chunk, **arrays)
+        chunks[split].append(chunk)
+
+    counts = {}
+    for split in SPLITS:
+        data = concat_chunks(chunks[split], work / split, image_size, len(windows))
+        save_split(out_root, split, data)
+        counts[split] = count_split(data)
+        del data  # release the memory maps before the folder goes
+    shutil.rmtree(work, ignore_errors=True)
+    manifest = {
+        "format": FORMAT,
+        "source": {"kind": "interim", "name": interim_dir.name},
+        **params,
+        "channels": len(windows),
+        "view_names": list(VIEWS),
+        "splits": {split: sorted(c for c in by_split[split] if c not in {f["case_id"] for f in failures}) for split in SPLITS},
+        "counts": counts,
+        "failures": failures,
+        "fingerprint": digest,
+    }
+    write_manifest(out_root, manifest)
+    return {**manifest, "skipped_build": False}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``python -m liverlib build-dataset``."""
+    parser.add_argument("--interim", required=True, help="interim cache folder, e.g. data/interim/phantom")
+    parser.add_argument("--out", required=True, help="output folder, e.g. data/processed/phantom/128")
+    parser.add_argument("--image-size", type=int, default=DEFAULT_IMAGE_SIZE, help="slice side in pixels")
+    parser.add_argument("--spacing-mm", type=float, default=DEFAULT_SPACING_MM, help="isotropic resampling step (mm)")
+    parser.add_argument(
+        "--window", action="append", type=parse_window, metavar="LEVEL,WIDTH",
+        help="HU window per channel, repeatable (default: 60,400 and 60,150)",
+    )
+    parser.add_argument("--views", nargs="+", choices=VIEWS, default=list(VIEWS), help="views to slice")
+    parser.add_argument(
+        "--liver-free-fraction", type=float, default=DEFAULT_LIVER_FREE_FRACTION,
+        help="share of liver-free body slices kept (0..1)",
+    )
+    parser.add_argument("--slice-stride", type=int, default=DEFAULT_SLICE_STRIDE, help="keep every n-th slice")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the liver-free slice draw")
+    parser.add_argument("--force", action="store_true", help="rebuild even when up to date")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``build-dataset`` from parsed arguments; prints the counts."""
+    manifest = build_slice_dataset(
+        args.interim, args.out, image_size=args.image_size, spacing_mm=args.spacing_mm,
+        windows=args.window or DEFAULT_WINDOWS, views=args.views, liver_free_fraction=args.liver_free_fraction,
+        slice_stride=args.slice_stride, seed=args.seed, force=args.force,
+    )
+    state = "up to date" if manifest["skipped_build"] else "built"
+    print(f"{args.out}: {state}")
+    for split in SPLITS:
+        c = manifest["counts"][split]
+        per_view = ", ".join(f"{v} {c[v]['n']} ({c[v]['cancer']} cancer)" for v in VIEWS)
+        print(f"  {split}: {c['n']} slices from {c['cases']} cases; {per_view}")
+    for failure in manifest["failures"]:
+        print(f"  skipped {failure['case_id']}: {failure['reason']}", file=sys.stderr)
+    return 0

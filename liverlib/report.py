@@ -1,0 +1,175 @@
+"""Self-contained HTML reports of executed notebooks, and the run's index.html.
+
+A report opens from disk with no kernel and no network: plotly figures (the
+``application/vnd.plotly.v1+json`` outputs) become inline ``<div>`` +
+``Plotly.newPlot`` scripts with plotly.js embedded once in the page head, images
+are inline data URIs, and the template fetches nothing from a CDN (no
+require.js, MathJax or widget manager). Code cells are hidden unless asked.
+Widgets, which need a live kernel, are replaced by a short note.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+from pathlib import Path
+
+PLOTLY_MIME = "application/vnd.plotly.v1+json"
+WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+TEMPLATES = Path(__file__).parent / "templates"
+WIDGET_NOTE = (
+    '<div class="liverlib-widget-note" style="padding:6px;border:1px dashed #999;color:#555">'
+    "Interactive viewer: open this notebook in JupyterLab to use it. "
+    "The slider figures in this report work without a kernel.</div>"
+)
+
+
+def _figure_html(spec: dict, div_id: str) -> str:
+    data = json.dumps(spec.get("data", []), separators=(",", ":"))
+    layout = json.dumps(spec.get("layout", {}), separators=(",", ":"))
+    frames = spec.get("frames")
+    config = json.dumps({"responsive": True, "displaylogo": False})
+    height = (spec.get("layout") or {}).get("height") or 450
+    script = (
+        f"Plotly.newPlot('{div_id}', {{data: {data}, layout: {layout}"
+        + (f", frames: {json.dumps(frames, separators=(',', ':'))}" if frames else "")
+        + f", config: {config}}});"
+    )
+    return (
+        f'<div id="{div_id}" class="plotly-graph-div" style="height:{int(height)}px;width:100%"></div>'
+        f'<script type="text/javascript">{script}</script>'
+    )
+
+
+def inline_outputs(nb) -> int:
+    """Turn plotly and widget outputs into static HTML. Returns the figure count."""
+    figures = 0
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            if PLOTLY_MIME in data:
+                figures += 1
+                spec = data[PLOTLY_MIME]
+                spec = json.loads(spec) if isinstance(spec, str) else spec
+                output["data"] = {"text/html": _figure_html(spec, f"liverlib-fig-{figures}")}
+            elif WIDGET_MIME in data:
+                output["data"] = {"text/html": WIDGET_NOTE}
+    return figures
+
+
+def export_html(notebook: str | Path, out: str | Path, *, keep_code: bool = False) -> Path:
+    """Export an executed notebook to one self-contained HTML file.
+
+    Args:
+        notebook: The executed ``.ipynb``.
+        out: The ``.html`` to write (temporary name, then rename).
+        keep_code: Show the code cells (hidden by default).
+
+    Returns:
+        The written path.
+    """
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    nb = nbformat.read(str(notebook), as_version=4)
+    figures = inline_outputs(nb)
+    nb.metadata.pop("widgets", None)
+    exporter = HTMLExporter(
+        template_name="liverlib_report",
+        extra_template_basedirs=[str(TEMPLATES)],
+        exclude_input=not keep_code,
+        exclude_input_prompt=not keep_code,
+        exclude_output_prompt=True,
+        embed_images=True,
+    )
+    resources = {"plotly_js": _plotly_js() if figures else ""}
+    body, _ = exporter.from_notebook_node(nb, resources=resources)
+    return _atomic_text(Path(out), body)
+
+
+def _plotly_js() -> str:
+    from plotly.offline import get_plotlyjs
+
+    return get_plotlyjs()
+
+
+def _atomic_text(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def headline_metrics(run_dir: Path) -> dict:
+    """Liver/tumor Dice and cancer AUC per view and fused, from metrics.json."""
+    path = Path(run_dir) / "metrics.json"
+    if not path.exists():
+        return {}
+    metrics = json.loads(path.read_text())
+    return metrics.get("headline", {})
+
+
+def _metrics_figure(headline: dict) -> dict | None:
+    rows = [(name, vals) for name, vals in headline.items() if isinstance(vals, dict)]
+    if not rows:
+        return None
+    names = [n for n, _ in rows]
+    keys = ["liver_dice", "tumor_dice", "cancer_auc"]
+    data = [
+        {"type": "bar", "name": key.replace("_", " "), "x": names, "y": [v.get(key) for _, v in rows]}
+        for key in keys
+        if any(v.get(key) is not None for _, v in rows)
+    ]
+    layout = {"barmode": "group", "height": 360, "title": {"text": "Test split: Dice and AUC per view and fused"},
+              "yaxis": {"range": [0, 1]}, "margin": {"t": 50, "b": 40}}
+    return {"data": data, "layout": layout}
+
+
+def write_index(run_dir: str | Path, result, description: str = "") -> Path:
+    """Write ``index.html``: parameters, headline metrics, timings, links."""
+    run_dir = Path(run_dir)
+    headline = headline_metrics(run_dir)
+    esc = html.escape
+    step_rows = "".join(
+        f"<tr><td>{esc(s.name)}</td><td class='{esc(s.status)}'>{esc(s.status)}</td><td>{s.seconds:.1f} s</td>"
+        f"<td>{f'<a href={chr(34)}{esc(s.html)}{chr(34)}>report</a>' if s.html else ''}</td>"
+        f"<td>{esc(s.error)}</td></tr>"
+        for s in result.steps
+    )
+    param_rows = "".join(
+        f"<tr><td>{esc(k)}</td><td><code>{esc(json.dumps(v, default=str))}</code></td></tr>"
+        for k, v in sorted(result.parameters.items())
+    )
+    metric_rows = "".join(
+        f"<tr><td>{esc(name)}</td>" + "".join(
+            f"<td>{'' if vals.get(k) is None else f'{vals[k]:.3f}'}</td>" for k in ("liver_dice", "tumor_dice", "cancer_auc")
+        ) + "</tr>"
+        for name, vals in headline.items() if isinstance(vals, dict)
+    )
+    figure = _metrics_figure(headline)
+    plot = _figure_html(figure, "liverlib-fig-1") if figure else ""
+    plotly = f'<script type="text/javascript">{_plotly_js()}</script>' if figure else ""
+    total = sum(s.seconds for s in result.steps)
+    page = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>liverlib run {esc(run_dir.name)}</title>
+{plotly}
+<style>body{{font-family:system-ui,sans-serif;margin:2em;max-width:1100px}}table{{border-collapse:collapse;margin:1em 0}}
+td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}.failed{{color:#b00;font-weight:bold}}.ran{{color:#070}}</style>
+</head><body>
+<h1>liverlib run <code>{esc(run_dir.name)}</code></h1>
+<p>Profile <b>{esc(result.profile)}</b>. {esc(description)}</p>
+<h2>Headline metrics (test split)</h2>
+{"<table><tr><th>view</th><th>liver Dice</th><th>tumor Dice</th><th>cancer AUC</th></tr>" + metric_rows + "</table>" if metric_rows else "<p>No metrics yet (04_evaluate has not run).</p>"}
+{plot}
+<h2>Steps</h2>
+<table><tr><th>notebook</th><th>status</th><th>time</th><th>report</th><th>error</th></tr>{step_rows}</table>
+<p>Total {total:.1f} s. Log: <a href="run.log">run.log</a>.</p>
+<h2>Parameters</h2>
+<table><tr><th>name</th><th>value</th></tr>{param_rows}</table>
+</body></html>
+"""
+    return _atomic_text(run_dir / "index.html", page)

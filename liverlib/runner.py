@@ -1,0 +1,261 @@
+"""``python -m liverlib run``: the numbered notebooks as a papermill batch.
+
+Runs ``notebooks/01_decode`` to ``04_evaluate`` in order with one profile's
+parameters (``configs/<profile>.yaml``, overridable with ``-p key value``),
+writes the executed notebooks and one self-contained HTML report each into
+``outputs/runs/<run_id>/`` (never back into ``notebooks/``), then
+``index.html``. A failing notebook stops the batch with a message naming the
+notebook, the cell and the error. A rerun skips the steps whose inputs
+(notebook, parameters, upstream steps) are unchanged, unless ``--force``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+log = logging.getLogger("liverlib.runner")
+
+NOTEBOOK_DIR = Path("notebooks")
+CONFIG_DIR = Path("configs")
+RUNS_DIR = Path("outputs/runs")
+STATE_FILE = "steps.json"
+
+
+class RunError(RuntimeError):
+    """A notebook of the batch failed (the message names notebook, cell, error)."""
+
+
+@dataclass
+class StepResult:
+    name: str
+    status: str  # ran, skipped or failed
+    seconds: float = 0.0
+    html: str = ""
+    error: str = ""
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    profile: str
+    parameters: dict
+    steps: list[StepResult] = field(default_factory=list)
+
+
+def load_profile(name: str, config_dir: Path = CONFIG_DIR) -> dict:
+    """Read ``configs/<name>.yaml``: ``{"description": ..., "parameters": {...}}``."""
+    import yaml
+
+    path = Path(config_dir) / f"{name}.yaml"
+    if not path.exists():
+        known = sorted(p.stem for p in Path(config_dir).glob("*.yaml"))
+        raise FileNotFoundError(f"{path}: no such profile (known: {', '.join(known)})")
+    data = yaml.safe_load(path.read_text()) or {}
+    data.setdefault("parameters", {})
+    return data
+
+
+def parse_overrides(pairs: list[list[str]] | None) -> dict:
+    """``[["epochs", "3"], ["source", "data/raw/x"]]`` -> typed values (YAML rules)."""
+    import yaml
+
+    out = {}
+    for key, value in pairs or []:
+        try:
+            out[key] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            out[key] = value
+    return out
+
+
+def notebook_steps(notebook_dir: Path = NOTEBOOK_DIR) -> list[Path]:
+    steps = sorted(p for p in Path(notebook_dir).glob("[0-9][0-9]_*.ipynb"))
+    if not steps:
+        raise FileNotFoundError(f"{notebook_dir}: no numbered notebooks")
+    return steps
+
+
+def declared_parameters(notebook: Path) -> dict:
+    import papermill
+
+    return papermill.inspect_notebook(str(notebook))
+
+
+def _fingerprint(notebook: Path, params: dict, upstream: str) -> str:
+    digest = hashlib.sha256()
+    digest.update(notebook.read_bytes())
+    digest.update(json.dumps(params, sort_keys=True, default=str).encode())
+    digest.update(upstream.encode())
+    return digest.hexdigest()
+
+
+def _read_state(run_dir: Path) -> dict:
+    path = run_dir / STATE_FILE
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def _write_json(path: Path, data) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str))
+    os.replace(tmp, path)
+
+
+def _select_from(steps: list[Path], start: str | None) -> int:
+    if not start:
+        return 0
+    for i, step in enumerate(steps):
+        if step.stem == start or step.stem.split("_", 1)[0].lstrip("0") == str(start).lstrip("0") or step.stem.split("_", 1)[-1] == start:
+            return i
+    raise ValueError(f"--from {start}: no such step (steps: {', '.join(s.stem for s in steps)})")
+
+
+def _failure_message(notebook: Path, exc: Exception) -> str:
+    cell = getattr(exc, "exec_count", None) or getattr(exc, "cell_index", None)
+    ename = getattr(exc, "ename", type(exc).__name__)
+    evalue = getattr(exc, "evalue", str(exc))
+    where = f"cell {cell}" if cell is not None else "a cell"
+    return f"{notebook.name}: {where} failed: {ename}: {evalue}"
+
+
+def run_batch(
+    profile: str,
+    *,
+    run_id: str | None = None,
+    overrides: dict | None = None,
+    start: str | None = None,
+    force: bool = False,
+    keep_code: bool = False,
+    notebook_dir: Path = NOTEBOOK_DIR,
+    config_dir: Path = CONFIG_DIR,
+    runs_dir: Path = RUNS_DIR,
+    kernel_name: str = "python3",
+) -> RunResult:
+    """Execute the numbered notebooks with one profile and export the reports.
+
+    Args:
+        profile: Name of a file in ``configs/`` (smoke, demo, full).
+        run_id: Run folder name under ``outputs/runs`` (default: the profile).
+        overrides: Parameter values replacing the profile's.
+        start: First step to run (``03_train``, ``03`` or ``train``); earlier
+            steps are kept as they are.
+        force: Run steps even when up to date.
+        keep_code: Keep code cells in the HTML reports.
+        notebook_dir, config_dir, runs_dir: Where things are.
+        kernel_name: Jupyter kernel for papermill.
+
+    Returns:
+        What ran, with timings. Raises RunError at the first failing notebook.
+    """
+    import papermill
+
+    from liverlib.report import export_html, write_index
+
+    config = load_profile(profile, config_dir)
+    params = {**config["parameters"], **(overrides or {})}
+    run_dir = Path(runs_dir) / (run_id or profile)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    params["run_dir"] = str(run_dir)
+    steps = notebook_steps(notebook_dir)
+    declared = {s.stem: declared_parameters(s) for s in steps}
+    known = set().union(*[set(d) for d in declared.values()])
+    unknown = sorted(set(overrides or {}) - known)
+    if unknown:
+        raise ValueError(f"unknown parameter(s) {', '.join(unknown)}; the notebooks declare: {', '.join(sorted(known))}")
+    handler = _file_log(run_dir / "run.log")
+    state = _read_state(run_dir)
+    result = RunResult(run_dir=run_dir, profile=profile, parameters=params)
+    first = _select_from(steps, start)
+    upstream = ""
+    try:
+        log.info("run %s: profile %s, %d notebooks -> %s", run_dir.name, profile, len(steps), run_dir)
+        for i, notebook in enumerate(steps):
+            name = notebook.stem
+            step_params = {k: v for k, v in params.items() if k in declared[name]}
+            fp = _fingerprint(notebook, step_params, upstream)
+            upstream = fp
+            executed = run_dir / notebook.name
+            html = run_dir / f"{name}.html"
+            previous = state.get(name, {})
+            up_to_date = previous.get("fingerprint") == fp and previous.get("status") == "ran" and executed.exists() and html.exists()
+            if i < first or (up_to_date and not force):
+                reason = "before --from" if i < first else "up to date"
+                log.info("step %s: skipped (%s)", name, reason)
+                result.steps.append(StepResult(name, "skipped", previous.get("seconds", 0.0), html.name if html.exists() else ""))
+                continue
+            log.info("step %s: running with %s", name, json.dumps(step_params, default=str))
+            tmp = run_dir / f".{name}.running.ipynb"
+            started = time.perf_counter()
+            try:
+                papermill.execute_notebook(
+                    str(notebook), str(tmp), parameters=step_params, kernel_name=kernel_name,
+                    cwd=str(Path.cwd()), log_output=True, progress_bar=False, stdout_file=None,
+                )
+            except Exception as exc:
+                seconds = time.perf_counter() - started
+                message = _failure_message(notebook, exc)
+                failed = run_dir / f"{name}.failed.ipynb"
+                if tmp.exists():
+                    os.replace(tmp, failed)
+                    export_html(failed, run_dir / f"{name}.failed.html", keep_code=True)
+                state[name] = {"status": "failed", "seconds": seconds, "error": message}
+                _write_json(run_dir / STATE_FILE, state)
+                result.steps.append(StepResult(name, "failed", seconds, f"{name}.failed.html", message))
+                log.error("step %s: FAILED after %.1f s: %s", name, seconds, message)
+                raise RunError(message) from None
+            seconds = time.perf_counter() - started
+            os.replace(tmp, executed)
+            (run_dir / f"{name}.failed.ipynb").unlink(missing_ok=True)
+            (run_dir / f"{name}.failed.html").unlink(missing_ok=True)
+            export_html(executed, html, keep_code=keep_code)
+            state[name] = {"status": "ran", "seconds": round(seconds, 1), "fingerprint": fp}
+            _write_json(run_dir / STATE_FILE, state)
+            result.steps.append(StepResult(name, "ran", seconds, html.name))
+            log.info("step %s: done in %.1f s -> %s", name, seconds, html)
+    finally:
+        write_index(run_dir, result, description=config.get("description", ""))
+        logging.getLogger().removeHandler(handler)
+        logging.getLogger("papermill").removeHandler(handler)
+        handler.close()
+    return result
+
+
+def _file_log(path: Path) -> logging.Handler:
+    handler = logging.FileHandler(path, mode="a")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
+    handler.setLevel(logging.INFO)
+    logging.getLogger().addHandler(handler)
+    if logging.getLogger().level > logging.INFO or logging.getLogger().level == logging.NOTSET:
+        logging.getLogger().setLevel(logging.INFO)
+    return handler
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--profile", default="demo", help="configs/<profile>.yaml (smoke, demo, full)")
+    parser.add_argument("--run-id", default=None, help="run folder under outputs/runs (default: the profile name)")
+    parser.add_argument("-p", "--param", nargs=2, action="append", metavar=("KEY", "VALUE"),
+                        help="override a parameter, e.g. -p source data/raw/my_cohort -p epochs 5")
+    parser.add_argument("--from", dest="start", default=None, help="first step to run, e.g. 03_train")
+    parser.add_argument("--force", action="store_true", help="run steps even when up to date")
+    parser.add_argument("--keep-code", action="store_true", help="keep code cells in the HTML reports")
+    parser.add_argument("--runs-dir", default=str(RUNS_DIR))
+
+
+def run(args) -> int:
+    try:
+        result = run_batch(
+            args.profile, run_id=args.run_id, overrides=parse_overrides(args.param), start=args.start,
+            force=args.force, keep_code=args.keep_code, runs_dir=Path(args.runs_dir),
+        )
+    except RunError as exc:
+        print(f"run failed: {exc}")
+        return 1
+    for step in result.steps:
+        print(f"{step.name:14} {step.status:8} {step.seconds:7.1f} s  {step.html}")
+    print(f"report: {result.run_dir / 'index.html'}")
+    return 0

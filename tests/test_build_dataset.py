@@ -1,0 +1,173 @@
+"""Building the three-view slice dataset from an interim cache."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+
+import numpy as np
+import pytest
+
+from liverlib import build_dataset
+from liverlib.build_dataset import build_slice_dataset, select_slices
+from liverlib.errors import DatasetError
+from liverlib.interim import CASE_COLUMNS, save_case, write_cases
+from liverlib.slice_dataset import SPLITS, load_split, read_manifest
+from liverlib.views import prepare_volume, view_slices
+from liverlib.volume import Volume
+
+SIZE = 24
+
+
+def phantom(case_id: str, tumor: bool, shift: int = 0) -> Volume:
+    shape = (16, 30, 34)
+    hu = np.full(shape, -1000, np.int16)
+    hu[1:15, 3:27, 3:31] = 30  # body
+    label = np.zeros(shape, np.uint8)
+    label[4:11, 6 + shift : 16 + shift, 6:18] = 1
+    hu[label == 1] = 110
+    if tumor:
+        label[6:9, 9 + shift : 13 + shift, 9:13] = 2
+        hu[label == 2] = 60
+    return Volume(hu=hu, spacing=(3.0, 1.2, 1.0), case_id=case_id, label=label)
+
+
+def make_interim(folder, splits=None, extra_rows=()):
+    splits = splits or {"c-a": "train", "c-b": "train", "c-c": "valid", "c-d": "test"}
+    rows = []
+    for i, (case, split) in enumerate(sorted(splits.items())):
+        vol = phantom(case, tumor=i % 2 == 0, shift=i)
+        save_case(folder, vol)
+        rows.append({"case_id": case, "layout": "phantom", "shape": "x".join(map(str, vol.shape)),
+                     "spacing": "", "liver_ml": 1.0, "tumor_ml": 0.0, "n_lesions": 0, "split": split})
+    write_cases(folder, rows + list(extra_rows))
+    return folder
+
+
+BUILD = dict(image_size=SIZE, spacing_mm=2.0, windows=[(60, 400), (60, 150)], slice_stride=2,
+             liver_free_fraction=0.5, seed=3, progress=False)
+
+
+def test_select_slices_keeps_liver_on_stride_and_some_body():
+    n = 12
+    labels = np.zeros((n, 4, 4), np.uint8)
+    labels[3:10, 1, 1] = 1
+    hu = np.full((n, 4, 4), -1000.0)
+    hu[1:11, 2, 2] = 40  # slices 0 and 11 are air only
+    only_liver = select_slices(labels, hu, liver_free_fraction=0.0, slice_stride=2)
+    assert only_liver.tolist() == [3, 5, 7, 9]
+    everything = select_slices(labels, hu, liver_free_fraction=1.0, slice_stride=1)
+    assert everything.tolist() == list(range(1, 11))  # never the air-only slices
+    half = select_slices(labels, hu, liver_free_fraction=0.5, slice_stride=1, rng=np.random.default_rng(1))
+    assert len(half) == 7 + 2 and set(range(3, 10)) <= set(half.tolist())
+    with pytest.raises(ValueError):
+        select_slices(labels, hu, slice_stride=0)
+
+
+def test_build_writes_contract_and_manifest(tmp_path):
+    interim = make_interim(tmp_path / "interim")
+    out = tmp_path / "processed" / "24"
+    manifest = build_slice_dataset(interim, out, **BUILD)
+    assert manifest["skipped_build"] is False and manifest["failures"] == []
+    assert manifest["image_size"] == SIZE and manifest["channels"] == 2
+    assert manifest["windows"] == [[60.0, 400.0], [60.0, 150.0]]
+    assert manifest["splits"] == {"train": ["c-a", "c-b"], "valid": ["c-c"], "test": ["c-d"]}
+    assert read_manifest(out)["fingerprint"] == manifest["fingerprint"]
+    for split in SPLITS:
+        data = load_split(out, split)
+        counts = manifest["counts"][split]
+        assert len(data) == counts["n"] > 0
+        assert data.images.shape[1:] == (SIZE, SIZE, 2) and data.images.dtype == np.float16
+        assert 0.0 <= float(data.images.min()) and float(data.images.max()) <= 1.0
+        assert set(np.unique(data.masks)) <= {0, 1, 2}
+        # cancer = any tumor pixel in the slice's mask.
+        np.testing.assert_array_equal(data.cancer, (data.masks == 2).any(axis=(1, 2)))
+        assert set(data.view.tolist()) == {0, 1, 2}
+        assert set(data.case_id.tolist()) == set(manifest["splits"][split])
+        for v, name in enumerate(("axial", "coronal", "sagittal")):
+            assert counts[name]["n"] == int(np.sum(data.view == v))
+    assert not (out / ".build").exists()
+    train = load_split(out, "train")
+    assert train.cancer.sum() > 0 and (train.cancer == 0).sum() > 0
+
+
+def test_build_slices_match_the_views(tmp_path):
+    interim = make_interim(tmp_path / "interim")
+    out = tmp_path / "out"
+    build_slice_dataset(interim, out, **BUILD)
+    data = load_split(out, "valid")  # case c-c alone
+    cube_hu, cube_label, _ = prepare_volume(phantom("c-c", tumor=True, shift=2), 2.0, SIZE)
+    for v, view in enumerate(("axial", "coronal", "sagittal")):
+        labels = view_slices(cube_label, view)
+        liver_slices = np.flatnonzero(labels.max(axis=(1, 2)) > 0)
+        mine = data.slice_index[data.view == v]
+        # Every second liver slice from the first, all present.
+        assert set(liver_slices[::2].tolist()) <= set(mine.tolist())
+        for row in np.flatnonzero(data.view == v):
+            np.testing.assert_array_equal(data.masks[row], labels[data.slice_index[row]])
+        k = int(mine[0])
+        expected = np.clip((view_slices(cube_hu, view)[k] + 140) / 400, 0, 1)
+        first = np.flatnonzero(data.view == v)[0]
+        np.testing.assert_allclose(data.images[first, ..., 0], expected, atol=2e-3)
+
+
+def test_rebuild_is_skipped_until_inputs_or_params_change(tmp_path):
+    interim = make_interim(tmp_path / "interim")
+    out = tmp_path / "out"
+    first = build_slice_dataset(interim, out, **BUILD)
+    stamp = (out / "train" / "images.npy").stat().st_mtime_ns
+    again = build_slice_dataset(interim, out, **BUILD)
+    assert again["skipped_build"] is True and again["fingerprint"] == first["fingerprint"]
+    assert (out / "train" / "images.npy").stat().st_mtime_ns == stamp
+    assert build_slice_dataset(interim, out, force=True, **BUILD)["skipped_build"] is False
+    changed = build_slice_dataset(interim, out, **{**BUILD, "slice_stride": 1})
+    assert changed["skipped_build"] is False and changed["fingerprint"] != first["fingerprint"]
+    assert changed["counts"]["train"]["n"] > first["counts"]["train"]["n"]
+    # Same seed, same arrays.
+    other = tmp_path / "other"
+    build_slice_dataset(interim, other, **BUILD)
+    build_slice_dataset(interim, out, **BUILD)
+    np.testing.assert_array_equal(load_split(out, "train").slice_index, load_split(other, "train").slice_index)
+
+
+def test_bad_cases_are_reported_and_skipped(tmp_path):
+    interim = make_interim(tmp_path / "interim")
+    save_case(interim, Volume(hu=np.zeros((4, 5, 6), np.int16), spacing=(1, 1, 1), case_id="c-nolabel"))
+    (interim / "c-broken.npz").write_bytes(b"not a zip")
+    rows = list(csv.DictReader((interim / "cases.csv").open()))
+    rows += [dict(rows[0], case_id="c-nolabel", split="train"), dict(rows[0], case_id="c-broken", split="test")]
+    write_cases(interim, rows)
+    manifest = build_slice_dataset(interim, tmp_path / "out", **BUILD)
+    reasons = {f["case_id"]: f["reason"] for f in manifest["failures"]}
+    assert set(reasons) == {"c-nolabel", "c-broken"}
+    assert "has no label" in reasons["c-nolabel"]
+    assert "c-broken" not in manifest["splits"]["test"] and manifest["counts"]["test"]["cases"] == 1
+
+
+def test_split_problems_are_refused(tmp_path):
+    interim = make_interim(tmp_path / "a", splits={"c-a": "train", "c-b": ""})
+    with pytest.raises(DatasetError, match="c-b has split"):
+        build_slice_dataset(interim, tmp_path / "out", **BUILD)
+    twice = make_interim(tmp_path / "b", splits={"c-a": "train", "c-b": "test"},
+                         extra_rows=[{c: "" for c in CASE_COLUMNS} | {"case_id": "c-a", "split": "test"}])
+    with pytest.raises(DatasetError, match="c-a is in both"):
+        build_slice_dataset(twice, tmp_path / "out", **BUILD)
+    with pytest.raises(DatasetError, match="cases.csv"):
+        build_slice_dataset(tmp_path / "empty", tmp_path / "out", **BUILD)
+
+
+def test_command_line_arguments(tmp_path, capsys):
+    interim = make_interim(tmp_path / "interim")
+    parser = argparse.ArgumentParser()
+    build_dataset.add_arguments(parser)
+    args = parser.parse_args([
+        "--interim", str(interim), "--out", str(tmp_path / "out"), "--image-size", "16",
+        "--spacing-mm", "2.5", "--window", "60,400", "--window", "40,80", "--views", "axial", "coronal",
+        "--slice-stride", "3", "--liver-free-fraction", "0",
+    ])
+    assert args.window == [(60.0, 400.0), (40.0, 80.0)]
+    assert build_dataset.run(args) == 0
+    manifest = read_manifest(tmp_path / "out")
+    assert manifest["views"] == ["axial", "coronal"] and manifest["channels"] == 2
+    assert manifest["counts"]["train"]["sagittal"]["n"] == 0
+    assert "train:" in capsys.readouterr().out

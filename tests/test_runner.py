@@ -1,0 +1,87 @@
+"""The papermill batch and its offline HTML reports, on tiny stand-in notebooks."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import nbformat
+import pytest
+import yaml
+
+from liverlib.runner import RunError, parse_overrides, run_batch
+
+
+def _notebook(path, body: str, params: str = "scale: int = 1  # a number\nrun_dir: str = 'x'  # run folder"):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("# Step"),
+        nbformat.v4.new_code_cell("import liverlib.notebook\nliverlib.notebook.setup()"),
+        nbformat.v4.new_code_cell(params, metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell(body),
+    ]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, str(path))
+
+
+@pytest.fixture
+def project(tmp_path):
+    nbs = tmp_path / "notebooks"
+    nbs.mkdir()
+    _notebook(nbs / "01_make.ipynb", "import json, pathlib\nprint('made', scale)\n"
+              "pathlib.Path(run_dir, 'made.json').write_text(json.dumps({'scale': scale}))")
+    _notebook(nbs / "02_plot.ipynb", "import plotly.graph_objects as go\n"
+              "go.Figure(go.Bar(x=['liver', 'tumor'], y=[scale, 2 * scale]))")
+    cfg = tmp_path / "configs"
+    cfg.mkdir()
+    (cfg / "tiny.yaml").write_text(yaml.safe_dump({"description": "tiny", "parameters": {"scale": 3}}))
+    return tmp_path
+
+
+def _run(project, **kw):
+    return run_batch("tiny", notebook_dir=project / "notebooks", config_dir=project / "configs",
+                     runs_dir=project / "runs", **kw)
+
+
+@pytest.mark.slow
+def test_batch_runs_exports_and_skips(project):
+    result = _run(project)
+    run_dir = project / "runs" / "tiny"
+    assert [s.status for s in result.steps] == ["ran", "ran"]
+    assert json.loads((run_dir / "made.json").read_text()) == {"scale": 3}
+    assert not list((project / "notebooks").glob("*.html"))  # nothing written beside the sources
+    page = (run_dir / "02_plot.html").read_text()
+    assert page.count("Plotly.newPlot(") == 1 and "plotly-graph-div" in page
+    assert not re.search(r"<script[^>]+src=[\"']https?:", page), "a script is fetched from the network"
+    assert not re.search(r"<link[^>]+href=[\"']https?:", page), "a stylesheet is fetched from the network"
+    assert "jp-InputArea-editor\"" not in page  # code hidden by default
+    assert "made 3" in (run_dir / "run.log").read_text()  # cell output reaches the batch log
+    index = (run_dir / "index.html").read_text()
+    assert '<a href="01_make.html">' in index and "scale" in index
+    again = _run(project)
+    assert [s.status for s in again.steps] == ["skipped", "skipped"]
+    changed = _run(project, overrides={"scale": 4})
+    assert [s.status for s in changed.steps] == ["ran", "ran"]
+    forced = _run(project, overrides={"scale": 4}, force=True, start="02_plot", keep_code=True)
+    assert [s.status for s in forced.steps] == ["skipped", "ran"]
+    assert "jp-InputArea-editor\"" in (run_dir / "02_plot.html").read_text()
+
+
+@pytest.mark.slow
+def test_failing_notebook_is_named_with_cell_and_error(project):
+    _notebook(project / "notebooks" / "02_plot.ipynb", "raise ValueError('liver mask is empty')")
+    with pytest.raises(RunError, match=r"02_plot.ipynb: cell \d+ failed: ValueError: liver mask is empty"):
+        _run(project)
+    run_dir = project / "runs" / "tiny"
+    assert (run_dir / "01_make.html").exists() and (run_dir / "02_plot.failed.html").exists()
+    assert "failed" in (run_dir / "index.html").read_text()
+
+
+def test_unknown_parameter_is_refused(project):
+    with pytest.raises(ValueError, match="unknown parameter"):
+        _run(project, overrides={"epoch": 3})
+
+
+def test_overrides_are_typed():
+    assert parse_overrides([["epochs", "5"], ["source", "data/raw/x"], ["windows", "[[60, 400]]"]]) == {
+        "epochs": 5, "source": "data/raw/x", "windows": [[60, 400]]}

@@ -1,0 +1,157 @@
+"""Geometry of the three views: windows, slicing, the body cube and the way back."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import pytest
+
+from liverlib.views import (
+    StudyGrid,
+    apply_windows,
+    parse_window,
+    prepare_volume,
+    study_grid,
+    to_cube,
+    to_study_grid,
+    view_slices,
+    view_slices_inverse,
+)
+from liverlib.volume import Volume
+
+
+def body_volume(shape=(20, 40, 50), spacing=(3.0, 1.0, 0.8)) -> Volume:
+    """Air around an off-centre soft-tissue box, a liver ball and a tumor in it,
+    plus a bright speck far away (a table or noise: not the body)."""
+    hu = np.full(shape, -1000, np.int16)
+    hu[2:18, 5:30, 8:40] = 40
+    hu[10, 38, 48] = 500  # isolated speck
+    label = np.zeros(shape, np.uint8)
+    label[6:14, 10:22, 12:30] = 1
+    label[8:11, 14:18, 16:22] = 2
+    return Volume(hu=hu, spacing=spacing, case_id="body", label=label)
+
+
+def test_apply_windows_maps_levels_and_clips():
+    hu = np.array([-1000.0, -140.0, 60.0, 260.0, 3000.0])
+    out = apply_windows(hu, [(60, 400), (60, 150)])
+    assert out.shape == (5, 2) and out.dtype == np.float32
+    np.testing.assert_allclose(out[:, 0], [0.0, 0.0, 0.5, 1.0, 1.0], atol=1e-6)
+    # Level 60 width 150 spans -15..135 HU.
+    np.testing.assert_allclose(out[:, 1], [0.0, 0.0, 0.5, 1.0, 1.0], atol=1e-6)
+    assert apply_windows(np.array([-15.0, 135.0]), [(60, 150)])[:, 0].tolist() == [0.0, 1.0]
+    with pytest.raises(ValueError):
+        apply_windows(hu, [(60, 0)])
+
+
+def test_parse_window():
+    assert parse_window("60,400") == (60.0, 400.0)
+    assert parse_window("-600,1500") == (-600.0, 1500.0)
+    for bad in ("60", "60,-5", "a,b"):
+        with pytest.raises(ValueError, match="window"):
+            parse_window(bad)
+
+
+def test_view_slices_follow_design_and_invert():
+    cube = np.random.default_rng(0).random((4, 5, 6, 2))
+    assert np.array_equal(view_slices(cube, "axial")[3], cube[3])
+    assert np.array_equal(view_slices(cube, "coronal")[2], cube[::-1, 2, :])
+    assert np.array_equal(view_slices(cube, "sagittal")[5], cube[::-1, :, 5])
+    for view in ("axial", "coronal", "sagittal"):
+        assert np.array_equal(view_slices_inverse(view_slices(cube, view), view), cube)
+    with pytest.raises(ValueError, match="view"):
+        view_slices(cube, "oblique")
+
+
+def test_prepare_volume_crops_to_body_and_centres_it():
+    vol = body_volume()
+    cube, label, grid = prepare_volume(vol, spacing_mm=2.0, image_size=32)
+    assert cube.shape == (32, 32, 32) and cube.dtype == np.float32
+    assert label.shape == (32, 32, 32) and label.dtype == np.uint8
+    assert set(np.unique(label)) == {0, 1, 2}
+    # The body box ignores the speck: y ends near voxel 29 (29 mm + 5 mm margin), not 38.
+    (z0, z1), (y0, y1), (x0, x1) = grid.body_box
+    assert y1 * 2.0 <= 29 + 5 + 2 and x1 * 2.0 <= 39 * 0.8 + 5 + 2
+    assert cube.max() < 100  # the 500 HU speck is outside the cube
+    # The longest side (z: 16 slices * 3 mm + margins) sets the cube; body centred.
+    assert grid.cube_side == z1 - z0 + 1
+    assert grid.cube_spacing_mm == pytest.approx(grid.cube_side * 2.0 / 32)
+    body = np.argwhere(cube > -500)
+    centre = (body.min(0) + body.max(0)) / 2
+    np.testing.assert_allclose(centre, [15.5, 15.5, 15.5], atol=1.5)
+    assert cube[0, 0, 0] == pytest.approx(-1024.0, abs=30)  # air / padding
+
+
+def test_linear_ramp_is_exact_both_ways():
+    # A linear HU field is reproduced exactly by linear interpolation, so any
+    # half-voxel slip in the scale/offset bookkeeping shows up here.
+    shape, spacing = (15, 30, 24), (2.5, 0.9, 1.1)
+    z, y, x = np.meshgrid(*[np.arange(n, dtype=np.float32) for n in shape], indexing="ij")
+    hu = 3.0 * z - 2.0 * y + 1.5 * x  # all above -500 HU: the whole study is body
+    vol = Volume(hu=hu, spacing=spacing, case_id="ramp")
+    grid = study_grid(vol, spacing_mm=1.5, image_size=24)
+    cube = to_cube(hu, grid)
+    scale, offset = grid.scale_offset()
+    q = np.stack(np.meshgrid(*[np.arange(24.0)] * 3, indexing="ij"), -1)
+    o = q * scale + offset
+    inside = np.all((o >= 1e-6) & (o <= np.array(shape) - 1 - 1e-6), axis=-1)
+    expected = 3.0 * o[..., 0] - 2.0 * o[..., 1] + 1.5 * o[..., 2]
+    np.testing.assert_allclose(cube[inside], expected[inside], atol=1e-3)
+    assert inside.mean() > 0.4
+    # Back to the study grid: interior voxels come back to the ramp.
+    back = to_study_grid(np.where(inside, cube, expected).astype(np.float32), grid, fill=0.0)
+    interior = (slice(2, -2),) * 3
+    np.testing.assert_allclose(back[interior], hu[interior], atol=1e-2)
+
+
+def test_to_study_grid_recovers_labels_and_fills_background():
+    vol = body_volume()
+    _, label, grid = prepare_volume(vol, spacing_mm=2.0, image_size=48)
+    probs = np.stack([label == k for k in range(3)], -1).astype(np.float32)
+    back = to_study_grid(probs, grid)
+    assert back.shape == vol.shape + (3,) and back.dtype == np.float32
+    np.testing.assert_allclose(back.sum(-1), 1.0, atol=1e-5)
+    pred = back.argmax(-1)
+    liver = vol.label > 0
+    dice = 2 * np.sum((pred > 0) & liver) / (np.sum(pred > 0) + liver.sum())
+    assert dice > 0.9
+    assert pred[vol.label == 2].mean() > 1.5  # most tumor voxels come back as tumor
+    # Voxels far outside the body cube get the background one-hot.
+    np.testing.assert_array_equal(back[10, 38, 48], [1.0, 0.0, 0.0])
+    fast = to_study_grid(probs, grid, derive_background=True)
+    np.testing.assert_allclose(fast, back, atol=1e-5)
+    single = to_study_grid(probs[..., 1], grid)
+    np.testing.assert_allclose(single, back[..., 1], atol=1e-6)
+    with pytest.raises(ValueError, match="size"):
+        to_study_grid(probs[:10], grid)
+
+
+def test_study_grid_json_round_trip():
+    grid = prepare_volume(body_volume(), spacing_mm=2.0, image_size=16)[2]
+    again = StudyGrid.from_dict(json.loads(json.dumps(grid.to_dict())))
+    assert again == grid
+    assert all(before >= 0 and after >= 0 for before, after in grid.padding)
+
+
+def test_air_only_study_uses_the_whole_volume():
+    vol = Volume(hu=np.full((6, 8, 10), -1000, np.int16), spacing=(2.0, 2.0, 2.0), case_id="air")
+    cube, label, grid = prepare_volume(vol, spacing_mm=2.0, image_size=8)
+    assert label is None and cube.shape == (8, 8, 8)
+    assert grid.body_box == ((0, 5), (0, 7), (0, 9))
+
+
+def test_prepare_and_map_back_128_cube_is_fast():
+    # The prediction benchmark needs the non-model part of a 128^3 study well
+    # under a second or two on 2 shared cores (typical here: ~0.05 s + ~0.2 s).
+    z, y, x = np.meshgrid(*[np.linspace(-1, 1, 128, dtype=np.float32)] * 3, indexing="ij")
+    hu = np.where(x**2 + y**2 < 0.7, 40, -1000).astype(np.int16)
+    vol = Volume(hu=hu, spacing=(2.5, 0.8, 0.8), case_id="speed")
+    start = time.perf_counter()
+    cube, _, grid = prepare_volume(vol, spacing_mm=1.6, image_size=128)
+    probs = np.broadcast_to(np.float32(1 / 3), (128, 128, 128, 3))
+    back = to_study_grid(probs, grid, derive_background=True)
+    elapsed = time.perf_counter() - start
+    assert back.shape == (128, 128, 128, 3)
+    assert elapsed < 3.0, f"prepare + map back took {elapsed:.2f} s"
