@@ -10,7 +10,7 @@ import pytest
 from liverlib.dicom_write import write_dicom_series
 from liverlib.volume import Volume
 
-PYDICOM_FILES = None
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def pydicom_test_file(name: str) -> Path:
@@ -54,3 +54,19 @@ def write_ircadb_case(case: Path, vol: Volume, *, nested: bool = False, flip=(Fa
     write_dicom_series(liver, vol.spacing, case / "MASKS_DICOM" / "liver", rescale_intercept=0, series_number=2, **common)
     write_dicom_series(tumor, vol.spacing, case / "MASKS_DICOM" / "livertumor01", rescale_intercept=0, series_number=3, **common)
     return case
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory):
+    """One batch run under the smoke profile, in a temporary folder, per session."""
+    from liverlib.runner import run_batch
+
+    base = tmp_path_factory.mktemp("smoke")
+    result = run_batch(
+        "smoke",
+        overrides={"data_root": str(base / "data")},
+        notebook_dir=ROOT / "notebooks",
+        config_dir=ROOT / "configs",
+        runs_dir=base / "runs",
+    )
+    return base, result

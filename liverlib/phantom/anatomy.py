@@ -1,0 +1,193 @@
+"""The body: outline and wall layers, spine and ribs, lung bases, heart, table.
+
+Sizes (mm) are drawn per patient from adult ranges: abdominal width 270-380
+mm, depth 200-280 mm, subcutaneous fat 8-45 mm, abdominal wall muscle 8-15 mm,
+vertebral bodies about 40-48 mm wide with a 1.5-2.5 mm cortical rim, 24-30 mm
+high with 6-9 mm discs, ribs about 10 mm thick every 30-40 mm.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from liverlib.phantom import intensities as T
+from liverlib.phantom.geometry import Grid, ellipsoid, smooth_noise
+
+
+@dataclass
+class Body:
+    """Per-patient body sizes in mm (body frame, see ``geometry``)."""
+
+    a: float  # lateral semi-axis of the skin outline
+    b: float  # anterior-posterior semi-axis
+    fat_lat: float  # subcutaneous fat, lateral/anterior
+    fat_post: float  # subcutaneous fat, posterior (flattened on the table)
+    wall: float  # abdominal wall muscle thickness
+    liver_span: float  # craniocaudal liver span
+    liver_ml: float  # target liver volume
+    left_dome: float  # how much lower the left dome is than the right
+    vb_semi: tuple[float, float]  # vertebral body semi-axes (x, y)
+    vb_period: float  # vertebra + disc height
+    vb_phase: float  # where the first disc sits
+    rib_pitch: float
+    rib_drop: float  # ribs descend this much from back to front
+    seed: int  # seed of this patient's smooth fields
+
+    @property
+    def a_in(self) -> float:
+        """Lateral semi-axis of the visceral cavity (inside the muscle wall)."""
+        return self.a - 2 - self.fat_lat - self.wall
+
+    @property
+    def b_in(self) -> float:
+        return self.b - 2 - 0.5 * (self.fat_lat + self.fat_post) - self.wall
+
+    @property
+    def back(self) -> float:
+        """Y of the back skin at the midline (the outline is flattened behind)."""
+        return 0.89 * self.b
+
+    @property
+    def y_vb(self) -> float:
+        """Y of the vertebral body centre: about 75-95 mm in front of the back skin."""
+        return self.back - 0.5 * (self.fat_lat + self.fat_post) - 58 - self.vb_semi[1]
+
+    @property
+    def z_bottom(self) -> float:
+        return -self.liver_span - 65.0
+
+    @property
+    def z_top(self) -> float:
+        return 35.0
+
+
+def draw_body(rng: np.random.Generator) -> Body:
+    """Draw one patient's body sizes (the anatomy generator's first step)."""
+    habitus = rng.uniform(0, 1)  # 0 slim ... 1 obese
+    return Body(
+        a=float(135 + 55 * habitus + rng.uniform(-8, 8)),
+        b=float(100 + 40 * habitus + rng.uniform(-8, 8)),
+        fat_lat=float(8 + 35 * habitus * rng.uniform(0.6, 1.0)),
+        fat_post=float(6 + 15 * habitus),
+        wall=float(rng.uniform(8, 15)),
+        liver_span=float(rng.uniform(128, 172)),
+        liver_ml=float(np.clip(rng.lognormal(np.log(1600), 0.16), 1200, 2100)),
+        left_dome=float(rng.uniform(8, 25)),
+        vb_semi=(float(rng.uniform(20, 24)), float(rng.uniform(15, 18))),
+        vb_period=float(rng.uniform(30, 36)),
+        vb_phase=float(rng.uniform(0, 36)),
+        rib_pitch=float(rng.uniform(30, 40)),
+        rib_drop=float(rng.uniform(100, 140)),
+        seed=int(rng.integers(2**31)),
+    )
+
+
+def dome_height(body: Body, Y, X):
+    """Z of the diaphragm surface: right dome at 0, left lower, recesses deeper.
+
+    The dome falls by about 70 mm toward the lateral wall and 90 mm toward the
+    posterior costophrenic recess.
+    """
+    xr, xl = -0.42 * body.a_in, 0.42 * body.a_in
+    fall_x = 75.0 / (0.6 * body.a_in) ** 2
+    fall_y = 85.0 / body.b_in**2
+    right = -fall_x * (X - xr) ** 2 - fall_y * Y**2 * np.where(Y > 0, 1.3, 0.8)
+    left = -body.left_dome - fall_x * (X - xl) ** 2 - fall_y * Y**2 * np.where(Y > 0, 1.3, 0.8)
+    centre = -body.left_dome - 12.0 - 0.002 * X**2  # central tendon under the heart
+    return np.maximum(np.maximum(right, left), centre)
+
+
+def _radius(X, Y, a, b):
+    """Normalised radius of the body outline: round front, flatter back."""
+    yn = (Y / b) ** 2
+    return (X / a) ** 2 + yn * (1 + 0.6 * yn * (Y > 0))
+
+
+def paint_body(tissue: np.ndarray, grid: Grid, body: Body) -> dict:
+    """Paint air, table, skin, fat, muscle wall, spine, ribs, lungs and heart.
+
+    Returns:
+        Helper masks for later steps: ``cavity`` (the free visceral space,
+        bool) and ``dome`` (diaphragm height per (y, x) column... per voxel).
+    """
+    Z, Y, X = grid.full()
+    # Wobble the outline by a few mm so no two bodies are perfect ellipses.
+    wob = smooth_noise(body.seed + 1, grid.z, grid.y, grid.x, 80.0)
+    s = 1.0 + 0.025 * wob + 0.03 * np.tanh((Z + 60) / 80)  # chest a bit wider
+    Xs, Ys = X / s, Y / s
+    b = body
+    tissue[:] = T.AIR
+    # CT table: carbon-fibre skins with foam between, under the back.
+    tab = (Y > b.back - 3) & (Y < b.back + 16) & (np.abs(X) < 0.9 * b.a + 40) & (Z > -1e9)
+    tissue[tab] = T.TABLE_FOAM
+    tissue[tab & ((Y < b.back - 0.5) | (Y > b.back + 13.5))] = T.TABLE
+    tissue[_radius(Xs, Ys, b.a, b.b) < 1] = T.SKIN
+    tissue[_radius(Xs, Ys, b.a - 2.5, b.b - 2.5) < 1] = T.SUBCUT_FAT
+    a_m, b_m = b.a - 2.5 - b.fat_lat, b.b - 2.5 - 0.5 * (b.fat_lat + b.fat_post)
+    tissue[_radius(Xs, Ys, a_m, b_m) < 1] = T.MUSCLE
+    cavity = _radius(Xs, Ys, a_m - b.wall, b_m - b.wall) < 1
+    tissue[cavity] = T.VISCERAL_FAT
+
+    dome = dome_height(body, Y, X)
+    # Lung bases above the diaphragm (4 mm muscle), mediastinum kept apart.
+    chest = cavity & (Z > dome)
+    tissue[chest] = T.MUSCLE
+    lung = cavity & (Z > dome + 4) & ~((np.abs(X) < 35) & (Y > -0.6 * b.b_in))
+    tissue[lung] = T.LUNG
+    heart = ellipsoid(Z, Y, X, (40 - b.left_dome, -0.35 * b.b_in, 25), (50, 0.45 * b.b_in, 0.4 * b.a_in))
+    tissue[(heart < 1) & chest & (Z > dome + 3)] = T.HEART
+    cavity &= Z < dome
+    _paint_spine(tissue, grid, body)
+    _paint_ribs(tissue, Z, Y, X, Xs, Ys, a_m, b_m, body)
+    cavity &= tissue == T.VISCERAL_FAT
+    return {"cavity": cavity, "dome": dome}
+
+
+def _paint_spine(tissue: np.ndarray, grid: Grid, b: Body) -> None:
+    """Vertebral bodies (cortical rim, cancellous core), discs, canal, arch, muscles."""
+    y0 = b.y_vb
+    sl, Z, Y, X = grid.box((-1e4, y0 - 40, -110), (1e4, b.b, 110))
+    Z, Y, X = np.broadcast_arrays(Z, Y, X)
+    t = tissue[sl]
+    grow = np.clip((-Z - 80) / 120, 0, 1)  # lumbar muscles grow inferiorly
+    # Paraspinal (erector spinae) and psoas muscles.
+    para = ellipsoid(0 * Z, Y, np.abs(X), (0, y0 + b.vb_semi[1] + 30, 34), (1, 30, 28))
+    sx = b.vb_semi[0]
+    psoas = ellipsoid(0 * Z, Y, np.abs(X), (0, y0 + 4, b.vb_semi[0] + 4 + 14 * grow), (1, 10 + 12 * grow, 8 + 14 * grow))
+    # Behind the transverse processes the back is muscle (quadratus lumborum,
+    # erector spinae), never visceral space.
+    back = (Y > y0) & ((X / (sx + 45)) ** 2 + ((Y - y0 - 45) / 60) ** 2 < 1) & (t == T.VISCERAL_FAT)
+    t[((para < 1) | ((psoas < 1) & (Z < -60))) & (t != T.SKIN) & (t != T.SUBCUT_FAT) & (t != T.AIR) | back] = T.MUSCLE
+    sx, sy = b.vb_semi
+    r = (X / sx) ** 2 + ((Y - y0) / sy) ** 2
+    phase = np.mod(Z - b.vb_phase, b.vb_period)
+    disc = phase < 7.0
+    endplate = (phase < 8.5) | (phase > b.vb_period - 1.5)
+    body_in = r < 1
+    t[body_in] = T.CORTICAL
+    core = (X / (sx - 2.0)) ** 2 + ((Y - y0) / (sy - 2.0)) ** 2 < 1
+    t[core & ~endplate] = T.CANCELLOUS
+    t[body_in & disc] = T.DISC
+    # Neural arch: canal, pedicles/laminae ring, spinous and transverse processes.
+    yc = y0 + sy + 9
+    rc = np.hypot(X, Y - yc)
+    arch = ~disc & ((rc < 15) | ((np.abs(X) < 4) & (Y > yc) & (Y < yc + 34)))
+    arch |= ~disc & (phase > 13) & (phase < 20) & (np.abs(Y - yc + 2) < 4) & (np.abs(X) < 34)
+    t[arch] = T.CANCELLOUS
+    t[arch & ((rc > 13) | (np.abs(X) > 2.5) & (rc > 15))] = T.CORTICAL
+    t[rc < 8.5] = T.CSF
+
+
+def _paint_ribs(tissue, Z, Y, X, Xs, Ys, a_m, b_m, b: Body) -> None:
+    """Ribs in the muscle wall: oblique hoops descending from back to front."""
+    rim = (_radius(Xs, Ys, a_m - 1, b_m - 1) < 1) & (_radius(Xs, Ys, a_m - 11, b_m - 11) >= 1)
+    front = (1 - Y / np.hypot(X, Y + 1e-3)) / 2  # 0 at the back, 1 at the front
+    level = Z + b.rib_drop * front
+    band = np.mod(level, b.rib_pitch)
+    # Lowest ribs: floating ribs at the back reach lower than the costal margin.
+    lowest = -0.55 * b.liver_span - 40 * (1 - front) + 30 * front
+    ribs = rim & (band < 9) & (Z > lowest) & ~((front > 0.93) & (Z < -20))
+    tissue[ribs] = T.CANCELLOUS
+    tissue[ribs & ((band < 2) | (band > 7))] = T.CORTICAL

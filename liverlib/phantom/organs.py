@@ -1,0 +1,154 @@
+"""Abdominal organs other than the liver: great vessels, kidneys, spleen, stomach,
+pancreas, small bowel and colon.
+
+Typical adult sizes used (mm): aorta 18-26 diameter, IVC about 25 x 18,
+kidneys 100-120 long with a 5-8 mm cortex, spleen about 110 x 70 x 45,
+small bowel loops 20-30 wide with a 2-3 mm wall, colon 40-60 wide.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from liverlib.phantom import intensities as T
+from liverlib.phantom.anatomy import Body
+from liverlib.phantom.geometry import Grid, box_noise, capsule, ellipsoid, smooth_noise, softmin
+
+
+def paint_vessels(tissue: np.ndarray, grid: Grid, body: Body, rng: np.random.Generator) -> dict:
+    """Aorta and inferior vena cava, running the whole scan length.
+
+    Returns:
+        Their centre lines as ``{"aorta": (x, y, r), "ivc": (x, y, rx, ry)}`` at the
+        liver hilum level, for the portal vein and hepatic veins to join.
+    """
+    sy = body.vb_semi[1]
+    r_a = rng.uniform(9, 13)
+    xa, ya = rng.uniform(10, 20), body.y_vb - sy - r_a - 2
+    xi, yi = -rng.uniform(22, 30), body.y_vb - sy - 10
+    rx_i, ry_i = rng.uniform(11, 14), rng.uniform(7, 10)
+    sl, Z, Y, X = grid.box((-1e4, ya - 60, -80), (1e4, body.y_vb + 10, 80))
+    up = np.clip((Z + 10) / 40, 0, 1)  # above the hiatus the aorta runs posterior
+    aorta = (X - xa - 6 * up) ** 2 + (Y - ya - 14 * up) ** 2 < r_a**2
+    liver_lvl = np.clip((Z + 0.55 * body.liver_span) / 60, 0, 1)  # IVC turns anterior in the liver
+    ivc = ((X - xi + 4 * liver_lvl) / rx_i) ** 2 + ((Y - yi + 12 * liver_lvl) / ry_i) ** 2 < 1
+    ivc &= Z < -body.left_dome - 5
+    t = tissue[sl]
+    t[aorta & (t != T.LUNG) | aorta & (Z < 0)] = T.AORTA
+    t[ivc] = T.IVC
+    return {"aorta": (xa, ya, r_a), "ivc": (xi - 4, yi - 12, rx_i, ry_i)}
+
+
+def paint_kidneys(tissue, grid: Grid, body: Body, cavity, rng: np.random.Generator) -> None:
+    """Kidneys with cortex, medullary pyramids, sinus fat and a fluid-filled pelvis."""
+    zr = -0.78 * body.liver_span - rng.uniform(0, 15)
+    for side, z0 in ((-1, zr), (1, zr + rng.uniform(10, 25))):
+        x0 = side * (body.vb_semi[0] + rng.uniform(42, 52))
+        y0 = body.y_vb + rng.uniform(-2, 10)
+        semi = (rng.uniform(50, 58), rng.uniform(24, 28), rng.uniform(21, 25))
+        yaw = side * rng.uniform(25, 40)  # hilum faces antero-medially
+        sl, Z, Y, X = grid.box((z0 - 60, y0 - 40, x0 - 40), (z0 + 60, y0 + 40, x0 + 40))
+        q = ellipsoid(Z, Y, X, (z0, y0, x0), semi, yaw_deg=yaw, pitch_deg=-12)
+        r = np.sqrt(q)
+        c, s = np.cos(np.radians(yaw)), np.sin(np.radians(yaw))
+        medial = -side * (c * (X - x0) + s * (Y - y0)) / semi[2]  # toward the hilum
+        pyramids = box_noise(body.seed + 20 + side, Z, Y, X, 14.0) > -0.2
+        t = tissue[sl]
+        inside = (r < 1) & cavity[sl]
+        t[inside] = T.KIDNEY_CORTEX
+        t[inside & (r < 0.74) & pyramids] = T.KIDNEY_MEDULLA
+        sinus = inside & (((r < 0.42) | (medial > 0.45)) & (np.abs(Z - z0) < 0.45 * semi[0]))
+        t[sinus] = T.VISCERAL_FAT
+        t[sinus & (r < 0.3)] = T.GUT_FLUID  # renal pelvis (water density)
+
+
+def paint_spleen(tissue, grid: Grid, body: Body, cavity, rng: np.random.Generator) -> None:
+    """A crescent-shaped spleen in the left upper quadrant, against the wall."""
+    S, A, B = body.liver_span, body.a_in, body.b_in
+    c = (-0.22 * S - rng.uniform(0, 20), 0.32 * B, 0.6 * A)
+    semi = (rng.uniform(45, 60), rng.uniform(0.45, 0.6) * B, rng.uniform(20, 28))
+    sl, Z, Y, X = grid.box((c[0] - 70, c[1] - 80, c[2] - 60), (c[0] + 70, c[1] + 80, c[2] + 60))
+    q = ellipsoid(Z, Y, X, c, semi, yaw_deg=-35)
+    q = q + 0.15 * box_noise(body.seed + 30, Z, Y, X, 35.0)
+    hollow = ellipsoid(Z, Y, X, (c[0], c[1] - 10, c[2] - 30), (semi[0] * 1.1, semi[1] * 0.8, 24))
+    t = tissue[sl]
+    t[(q < 1) & (hollow > 1) & cavity[sl] & (t == T.VISCERAL_FAT)] = T.SPLEEN
+
+
+def paint_stomach(tissue, grid: Grid, body: Body, cavity, rng: np.random.Generator) -> None:
+    """Stomach (fundus, body, antrum) with wall, fluid and an anterior air cap."""
+    S, A, B = body.liver_span, body.a_in, body.b_in
+    sl, Z, Y, X = grid.box((-0.75 * S, -B, -0.3 * A), (0, 0.5 * B, 0.8 * A))
+    f1 = ellipsoid(Z, Y, X, (-0.25 * S, 0.0, 0.3 * A), (0.22 * S, 0.35 * B, 0.25 * A), yaw_deg=20)
+    f2 = ellipsoid(Z, Y, X, (-0.42 * S, -0.35 * B, 0.18 * A), (0.15 * S, 0.28 * B, 0.22 * A), yaw_deg=30)
+    f3 = ellipsoid(Z, Y, X, (-0.52 * S, -0.55 * B, -0.05 * A), (0.1 * S, 0.2 * B, 0.22 * A))
+    f = softmin(softmin(f1, f2, 0.3), f3, 0.3) * rng.uniform(0.8, 1.3)  # filling varies
+    f = f + 0.12 * box_noise(body.seed + 40, Z, Y, X, 30.0)
+    t = tissue[sl]
+    free = cavity[sl] & (t == T.VISCERAL_FAT)
+    t[(f < 1) & free] = T.GUT_WALL
+    lumen = (f < 0.82) & free
+    t[lumen] = T.GUT_FLUID
+    air_level = -0.45 * B + rng.uniform(-0.1, 0.35) * B
+    t[lumen & (Y < air_level)] = T.GUT_GAS
+
+
+def paint_pancreas(tissue, grid: Grid, body: Body, cavity, rng: np.random.Generator) -> None:
+    """Pancreas: tail at the splenic hilum, body over the aorta, head to the right."""
+    S, A = body.liver_span, body.a_in
+    yb = body.y_vb - body.vb_semi[1] - 38
+    pts = [
+        (-0.36 * S, body.y_vb - 5, 0.5 * A),
+        (-0.45 * S, yb, 0.05 * A),
+        (-0.55 * S, yb + 8, -0.22 * A),
+    ]
+    radii = (rng.uniform(8, 11), rng.uniform(10, 13), rng.uniform(13, 17))
+    for p0, p1, r0, r1 in zip(pts[:-1], pts[1:], radii[:-1], radii[1:], strict=True):
+        sl, m = capsule(grid, p0, p1, r0, r1)
+        t = tissue[sl]
+        t[m & cavity[sl] & (t == T.VISCERAL_FAT)] = T.PANCREAS
+
+
+def paint_bowel(tissue, grid: Grid, body: Body, cavity, rng: np.random.Generator) -> None:
+    """Colon (gas and stool) along the frame, small bowel loops (fluid, bubbles)."""
+    S, A, B = body.liver_span, body.a_in, body.b_in
+    zb = grid.z[0] - 20
+    path = [
+        (zb, -0.05 * B, -0.68 * A),
+        (-0.62 * S, -0.1 * B, -0.68 * A),  # hepatic flexure under the liver
+        (-0.72 * S - rng.uniform(0, 30), -0.6 * B, 0.0),  # transverse colon sags
+        (-0.4 * S, 0.0, 0.7 * A),  # splenic flexure, high
+        (zb, 0.1 * B, 0.72 * A),
+    ]
+    for p0, p1 in zip(path[:-1], path[1:], strict=True):
+        r = rng.uniform(18, 26)
+        sl, m = capsule(grid, p0, p1, r, r)
+        t = tissue[sl]
+        m &= cavity[sl] & (t == T.VISCERAL_FAT)
+        t[m] = T.GUT_WALL
+    Z, Y, X = grid.full()
+    gas_field = smooth_noise(body.seed + 50, grid.z, grid.y, grid.x, 12.0)
+    colon = tissue == T.GUT_WALL
+    inner = colon & ~_touches(colon, 2, grid)
+    tissue[inner] = np.where(gas_field[inner] > -0.2, T.GUT_GAS, T.STOOL).astype(np.uint8)
+    # Small bowel: the zero sets of two smooth fields cross in random tubes.
+    n1 = smooth_noise(body.seed + 51, grid.z, grid.y, grid.x, 30.0)
+    n2 = smooth_noise(body.seed + 52, grid.z, grid.y, grid.x, 30.0)
+    rr = n1**2 + n2**2
+    w = rng.uniform(0.95, 1.15)
+    region = cavity & (Z < -0.45 * S) & (tissue == T.VISCERAL_FAT) & (Y < body.y_vb - 10)
+    loops = region & (rr < w**2)
+    tissue[loops] = T.GUT_WALL
+    lumen = loops & (rr < (0.6 * w) ** 2)
+    tissue[lumen] = T.GUT_FLUID
+    tissue[lumen & (gas_field > 1.3) & (Y < 0)] = T.GUT_GAS
+
+
+def _touches(mask: np.ndarray, mm: float, grid: Grid) -> np.ndarray:
+    """Voxels of ``mask`` within ``mm`` of its outside (a wall of that thickness)."""
+    from scipy import ndimage
+
+    dy = float(grid.y[1] - grid.y[0])
+    it = max(1, int(round(mm / dy)))
+    core = ndimage.binary_erosion(mask, structure=ndimage.generate_binary_structure(3, 1)[1:2], iterations=it)
+    return mask & ~core

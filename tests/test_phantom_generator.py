@@ -1,0 +1,80 @@
+"""Phantom generator: determinism, drawn HU inside the published ranges, anatomy sizes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from liverlib.phantom import generate_phantom
+from liverlib.phantom import intensities as T
+
+
+@pytest.fixture(scope="module")
+def clean():
+    """Two noise-free phantoms (5 mm slices keep them small and fast)."""
+    return [generate_phantom(s, thickness=5.0, noise=False) for s in (3, 11)]
+
+
+def test_same_seed_same_bytes_other_seed_differs():
+    a = generate_phantom(5, thickness=5.0)
+    b = generate_phantom(5, thickness=5.0)
+    c = generate_phantom(6, thickness=5.0)
+    assert a.hu.tobytes() == b.hu.tobytes()
+    assert a.label.tobytes() == b.label.tobytes()
+    assert a.identity == b.identity
+    assert a.hu.dtype == np.int16 and a.label.dtype == np.uint8
+    assert a.hu.shape != c.hu.shape or not np.array_equal(a.hu, c.hu)
+    assert a.identity["PatientName"] != c.identity["PatientName"] or a.identity["PatientID"] != c.identity["PatientID"]
+
+
+@pytest.mark.parametrize("code", [T.LIVER, T.MUSCLE, T.SUBCUT_FAT, T.AORTA, T.KIDNEY_CORTEX, T.LUNG,
+                                  T.CANCELLOUS, T.GUT_FLUID, T.SPLEEN])
+def test_tissue_hu_inside_published_range(clean, code):
+    for p in clean:
+        ranges = {**T._STATIC, **T.HU_RANGES[p.phase]}
+        lo, hi = ranges[code] if code != T.SPLEEN else T.spleen_range(p.phase, float(p.tissue_hu[T.LIVER]))
+        core = ndimage.binary_erosion(p.tissue == code, iterations=1)
+        if core.sum() < 20:
+            continue
+        med = float(np.median(p.hu[core]))
+        assert lo - 3 <= med <= hi + 3, (T.NAMES[code], p.phase, med, (lo, hi))
+
+
+def test_liver_volume_span_and_tumors_inside(clean):
+    for seed in (1, 2, 4, 7):
+        p = generate_phantom(seed, thickness=5.0, noise=False)
+        assert 1100 <= p.meta["liver_ml"] <= 2200, p.meta
+        assert 120 <= p.meta["liver_span_mm"] <= 180, p.meta
+        assert set(np.unique(p.label)) <= {0, 1, 2}
+        # Every lesion voxel lies in the liver envelope, and label 2 is their union.
+        assert np.array_equal(p.label == 2, p.tumor_id > 0)
+        assert len(p.tumor_masks) == len(p.tumors) <= 10
+        for mask in p.tumor_masks:
+            assert mask.any()
+        # Liver on the patient's right: most liver voxels at small x (image left).
+        x = np.nonzero(p.label > 0)[2]
+        assert np.mean(x < p.hu.shape[2] / 2) > 0.7
+
+
+def test_noise_is_in_range_and_correlated():
+    p = generate_phantom(3, thickness=5.0)
+    q = generate_phantom(3, thickness=5.0, noise=False)
+    diff = p.hu.astype(float) - q.hu.astype(float)
+    core = ndimage.binary_erosion(q.tissue == T.LIVER, iterations=2) & (p.label == 1)
+    ref = ndimage.gaussian_filter(q.hu.astype(float), (0.35, 0.6, 0.6))  # blur part of diff, removed
+    noise = (p.hu - ref)[core]
+    assert 6 <= noise.std() <= 30
+    # Neighbouring pixels are correlated (not white noise).
+    d = diff[core.nonzero()[0], core.nonzero()[1], core.nonzero()[2]]
+    shifted = np.roll(diff, 1, axis=2)[core]
+    assert np.corrcoef(d, shifted)[0, 1] > 0.1  # white noise gives ~0
+
+
+def test_cohort_has_tumor_free_and_multi_lesion_patients():
+    from liverlib.phantom.tumors import draw_count
+
+    rng = np.random.default_rng(0)
+    counts = np.array([draw_count(rng) for _ in range(2000)])
+    assert 0.15 < np.mean(counts == 0) < 0.25
+    assert np.median(counts) == 3 and counts.max() <= 10
