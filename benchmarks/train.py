@@ -1,0 +1,163 @@
+"""Training throughput: real input pipeline vs bare ``fit`` on in-memory arrays.
+
+For the demo and full model configurations at 128x128 this prints:
+
+* images/s of training through the real pipeline (memory-mapped slice split
+  on disk -> ``SliceBatches`` -> on-device augmentation -> train step);
+* images/s of a bare ``model.fit`` of the same network on numpy arrays;
+* their ratio (target >= 0.9: the pipeline must not starve the model);
+* achieved GFLOP/s (3 x the analytic forward FLOPs of the conv/dense layers,
+  ``liverlib.model.model_flops``) against a float32 matmul measured here;
+* the estimated accelerator memory of training the full profile.
+
+Usage::
+
+    python benchmarks/train.py                      # short (< 2 min on 2 cores)
+    python benchmarks/train.py --steps 20 --batch-size 32 --configs full
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+
+import numpy as np
+
+CONFIGS = {"demo": {"depth": 4, "base_filters": 16}, "full": {"depth": 5, "base_filters": 32}}
+
+
+def make_split(root, n: int, size: int, channels: int, seed: int = 0):
+    """A synthetic split on disk (disks of liver and tumor), memory-mapped back."""
+    from liverlib.slice_dataset import SliceSplit, load_split, save_split
+
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:size, :size]
+    images = rng.normal(0.2, 0.05, (n, size, size, channels)).astype(np.float32)
+    masks = np.zeros((n, size, size), np.uint8)
+    for i in range(n):
+        cy, cx = size * rng.uniform(0.35, 0.65, 2)
+        r = size * 0.25
+        d2 = (yy - cy) ** 2 + (xx - cx) ** 2
+        masks[i][d2 < r * r] = 1
+        masks[i][d2 < (r / 4) ** 2] = 2 * (i % 2)
+        images[i][masks[i] > 0] += 0.4
+    split = SliceSplit(
+        np.clip(images, 0, 1), masks, (np.arange(n) % 2).astype(np.uint8),
+        np.arange(n) % 3, np.array(["c0"] * n), np.arange(n, dtype=np.int32),
+    )
+    save_split(root, "train", split)
+    return load_split(root, "train", mmap=True)
+
+
+class EpochTimer:
+    """Wall time of each epoch (the first one includes compilation)."""
+
+    def __new__(cls):
+        import keras
+
+        class _Timer(keras.callbacks.Callback):
+            def __init__(self):
+                super().__init__()
+                self.times = []
+
+            def on_epoch_begin(self, epoch, logs=None):
+                self._t = time.perf_counter()
+
+            def on_epoch_end(self, epoch, logs=None):
+                self.times.append(time.perf_counter() - self._t)
+
+        return _Timer()
+
+
+def matmul_gflops(n: int = 2048, repeats: int = 5) -> float:
+    """float32 matmul GFLOP/s on the Keras backend's default device."""
+    import keras
+
+    a = keras.random.normal((n, n), seed=1)
+    b = keras.random.normal((n, n), seed=2)
+    keras.ops.convert_to_numpy(keras.ops.matmul(a, b))  # warm-up
+    t = time.perf_counter()
+    for _ in range(repeats):
+        c = keras.ops.matmul(a, b)
+    keras.ops.convert_to_numpy(c)
+    return 2 * n**3 * repeats / (time.perf_counter() - t) / 1e9
+
+
+def bench_config(name, cfg, split, args, peak):
+    import keras
+
+    from liverlib.augment import AugmentConfig
+    from liverlib.losses import make_losses, make_metrics
+    from liverlib.model import build_unet, model_flops
+    from liverlib.train import AugmentedTrainer, SliceBatches
+
+    size, channels = split.images.shape[1], split.images.shape[3]
+    keras.utils.set_random_seed(0)
+    net = build_unet(size, channels, **cfg)
+    flops = model_flops(net)
+    loss, weights = make_losses()
+
+    # 1. the real pipeline: memory-mapped split, shuffled, augmented in the step.
+    trainer = AugmentedTrainer(net)
+    trainer.compile(optimizer="adam", loss=loss, loss_weights=weights, metrics=make_metrics())
+    ds = SliceBatches(split, args.batch_size, shuffle=True, seed=0, augment=AugmentConfig(), infinite=True)
+    timer = EpochTimer()
+    trainer.fit(ds, epochs=2, steps_per_epoch=args.steps, shuffle=False, callbacks=[timer], verbose=0)
+    pipe = args.steps * args.batch_size / timer.times[-1]
+
+    # 2. bare fit of the same network on in-memory arrays (no augmentation, no reads).
+    n = args.steps * args.batch_size
+    x = np.asarray(split.images[:n], np.float32)
+    y = {"seg": np.asarray(split.masks[:n], np.int32), "cancer": np.asarray(split.cancer[:n], np.float32)[:, None]}
+    net.compile(optimizer="adam", loss=loss, loss_weights=weights, metrics=make_metrics())
+    timer = EpochTimer()
+    net.fit(x, y, batch_size=args.batch_size, epochs=2, shuffle=True, callbacks=[timer], verbose=0)
+    bare = n / timer.times[-1]
+
+    gflops = 3 * flops * pipe / 1e9
+    print(
+        f"{name:5s} depth={cfg['depth']} base={cfg['base_filters']} params={net.count_params():,} "
+        f"fwd={flops / 1e9:.2f} GFLOP/img | pipeline {pipe:.1f} img/s | bare fit {bare:.1f} img/s | "
+        f"ratio {pipe / bare:.2f} | {gflops:.1f} GFLOP/s = {100 * gflops / peak:.0f}% of matmul",
+        flush=True,
+    )
+
+
+def memory_report(size: int, channels: int, batch_size: int) -> None:
+    from liverlib.model import build_unet, training_memory_bytes
+
+    net = build_unet(size, channels, **CONFIGS["full"])
+    for mp in (False, True):
+        m = training_memory_bytes(net, batch_size, mixed_precision=mp)
+        print(
+            f"full profile training memory at batch {batch_size} ({'mixed_float16' if mp else 'float32'}): "
+            f"params {m['param_bytes'] / 2**20:.0f} MiB + activations {m['activation_bytes'] / 2**20:.0f} MiB "
+            f"= {m['total_bytes'] / 2**30:.2f} GiB (upper bound; budget 4 GiB)"
+        )
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--configs", nargs="+", default=["demo", "full"], choices=list(CONFIGS))
+    parser.add_argument("--size", type=int, default=128)
+    parser.add_argument("--channels", type=int, default=3)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--steps", type=int, default=4, help="timed steps per configuration")
+    parser.add_argument("--memory-batch-size", type=int, default=32, help="batch of the full profile")
+    args = parser.parse_args(argv)
+
+    import keras
+
+    print(f"backend {keras.backend.backend()}; batch {args.batch_size}, {args.steps} timed steps, {args.size}x{args.size}x{args.channels}")
+    peak = matmul_gflops()
+    print(f"float32 matmul: {peak:.1f} GFLOP/s")
+    with tempfile.TemporaryDirectory() as tmp:
+        split = make_split(tmp, args.steps * args.batch_size, args.size, args.channels)
+        for name in args.configs:
+            bench_config(name, CONFIGS[name], split, args, peak)
+    memory_report(args.size, args.channels, args.memory_batch_size)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,404 @@
+"""Training of the multitask U-Net from the slice dataset (notebook 03_train).
+
+``train_model`` reads the memory-mapped splits batch by batch, augments on the
+device inside the training step (``liverlib.augment``), and writes into
+``run_dir``::
+
+    best_model.keras          lowest val_loss so far (float32 weights)
+    last_model.keras          the latest epoch
+    training_history.json     per-epoch logs + config, rewritten atomically
+    backup/                   Keras BackupAndRestore state while a run is live
+
+An interrupted run (killed, crashed, out of time) resumes from its last
+finished epoch when called again with the same arguments, and ends with the
+same weights and history as an uninterrupted one: the batch order and the
+augmentation are pure functions of ``(seed, epoch, batch)``, the learning
+rate is a cosine schedule of the optimizer step (restored with the
+optimizer), and early stopping is rebuilt from the saved history.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from liverlib.augment import AugmentConfig
+from liverlib.losses import make_losses, make_metrics
+from liverlib.model import build_unet
+from liverlib.slice_dataset import load_split
+from liverlib.train_data import AugmentedTrainer, SliceBatches
+
+__all__ = ["AugmentedTrainer", "SliceBatches", "add_arguments", "run", "train_model"]
+
+HISTORY_FILE = "training_history.json"
+# Keras log names -> short names used in the history file, the progress line and the plots.
+RENAME = {"seg_liver_dice": "liver_dice", "seg_tumor_dice": "tumor_dice", "cancer_auc": "auc"}
+
+
+def _write_json(path: Path, obj) -> None:
+    """Write JSON atomically (temp file + rename), so a kill never leaves half a file."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2))
+    os.replace(tmp, path)
+
+
+def _save_model(model: keras.Model, path: Path) -> None:
+    tmp = path.with_name(path.stem + ".tmp.keras")
+    model.save(tmp)
+    os.replace(tmp, path)
+
+
+class RunKeeper(keras.callbacks.Callback):
+    """Checkpoints, history file, progress line, and early-stopping state on resume.
+
+    Args:
+        net: The network to save (weights shared with the trained model).
+        run_dir: Output folder.
+        epochs: Total epochs (for the progress line).
+        record: The history file's content, reloaded when resuming.
+        early_stopping: The EarlyStopping callback whose state is rebuilt.
+        export: float32 twin of ``net`` saved instead of it (mixed precision), or None.
+        verbose: Print one line per epoch.
+    """
+
+    def __init__(self, net, run_dir, epochs, record, early_stopping, export=None, verbose=True):
+        super().__init__()
+        self.net, self.run_dir, self.epochs = net, Path(run_dir), epochs
+        self.record, self.early_stopping = record, early_stopping
+        self.export, self.verbose = export, verbose
+
+    def _saved(self):
+        if self.export is None:
+            return self.net
+        self.export.set_weights(self.net.get_weights())
+        return self.export
+
+    def on_train_begin(self, logs=None):
+        val = self.record["history"].get("val_loss", [])
+        es = self.early_stopping
+        if not val or es is None:
+            return
+        best = int(np.argmin(val))
+        es.best, es.best_epoch, es.wait = float(val[best]), best, len(val) - 1 - best
+        # EarlyStopping keeps the best weights in memory: take them from best_model.keras.
+        best_net = keras.saving.load_model(self.run_dir / "best_model.keras", safe_mode=True)
+        current = self.model.get_weights()
+        self.net.set_weights(best_net.get_weights())
+        es.best_weights = self.model.get_weights()
+        self.model.set_weights(current)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._t0 = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = dict(logs or {})
+        lr = self.model.optimizer.learning_rate
+        logs["lr"] = float(keras.ops.convert_to_numpy(lr))
+        logs["seconds"] = time.perf_counter() - self._t0
+        hist = self.record["history"]
+        for key, value in logs.items():
+            for old, new in RENAME.items():
+                key = key.replace(old, new)
+            hist.setdefault(key, []).append(float(value))
+        val = hist.get("val_loss", [])
+        if val and val[-1] <= min(val):
+            _save_model(self._saved(), self.run_dir / "best_model.keras")
+            self.record["best_epoch"] = len(val)
+        _save_model(self._saved(), self.run_dir / "last_model.keras")
+        self.record["epochs_done"] = len(hist["loss"])
+        _write_json(self.run_dir / HISTORY_FILE, self.record)
+        if self.verbose:
+            keys = ("loss", "val_loss", "val_liver_dice", "val_tumor_dice", "val_auc")
+            parts = [f"{k}={hist[k][-1]:.4f}" for k in keys if k in hist]
+            print(
+                f"epoch {len(hist['loss'])}/{self.epochs} " + " ".join(parts)
+                + f" lr={logs['lr']:.2e} {logs['seconds']:.1f}s",
+                flush=True,
+            )
+
+
+class EpochSeeds(keras.callbacks.Callback):
+    """Reseed the random layers (dropout) at each epoch from ``(seed, epoch)``.
+
+    Keras keeps a dropout layer's RNG state in a variable that the weights
+    backup does not hold; reseeding per epoch makes a resumed epoch draw the
+    same masks as an uninterrupted one.
+
+    Args:
+        net: The network whose layers are reseeded.
+        seed: The run's seed.
+    """
+
+    def __init__(self, net, seed: int):
+        super().__init__()
+        self.generators = [g for layer in net._flatten_layers() for g in layer._seed_generators]
+        self.seed = int(seed)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        seeds = np.random.default_rng((self.seed, 2, epoch)).integers(0, 2**31, len(self.generators))
+        for gen, s in zip(self.generators, seeds):
+            gen.state.assign(np.array([s, 0], dtype=gen.state.dtype))
+
+
+def accelerators() -> list:
+    """The GPUs the current Keras backend can use (empty on CPU)."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return tf.config.list_physical_devices("GPU")
+    if backend == "jax":
+        import jax
+
+        return [d for d in jax.devices() if d.platform == "gpu"]
+    return []
+
+
+def _distribution(gpus: list):
+    """(replicas, scope): MirroredStrategy on TF, DataParallel on JAX, when >1 GPU."""
+    if len(gpus) < 2:
+        return 1, contextlib.nullcontext()
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        strategy = tf.distribute.MirroredStrategy()
+        return strategy.num_replicas_in_sync, strategy.scope()
+    keras.distribution.set_distribution(keras.distribution.DataParallel(devices=gpus))
+    return len(gpus), contextlib.nullcontext()
+
+
+def _backup_epoch(backup_dir: Path) -> int:
+    """Epochs finished according to BackupAndRestore's metadata (0 when none)."""
+    meta = backup_dir / "training_metadata.json"
+    if not meta.exists():
+        return 0
+    return int(json.loads(meta.read_text()).get("epoch", 0))
+
+
+def train_model(
+    dataset_root: str | Path,
+    run_dir: str | Path,
+    *,
+    epochs: int = 30,
+    batch_size: int = 16,
+    learning_rate: float = 1e-3,
+    min_lr_fraction: float = 0.05,
+    seed: int = 0,
+    depth: int = 4,
+    base_filters: int = 16,
+    dropout: float = 0.1,
+    tumor_class_weight: float = 5.0,
+    dice_weight: float = 1.0,
+    ce_weight: float = 1.0,
+    seg_loss_weight: float = 1.0,
+    cancer_loss_weight: float = 0.5,
+    augment: bool = True,
+    rotation_deg: float = 10.0,
+    shift: float = 0.08,
+    zoom: float = 0.1,
+    flip_prob: float = 0.0,
+    brightness: float = 0.05,
+    contrast: float = 0.1,
+    early_stopping_patience: int = 8,
+    mixed_precision: str | bool = "auto",
+    workers: int = 1,
+    resume: bool = True,
+    verbose: bool = True,
+    callbacks: list | None = None,
+) -> dict:
+    """Train the multitask U-Net on ``<dataset_root>/{train,valid}``.
+
+    Args:
+        dataset_root: Slice dataset folder (``data/processed/<dataset>/<size>``).
+        run_dir: Output folder (created).
+        epochs: Maximum number of epochs.
+        batch_size: Batch size per replica (the global batch scales with GPUs).
+        learning_rate: Initial learning rate of Adam.
+        min_lr_fraction: Cosine schedule ends at this fraction of ``learning_rate``.
+        seed: Seed of weights, batch order, dropout and augmentation.
+        depth: U-Net down-sampling steps.
+        base_filters: Filters of the first level.
+        dropout: Dropout rate (see ``build_unet``).
+        tumor_class_weight: Cross-entropy weight of tumor pixels.
+        dice_weight: Weight of soft Dice in the ``seg`` loss.
+        ce_weight: Weight of cross-entropy in the ``seg`` loss.
+        seg_loss_weight: Weight of the ``seg`` loss.
+        cancer_loss_weight: Weight of the ``cancer`` loss.
+        augment: Augment training batches.
+        rotation_deg: Rotation range (degrees).
+        shift: Shift range (fraction of the image).
+        zoom: Zoom range (fraction).
+        flip_prob: Left-right flip probability (0: see ``liverlib.augment``).
+        brightness: Brightness range (added, images in [0, 1]).
+        contrast: Contrast range (factor around 1).
+        early_stopping_patience: Epochs without val_loss improvement before stopping.
+        mixed_precision: ``"auto"`` (on when a GPU is used), True or False.
+        workers: PyDataset worker threads (1 reads in the prefetch thread).
+        resume: Continue an interrupted run in ``run_dir``; False starts over.
+        verbose: One progress line per epoch.
+        callbacks: Extra Keras callbacks (run after the built-in ones).
+
+    Returns:
+        ``{"history": {...}, "best_model": path, "last_model": path,
+        "history_path": path, "epochs_done": n, "best_epoch": n,
+        "global_batch_size": n, "replicas": n, "mixed_precision": bool,
+        "backend": str, "seconds": float}``.
+    """
+    config = {k: v for k, v in locals().items() if k not in ("callbacks", "verbose")}
+    config = {k: str(v) if isinstance(v, Path) else v for k, v in config.items()}
+    dataset_root, run_dir = Path(dataset_root), Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    backup_dir = run_dir / "backup"
+    history_path = run_dir / HISTORY_FILE
+    paths = {
+        "best_model": str(run_dir / "best_model.keras"),
+        "last_model": str(run_dir / "last_model.keras"),
+        "history_path": str(history_path),
+    }
+    if not resume:
+        import shutil
+
+        shutil.rmtree(backup_dir, ignore_errors=True)
+        history_path.unlink(missing_ok=True)
+    if resume and history_path.exists() and not backup_dir.exists():
+        done = json.loads(history_path.read_text())
+        if done.get("completed"):
+            if verbose:
+                print(f"{history_path}: run already completed, nothing to do", flush=True)
+            return {**done, **paths}
+
+    train = load_split(dataset_root, "train")
+    valid = load_split(dataset_root, "valid")
+    size, channels = int(train.images.shape[1]), int(train.images.shape[3])
+
+    start_epoch = _backup_epoch(backup_dir) if resume else 0
+    record = {"config": config, "history": {}, "epochs_done": 0, "best_epoch": 0, "completed": False}
+    if start_epoch and history_path.exists():
+        old = json.loads(history_path.read_text())
+        # Keep what the backup covers; an epoch logged after the last backup is redone.
+        record["history"] = {k: v[:start_epoch] for k, v in old.get("history", {}).items()}
+        record["best_epoch"] = min(old.get("best_epoch", 0), start_epoch)
+
+    gpus = accelerators()
+    use_mp = bool(gpus) if mixed_precision == "auto" else bool(mixed_precision)
+    previous_policy = keras.config.dtype_policy()
+    keras.utils.set_random_seed(seed)
+    replicas, scope = _distribution(gpus)
+    global_batch = batch_size * replicas
+    aug = AugmentConfig(rotation_deg, shift, zoom, flip_prob, brightness, contrast) if augment else None
+    train_ds = SliceBatches(
+        train, global_batch, shuffle=True, seed=seed, augment=aug, infinite=True,
+        start_epoch=start_epoch, workers=workers,
+    )
+    valid_ds = SliceBatches(valid, global_batch, workers=workers)
+    steps = train_ds.len_epoch
+    t0 = time.perf_counter()
+    try:
+        if use_mp:
+            keras.mixed_precision.set_global_policy("mixed_float16")
+        with scope:
+            net = build_unet(size, channels, depth=depth, base_filters=base_filters, dropout=dropout)
+            trainer = AugmentedTrainer(net, name="trainer")
+            schedule = keras.optimizers.schedules.CosineDecay(
+                learning_rate, decay_steps=max(1, epochs * steps), alpha=min_lr_fraction
+            )
+            loss, loss_weights = make_losses(
+                tumor_class_weight, dice_weight, ce_weight, seg_loss_weight, cancer_loss_weight
+            )
+            trainer.compile(
+                optimizer=keras.optimizers.Adam(schedule),
+                loss=loss,
+                loss_weights=loss_weights,
+                metrics=make_metrics(),
+            )
+            trainer(train_ds[0][0])  # build: BackupAndRestore needs built weights
+        keras.mixed_precision.set_global_policy(previous_policy)
+        export = None
+        if use_mp:  # checkpoints in float32, so they run on a CPU too
+            export = build_unet(size, channels, depth=depth, base_filters=base_filters, dropout=dropout)
+        early = keras.callbacks.EarlyStopping(
+            monitor="val_loss", patience=early_stopping_patience, restore_best_weights=True
+        )
+        keeper = RunKeeper(net, run_dir, epochs, record, early, export, verbose)
+        all_callbacks = [
+            keras.callbacks.BackupAndRestore(str(backup_dir)),
+            early,
+            keeper,
+            EpochSeeds(net, seed),
+            *(callbacks or []),
+        ]
+        if start_epoch and verbose:
+            print(f"resuming {run_dir} after epoch {start_epoch}", flush=True)
+        trainer.fit(
+            train_ds,
+            validation_data=valid_ds,
+            epochs=epochs,
+            steps_per_epoch=steps,
+            shuffle=False,  # SliceBatches shuffles, by seed and epoch
+            callbacks=all_callbacks,
+            verbose=0,
+        )
+    finally:
+        keras.mixed_precision.set_global_policy(previous_policy)
+    # EarlyStopping restored the best weights into net; last_model.keras holds the last epoch.
+    record.update(
+        completed=True,
+        global_batch_size=global_batch,
+        replicas=replicas,
+        mixed_precision=use_mp,
+        backend=keras.backend.backend(),
+        seconds=time.perf_counter() - t0,
+    )
+    _write_json(history_path, record)
+    return {**record, **paths}
+
+
+def add_arguments(parser) -> None:
+    """Add the ``train`` command's options to an argparse parser."""
+    parser.add_argument("--dataset-root", required=True, help="slice dataset folder (data/processed/<dataset>/<size>)")
+    parser.add_argument("--run-dir", required=True, help="output folder (outputs/runs/<run_id>)")
+    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--batch-size", type=int, default=16, help="per replica")
+    parser.add_argument("--learning-rate", type=float, default=1e-3)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--depth", type=int, default=4)
+    parser.add_argument("--base-filters", type=int, default=16)
+    parser.add_argument("--dropout", type=float, default=0.1)
+    parser.add_argument("--tumor-class-weight", type=float, default=5.0)
+    parser.add_argument("--cancer-loss-weight", type=float, default=0.5)
+    parser.add_argument("--no-augment", action="store_true", help="train without augmentation")
+    parser.add_argument("--flip-prob", type=float, default=0.0, help="left-right flips (off: see liverlib.augment)")
+    parser.add_argument("--patience", type=int, default=8, help="early-stopping patience (epochs)")
+    parser.add_argument("--mixed-precision", choices=("auto", "on", "off"), default="auto")
+    parser.add_argument("--restart", action="store_true", help="ignore an interrupted run and start over")
+
+
+def run(args) -> int:
+    """Run the ``train`` command from parsed arguments; returns the exit status."""
+    mp = {"auto": "auto", "on": True, "off": False}[args.mixed_precision]
+    result = train_model(
+        args.dataset_root,
+        args.run_dir,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        seed=args.seed,
+        depth=args.depth,
+        base_filters=args.base_filters,
+        dropout=args.dropout,
+        tumor_class_weight=args.tumor_class_weight,
+        cancer_loss_weight=args.cancer_loss_weight,
+        augment=not args.no_augment,
+        flip_prob=args.flip_prob,
+        early_stopping_patience=args.patience,
+        mixed_precision=mp,
+        resume=not args.restart,
+    )
+    print(f"best model: {result['best_model']} (epoch {result['best_epoch']} of {result['epochs_done']})")
+    return 0

@@ -1,0 +1,123 @@
+"""Training input: batches from the memory-mapped slice splits, and the augmenting trainer.
+
+``SliceBatches`` reads arrays only (cheap, never starves the model);
+``AugmentedTrainer`` warps images and masks with ``keras.ops`` inside the
+compiled training step, on every backend and on the GPU when there is one.
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+import numpy as np
+
+from liverlib.augment import AugmentConfig, augment_images, augment_masks, sample_params
+from liverlib.slice_dataset import SliceSplit
+
+
+class SliceBatches(keras.utils.PyDataset):
+    """Batches of a slice split, read from memory-mapped arrays.
+
+    Every batch is a pure function of ``(seed, epoch, batch)``, never of call
+    order, so prefetching, workers and a resumed run all see the same data.
+    When ``infinite``, index ``i`` of the stream is epoch ``i // steps`` (plus
+    ``start_epoch``): pass ``steps_per_epoch=len_epoch`` to ``fit``.
+
+    Args:
+        data: The split (``load_split``).
+        batch_size: Samples per batch.
+        shuffle: New order each epoch (training).
+        seed: Seed of the order and of the augmentation.
+        augment: Augmentation ranges, or None for none (validation).
+        infinite: Stream across epochs (training) instead of one pass.
+        start_epoch: First epoch of the stream (when resuming).
+        **kwargs: ``workers``, ``use_multiprocessing``, ``max_queue_size``.
+    """
+
+    def __init__(
+        self,
+        data: SliceSplit,
+        batch_size: int,
+        *,
+        shuffle: bool = False,
+        seed: int = 0,
+        augment: AugmentConfig | None = None,
+        infinite: bool = False,
+        start_epoch: int = 0,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if len(data) == 0:
+            raise ValueError("empty split: nothing to train or validate on")
+        self.data = data
+        self.batch_size = int(batch_size)
+        self.shuffle = shuffle
+        self.seed = int(seed)
+        self.augment = augment
+        self.infinite = infinite
+        self.start_epoch = int(start_epoch)
+        self.len_epoch = math.ceil(len(data) / self.batch_size)
+        self.size = int(data.images.shape[1])
+
+    @property
+    def num_batches(self):
+        return None if self.infinite else self.len_epoch
+
+    def __len__(self):
+        return self.len_epoch
+
+    def indices(self, epoch: int, batch: int) -> np.ndarray:
+        """Sample indices of one batch (sorted: contiguous reads from the memory map)."""
+        n = len(self.data)
+        order = np.random.default_rng((self.seed, 0, epoch)).permutation(n) if self.shuffle else np.arange(n)
+        return np.sort(order[batch * self.batch_size : (batch + 1) * self.batch_size])
+
+    def __getitem__(self, i):
+        epoch, batch = divmod(int(i), self.len_epoch) if self.infinite else (0, int(i))
+        epoch += self.start_epoch
+        idx = self.indices(epoch, batch)
+        x = {"image": np.asarray(self.data.images[idx], np.float32)}
+        y = {
+            "seg": np.asarray(self.data.masks[idx], np.int32),
+            "cancer": np.asarray(self.data.cancer[idx], np.float32)[:, None],
+        }
+        if self.augment is not None:
+            x["aug"] = sample_params(len(idx), self.size, self.augment, (self.seed, 1, epoch, batch))
+        return x, y
+
+
+class AugmentedTrainer(keras.Model):
+    """Wraps the U-Net for training: augments ``x["image"]`` and ``y["seg"]`` alike.
+
+    When the batch carries ``x["aug"]`` (training), the image is warped in
+    ``call`` and the mask with the same parameters in ``compute_loss`` and
+    ``compute_metrics``, all with ``keras.ops`` inside the compiled step, on
+    every backend. Only ``net`` is saved as a model; this wrapper has no
+    weights of its own.
+
+    Args:
+        net: The U-Net from ``build_unet``.
+    """
+
+    def __init__(self, net: keras.Model, **kwargs):
+        super().__init__(**kwargs)
+        self.net = net
+
+    def call(self, inputs, training=False):
+        image = inputs["image"]
+        if "aug" in inputs:
+            image = augment_images(image, inputs["aug"])
+        return self.net(image, training=training)
+
+    @staticmethod
+    def _warp_y(x, y):
+        if isinstance(x, dict) and "aug" in x and y is not None:
+            y = {**y, "seg": augment_masks(y["seg"], x["aug"])}
+        return y
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        return super().compute_loss(x, self._warp_y(x, y), y_pred, sample_weight, training)
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        return super().compute_metrics(x, self._warp_y(x, y), y_pred, sample_weight)

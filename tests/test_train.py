@@ -1,0 +1,166 @@
+import argparse
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+
+from liverlib.slice_dataset import SliceSplit, load_split, save_split  # noqa: E402
+from liverlib.train import SliceBatches, add_arguments, run, train_model  # noqa: E402
+
+S = 32
+TINY = dict(epochs=3, batch_size=4, depth=2, base_filters=4, verbose=False)
+
+
+def make_dataset(root, n=12, seed=0):
+    """Bright disk = liver; a darker small disk = tumor in every other slice."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:S, :S]
+    for split in ("train", "valid"):
+        images = np.zeros((n, S, S, 2), np.float32)
+        masks = np.zeros((n, S, S), np.uint8)
+        cancer = np.zeros(n, np.uint8)
+        for i in range(n):
+            cy, cx = rng.uniform(12, 20, 2)
+            r = rng.uniform(7, 10)
+            d2 = (yy - cy) ** 2 + (xx - cx) ** 2
+            masks[i][d2 < r * r] = 1
+            images[i][d2 < r * r] = 0.7
+            if i % 2:
+                masks[i][d2 < (r / 3) ** 2] = 2
+                images[i][d2 < (r / 3) ** 2] = 0.35
+                cancer[i] = 1
+        images = np.clip(images + rng.normal(0, 0.03, images.shape), 0, 1)
+        case = np.array([f"case{i % 3}" for i in range(n)])
+        save_split(root, split, SliceSplit(images, masks, cancer, np.arange(n) % 3, case, np.arange(n, dtype=np.int32)))
+    return Path(root)
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    return make_dataset(tmp_path_factory.mktemp("ds"))
+
+
+def test_batches_pure_function_of_seed_epoch_batch(dataset):
+    data = load_split(dataset, "train")
+    ds = SliceBatches(data, 5, shuffle=True, seed=3, augment=None, infinite=True)
+    assert len(ds) == 3 and ds.num_batches is None
+    epoch0 = np.concatenate([ds.indices(0, b) for b in range(3)])
+    assert sorted(epoch0) == list(range(12))  # each sample once per epoch
+    assert not np.array_equal(epoch0, np.concatenate([ds.indices(1, b) for b in range(3)]))
+    resumed = SliceBatches(data, 5, shuffle=True, seed=3, augment=None, infinite=True, start_epoch=1)
+    x1, y1 = ds[4]  # epoch 1, batch 1
+    x2, y2 = resumed[1]
+    np.testing.assert_array_equal(x1["image"], x2["image"])
+    np.testing.assert_array_equal(y1["seg"], y2["seg"])
+    assert x1["image"].dtype == np.float32 and y1["cancer"].shape == (5, 1)
+
+
+def test_train_writes_outputs_and_logs_one_line_per_epoch(dataset, tmp_path, capsys):
+    result = train_model(dataset, tmp_path / "run", **{**TINY, "verbose": True})
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("epoch ")]
+    assert len(lines) == 3 and lines[0].startswith("epoch 1/3 loss=")
+    for key in ("val_loss=", "val_liver_dice=", "val_tumor_dice=", "val_auc=", "lr="):
+        assert key in lines[-1]
+    hist = result["history"]
+    for key in ("loss", "val_loss", "liver_dice", "val_tumor_dice", "val_auc", "lr"):
+        assert len(hist[key]) == 3, key
+    assert hist["lr"][0] > hist["lr"][-1]  # cosine schedule decays
+    saved = json.loads((tmp_path / "run" / "training_history.json").read_text())
+    assert saved["completed"] and saved["history"]["val_loss"] == hist["val_loss"]
+    assert not (tmp_path / "run" / "backup").exists()  # removed once the run completed
+    best = keras.saving.load_model(result["best_model"], safe_mode=True)
+    assert set(best.output) == {"seg", "cancer"}
+    assert Path(result["last_model"]).exists()
+    # a completed run is not trained again
+    again = train_model(dataset, tmp_path / "run", **TINY)
+    assert again["history"] == saved["history"]
+
+    from liverlib.plots_training import load_history, training_curves
+
+    figs = training_curves(load_history(result["history_path"]))
+    assert set(figs) == {"loss", "dice", "auc", "lr"}
+    names = {t.name for t in figs["dice"].data}
+    assert {"liver_dice (train)", "tumor_dice (valid)"} <= names
+    assert len(figs["auc"].data[1].y) == 3
+
+
+class _Interrupt(keras.callbacks.Callback):
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == 0:
+            raise KeyboardInterrupt("simulated kill after epoch 1")
+
+
+@pytest.mark.slow
+def test_interrupted_run_resumes_to_the_same_result(dataset, tmp_path):
+    full = train_model(dataset, tmp_path / "full", **TINY)
+    with pytest.raises(KeyboardInterrupt):
+        train_model(dataset, tmp_path / "cut", callbacks=[_Interrupt()], **TINY)
+    partial = json.loads((tmp_path / "cut" / "training_history.json").read_text())
+    assert len(partial["history"]["loss"]) == 1 and not partial["completed"]
+    resumed = train_model(dataset, tmp_path / "cut", **TINY)
+    for key, values in full["history"].items():
+        if key != "seconds":
+            assert resumed["history"][key] == values, key
+    a = keras.saving.load_model(tmp_path / "full" / "last_model.keras").get_weights()
+    b = keras.saving.load_model(tmp_path / "cut" / "last_model.keras").get_weights()
+    assert all(np.array_equal(x, y) for x, y in zip(a, b))
+
+
+def test_cli_arguments(dataset, tmp_path):
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = parser.parse_args(
+        ["--dataset-root", str(dataset), "--run-dir", str(tmp_path / "cli"), "--epochs", "1",
+         "--depth", "2", "--base-filters", "4", "--batch-size", "6", "--mixed-precision", "off"]
+    )
+    assert args.flip_prob == 0.0 and not args.no_augment
+    assert run(args) == 0
+    record = json.loads((tmp_path / "cli" / "training_history.json").read_text())
+    assert record["config"]["batch_size"] == 6 and record["epochs_done"] == 1
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="jax not installed")
+def test_one_training_step_on_jax(tmp_path):
+    code = textwrap.dedent(
+        """
+        import numpy as np, keras
+        assert keras.backend.backend() == "jax"
+        from liverlib.augment import AugmentConfig, sample_params
+        from liverlib.losses import make_losses, make_metrics
+        from liverlib.model import build_unet
+        from liverlib.train import AugmentedTrainer
+        keras.utils.set_random_seed(0)
+        net = build_unet(32, 2, depth=1, base_filters=4)
+        trainer = AugmentedTrainer(net)
+        loss, weights = make_losses()
+        trainer.compile(optimizer="adam", loss=loss, loss_weights=weights, metrics=make_metrics())
+        rng = np.random.default_rng(0)
+        x = {"image": rng.random((4, 32, 32, 2)).astype("float32"),
+             "aug": sample_params(4, 32, AugmentConfig(), 0)}
+        y = {"seg": rng.integers(0, 3, (4, 32, 32)).astype("int32"),
+             "cancer": np.array([[0], [1], [0], [1]], "float32")}
+        before = [w.copy() for w in net.get_weights()]
+        logs = trainer.train_on_batch(x, y, return_dict=True)
+        assert np.isfinite(logs["loss"]), logs
+        assert any(not np.array_equal(a, b) for a, b in zip(before, net.get_weights()))
+        net.save("m.keras")
+        keras.saving.load_model("m.keras", safe_mode=True)
+        print("JAX_OK", sorted(logs))
+        """
+    )
+    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1]) + os.pathsep + env.get("PYTHONPATH", "")
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "JAX_OK" in proc.stdout and "seg_tumor_dice" in proc.stdout
