@@ -40,6 +40,7 @@ class DecodeResult:
     reason: str = ""
     row: dict | None = None
     seconds: float = 0.0
+    error: str = ""  # the reason without any path, for logs (a folder name can be PHI)
 
 
 def source_fingerprint(path: Path) -> str:
@@ -83,9 +84,10 @@ def decode_one(path: str, layout: str, out_dir: str) -> DecodeResult:
         volume = read_study(path)
         save_case(out_dir, volume)
     except StudyError as exc:
-        return DecodeResult(path, "failed", reason=f"{type(exc).__name__}: {exc}")
+        return DecodeResult(path, "failed", reason=f"{type(exc).__name__}: {exc}", error=f"{type(exc).__name__}: {exc.reason}")
     except MemoryError:
-        return DecodeResult(path, "failed", reason=f"MemoryError: {path}: study too large for memory")
+        return DecodeResult(path, "failed", reason=f"MemoryError: {path}: study too large for memory",
+                            error="MemoryError: study too large for memory")
     row = {
         "case_id": volume.case_id,
         "layout": layout,
@@ -179,8 +181,8 @@ def _run(todo: list, out_dir: str, workers: int, progress: bool | None):
         for n, result in enumerate(iterator, 1):
             bar.update()
             if not show_bar:
-                what = result.case_id if result.status == "decoded" else result.reason
-                log.info("decode %d/%d %s %s (%.1fs)", n, len(todo), result.status, what, result.seconds)
+                what = result.case_id if result.status == "decoded" else result.error or result.reason
+                log.info("decode study %d/%d %s %s (%.1f s)", n, len(todo), result.status, what, result.seconds)
             yield result
     finally:
         bar.close()

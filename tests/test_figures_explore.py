@@ -1,0 +1,192 @@
+"""Exploration figures: rendering, histograms, class balance, montage, static sliders."""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from liverlib import figures_explore as fx
+from liverlib.build_dataset import build_slice_dataset
+from liverlib.interim import save_case, write_cases
+from liverlib.slice_dataset import SPLITS, VIEWS
+from liverlib.views import view_slices
+from liverlib.volume import Volume
+
+LIVER_HU, TUMOR_HU, BODY_HU = 110, 45, 20
+
+
+def tiny_volume(case_id: str, tumor: bool, shift: int = 0) -> Volume:
+    """A 30x48x48 'abdomen': soft-tissue ellipse in air, a liver block on the
+    patient's right-anterior side (small x, small y), and maybe a tumor in it."""
+    nz, ny, nx = 30, 48, 48
+    z, y, x = np.meshgrid(np.arange(nz), np.arange(ny), np.arange(nx), indexing="ij")
+    hu = np.full((nz, ny, nx), -1000, np.int16)
+    body = ((y - 24) / 20.0) ** 2 + ((x - 24) / 22.0) ** 2 <= 1
+    hu[body] = BODY_HU
+    label = np.zeros(hu.shape, np.uint8)
+    liver = body & (z >= 8 + shift) & (z < 24) & (y >= 10) & (y < 26) & (x >= 8) & (x < 24)
+    label[liver] = 1
+    hu[liver] = LIVER_HU
+    if tumor:
+        ball = (z - 16) ** 2 + (y - 18) ** 2 + (x - 15) ** 2 <= 9
+        label[ball] = 2
+        hu[ball] = TUMOR_HU
+    return Volume(hu=hu, spacing=(2.5, 1.5, 1.5), case_id=case_id, label=label)
+
+
+def make_interim(folder, splits=("train", "valid", "test")) -> list[dict]:
+    """Three cached cases (two with a tumor) and their cases.csv."""
+    rows = []
+    for k, split in enumerate(splits):
+        vol = tiny_volume(f"case-{k}", tumor=k != 1, shift=k)
+        save_case(folder, vol)
+        n_liver = int((vol.label > 0).sum())
+        n_tumor = int((vol.label == 2).sum())
+        rows.append({"case_id": vol.case_id, "layout": "test", "shape": "30x48x48", "spacing": "2.5x1.5x1.5",
+                     "liver_ml": n_liver * vol.voxel_ml, "tumor_ml": n_tumor * vol.voxel_ml,
+                     "n_lesions": int(n_tumor > 0), "split": split})
+    write_cases(folder, rows)
+    return rows
+
+
+@pytest.fixture(scope="module")
+def cohort(tmp_path_factory):
+    root = tmp_path_factory.mktemp("explore")
+    interim = root / "interim" / "tiny"
+    rows = make_interim(interim)
+    processed = root / "processed" / "tiny" / "32"
+    manifest = build_slice_dataset(interim, processed, image_size=32, spacing_mm=2.0, progress=False,
+                                   liver_free_fraction=0.5, slice_stride=1)
+    from liverlib.interim import read_cases
+
+    return {"interim": interim, "processed": processed, "manifest": manifest, "rows": read_cases(interim),
+            "written": rows}
+
+
+def decode_uri(uri: str) -> np.ndarray:
+    assert uri.startswith("data:image/png;base64,")
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1]))))
+
+
+def test_window_grey_maps_level_and_edges():
+    grey = fx.window_grey(np.array([-1000, -140, 60, 260, 2000]), level=60, width=400)
+    assert grey.tolist()[0] == 0 and grey.tolist()[1] == 0
+    assert grey[2] in (127, 128)
+    assert grey.tolist()[3:] == [255, 255]
+
+
+def test_render_slice_overlays_only_masked_pixels():
+    hu = np.full((8, 8), 60.0)
+    label = np.zeros((8, 8), np.uint8)
+    label[2:4, 2:4] = 1
+    label[5, 5] = 2
+    plain = fx.render_slice(hu, label, opacity=0.0)
+    assert (plain == plain[0, 0]).all()  # opacity 0: grey everywhere
+    both = fx.render_slice(hu, label, opacity=0.5)
+    assert (both[0, 0] == plain[0, 0]).all()
+    assert both[2, 2, 1] > both[2, 2, 0]  # liver green
+    assert both[5, 5, 0] > both[5, 5, 1]  # tumor red, drawn over liver
+    no_tumor = fx.render_slice(hu, label, tumor=False, opacity=0.5)
+    assert no_tumor[5, 5, 1] > no_tumor[5, 5, 0]  # tumor pixel still shows as liver
+    none = fx.render_slice(hu, label, liver=False, tumor=False, opacity=0.5)
+    assert (none == plain).all()
+
+
+def test_png_bytes_resizes():
+    rgb = np.zeros((16, 16, 3), np.uint8)
+    rgb[:8] = 255
+    image = np.asarray(Image.open(io.BytesIO(fx.png_bytes(rgb, 64))))
+    assert image.shape == (64, 64, 3)
+    assert image[:32].min() == 255 and image[32:].max() == 0
+
+
+def test_hu_histograms_peaks_at_tissue_hu(cohort):
+    fig = fx.hu_histograms(cohort["interim"])
+    traces = {t.name: t for t in fig.data}
+    assert set(traces) == {"body", "liver", "tumor"}
+    for name, hu in (("liver", LIVER_HU), ("tumor", TUMOR_HU), ("body", BODY_HU)):
+        x, y = np.asarray(traces[name].x), np.asarray(traces[name].y)
+        assert abs(x[np.argmax(y)] - hu) <= 5
+        assert y.sum() == pytest.approx(100.0)
+
+
+def test_class_balance_matches_manifest(cohort):
+    fig = fx.class_balance(cohort["processed"], cohort["manifest"])
+    traces = {t.name: t for t in fig.data}
+    counts = cohort["manifest"]["counts"]
+    cancer = [counts[s][v]["cancer"] for s in SPLITS for v in VIEWS]
+    total = [counts[s][v]["n"] for s in SPLITS for v in VIEWS]
+    assert list(traces["cancer"].y) == cancer
+    assert [a + b for a, b in zip(traces["cancer"].y, traces["no cancer"].y)] == total
+    assert sum(cancer) > 0
+    # The no-tumor case (valid) has no tumor pixels; the others do.
+    tumor = dict(zip(zip(*traces["tumor pixels"].x), traces["tumor pixels"].y))
+    assert all(tumor[("valid", v)] == 0 for v in VIEWS)
+    assert tumor[("train", "axial")] > 0
+    liver = traces["liver pixels"].y
+    assert all(0 < share < 100 for share in liver)
+
+
+def test_volume_distributions_one_point_per_case(cohort):
+    fig = fx.volume_distributions(cohort["rows"])
+    liver = [t for t in fig.data if t.xaxis == "x"]
+    assert sorted(t.name for t in liver) == sorted(SPLITS)
+    values = sorted(v for t in liver for v in t.y)
+    assert values == pytest.approx(sorted(r["liver_ml"] for r in cohort["written"]), abs=0.01)
+
+
+def test_pick_cases_prefers_tumor_cases(cohort):
+    assert fx.pick_cases(cohort["rows"], 2) == ["case-0", "case-2"]
+    assert len(fx.pick_cases(cohort["rows"], 10)) == 3
+
+
+def test_montage_shows_liver_centre_of_each_view(cohort):
+    fig = fx.montage(cohort["interim"], ["case-0", "case-1"], spacing_mm=2.0, image_size=32)
+    assert len(fig.data) == 6
+    cube_hu, cube_label = fx.load_cube(cohort["interim"], "case-0", 2.0, 32)
+    for trace, view in zip(fig.data[:3], VIEWS):
+        image = decode_uri(trace.source)
+        assert image.shape == (32, 32, 3)
+        labels = view_slices(cube_label, view)
+        k = fx.centre_slice(labels)
+        assert labels[k].any()
+        expected = fx.render_slice(view_slices(cube_hu, view)[k], labels[k])
+        assert np.array_equal(image, expected)
+
+
+def test_slice_slider_figure_is_static_and_small(cohort):
+    fig = fx.slice_slider_figure(cohort["interim"], "case-0", "coronal", spacing_mm=2.0, image_size=32, n_steps=5)
+    n = len(fig.data)
+    assert 2 <= n <= 5
+    assert sum(bool(t.visible) for t in fig.data) == 1
+    slider = fig.layout.sliders[0]
+    assert len(slider.steps) == n
+    for i, step in enumerate(slider.steps):
+        assert step.method == "update"
+        assert step.args[0]["visible"] == [j == i for j in range(n)]
+    _, cube_label = fx.load_cube(cohort["interim"], "case-0", 2.0, 32)
+    shown = [int(step.label) for step in slider.steps]
+    assert all(view_slices(cube_label, "coronal")[k].any() for k in shown)
+    html = fig.to_html(include_plotlyjs=False, full_html=False)
+    assert len(html) < 100_000
+
+
+def test_slice_slider_figures_one_per_view(cohort):
+    figs = fx.slice_slider_figures(cohort["interim"], "case-2", spacing_mm=2.0, image_size=32, n_steps=3)
+    assert [f.layout.sliders[0].currentvalue.prefix.split()[0] for f in figs] == list(VIEWS)
+    assert fx.slice_slider_figures(cohort["interim"], None) == []
+    with pytest.raises(ValueError, match="view"):
+        fx.slice_slider_figure(cohort["interim"], "case-2", "oblique", image_size=32)
+
+
+def test_table_figure_rows_and_empty():
+    fig = fx.table_figure([{"case_id": "a", "liver_ml": 1450.123}, {"case_id": "b", "liver_ml": None}], title="t")
+    cells = fig.data[0].cells.values
+    assert list(cells[0]) == ["a", "b"] and list(cells[1]) == ["1450.12", ""]
+    empty = fx.table_figure([], columns=["stage", "reason"])
+    assert list(empty.data[0].header.values) == ["stage", "reason"]
+    assert all(len(col) == 0 for col in empty.data[0].cells.values)
