@@ -1,0 +1,73 @@
+"""Benchmark: predict a 128 x 128 x 128 study with three-view fusion on the CPU.
+
+Prints the time of the model calls and of everything else (resampling into
+the cube, windowing, mapping back, fusion, labelling, volumetry), and their
+ratio. Targets (issue 6): the non-model part under 25% of the total, the
+whole under 10 s on 2 CPU cores. The model is the demo configuration
+(``build_unet(128, 2, depth=4, base_filters=16)``) with random weights: the
+timing does not depend on the weights.
+
+    .venv/bin/python benchmarks/predict.py [--repeats 2] [--batch-size 64]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+from liverlib.volume import Volume
+
+
+def phantom_study(size: int = 128) -> Volume:
+    """A body ellipse with a liver-like block and a hypodense lesion, 1.6 mm voxels."""
+    z, y, x = np.mgrid[:size, :size, :size]
+    c = size / 2
+    hu = np.full((size,) * 3, -1000, np.int16)
+    hu[((y - c) / (0.43 * size)) ** 2 + ((x - c) / (0.47 * size)) ** 2 < 1] = 40
+    liver = (z - c) ** 2 + (y - c) ** 2 + (x - 0.35 * size) ** 2 < (0.23 * size) ** 2
+    hu[liver] = 120
+    hu[(z - c) ** 2 + (y - c) ** 2 + (x - 0.3 * size) ** 2 < (0.05 * size) ** 2] = 40
+    rng = np.random.default_rng(0)
+    hu = (hu + rng.normal(0, 10, hu.shape)).astype(np.int16)
+    return Volume(hu=hu, spacing=(1.6, 1.6, 1.6), case_id="benchmark")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=128, help="study side in voxels")
+    parser.add_argument("--batch-size", type=int, default=64, help="slices per model call")
+    parser.add_argument("--repeats", type=int, default=2, help="timed runs after one warm-up")
+    args = parser.parse_args(argv)
+
+    import keras
+
+    from liverlib.model import build_unet
+    from liverlib.predict import PredictParams, predict_volume
+
+    keras.utils.set_random_seed(0)
+    model = build_unet(128, 2, depth=4, base_filters=16)
+    volume = phantom_study(args.size)
+    params = PredictParams(image_size=128, spacing_mm=1.6)
+    start = time.perf_counter()
+    predict_volume(volume, model, params, args.batch_size)  # warm-up: traces the inference step
+    print(f"warm-up (includes tracing): {time.perf_counter() - start:.2f} s")
+    runs = []
+    for _ in range(args.repeats):
+        pred = predict_volume(volume, model, params, args.batch_size)
+        runs.append(pred.timings)
+    best = min(runs, key=lambda t: t["total_s"])
+    total, model_s = best["total_s"], best["model_s"]
+    other = total - model_s
+    print(f"study {volume.shape} at {volume.spacing} mm -> cube {pred.grid.size}^3 (side {pred.grid.cube_side} x 1.6 mm)")
+    print("steps (s): " + ", ".join(f"{k} {v:.3f}" for k, v in best.items()))
+    print(f"total {total:.2f} s | model {model_s:.2f} s | other {other:.2f} s | other/total {other / total:.1%}"
+          f" | model/other {model_s / max(other, 1e-9):.1f}x")
+    print(f"targets: other < 25% of total: {'met' if other / total < 0.25 else 'MISSED'};"
+          f" total < 10 s: {'met' if total < 10 else 'MISSED'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,323 @@
+"""Evaluate a training run: test-split slice metrics and per-case three-view fusion.
+
+``evaluate_run(run_dir, dataset_root, interim_dir)``:
+
+1. runs every slice of the test split through ``best_model.keras`` (batched)
+   and scores them (:func:`liverlib.metrics.slice_metrics`: Dice/IoU per
+   region, pixel accuracy, per-image IoU, cancer AUC/ROC/PR/confusion matrix,
+   overall and per view);
+2. predicts up to ``max_cases`` test studies from the interim cache in 3D
+   (:func:`liverlib.predict.predict_volume`: three views, fusion, lesions,
+   volumetry) and scores each single view and the fusion;
+3. writes, atomically, into the run folder::
+
+       metrics.json                 everything above (curves included; NaN as null)
+       predictions/slices/          pred_mask.npy (N, S, S) uint8, cancer_prob.npy,
+                                    seg_confidence.npy, view.npy, case_id.npy, slice_index.npy
+       predictions/cases/<case_id>/ mask.nii.gz (the case's grid) and summary.json
+
+``predictions/`` is built as ``predictions.tmp`` and swapped in, and
+``metrics.json`` is written last through a temporary file, so a crash never
+leaves a half-written evaluation behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from liverlib import metrics
+from liverlib.slice_dataset import VIEWS, SliceSplit, load_split, read_manifest
+
+#: Pixel accuracy reported by the reference project (2D, all pixels), for comparison.
+REFERENCE_PIXEL_ACCURACY = 0.9066
+
+
+@dataclass
+class SlicePredictions:
+    """Model outputs for every slice of a split.
+
+    Args:
+        pred_mask: ``(N, S, S)`` uint8 argmax of ``seg``.
+        cancer_prob: ``(N,)`` ``cancer`` head output.
+        seg_confidence: ``(N,)`` mean top-class probability over the pixels
+            predicted liver or tumor (over all pixels when there are none).
+    """
+
+    pred_mask: np.ndarray
+    cancer_prob: np.ndarray
+    seg_confidence: np.ndarray
+
+
+@dataclass
+class EvaluationResult:
+    """What :func:`evaluate_run` computed (and wrote).
+
+    Args:
+        metrics: The ``metrics.json`` content.
+        data: The evaluated split (memory-mapped arrays).
+        slices: Slice predictions.
+        per_image_iou: ``{"liver", "tumor", "mean"}`` arrays (N,).
+        cases: Per-case summaries (``StudyPrediction.summary()``).
+        viewer: Case id -> ``{"hu", "probs", "label"}`` cubes for the viewers.
+        history: Training history (per-epoch logs) or ``{}``.
+    """
+
+    metrics: dict
+    data: SliceSplit
+    slices: SlicePredictions
+    per_image_iou: dict
+    cases: list = field(default_factory=list)
+    viewer: dict = field(default_factory=dict)
+    history: dict = field(default_factory=dict)
+
+    def table(self) -> list[dict]:
+        """One row per group (overall, axial, coronal, sagittal) of the slice metrics."""
+        rows = []
+        for name in ("overall",) + VIEWS:
+            m = self.metrics["slice"].get(name)
+            if not m:
+                continue
+            c = m["cancer"]
+            rows.append({
+                "group": name, "slices": m["n_images"], "liver Dice": m["liver_dice"], "liver IoU": m["liver_iou"],
+                "tumor Dice": m["tumor_dice"], "tumor IoU": m["tumor_iou"], "pixel acc.": m["pixel_accuracy"],
+                "median image IoU": m["median_image_iou"], "cancer AUC": c["auc"],
+                "sensitivity": c["sensitivity"], "specificity": c["specificity"],
+            })
+        return rows
+
+    def case_table(self) -> list[dict]:
+        """One row per evaluated case: Dice per view and fused, gain, lesions, volumes."""
+        rows = []
+        for case in self.cases:
+            m = case.get("metrics") or {}
+            dice = m.get("dice", {})
+            row = {"case": case["case_id"], "cancer score": case["cancer_score"]}
+            for view in VIEWS + ("fused",):
+                if view in dice:
+                    row[f"{view} liver"] = dice[view]["liver"]
+                    row[f"{view} tumor"] = dice[view]["tumor"]
+            if m:
+                row["gain liver"] = m["fusion_gain"]["liver"]
+                row["gain tumor"] = m["fusion_gain"]["tumor"]
+                row["lesion recall"] = m["lesions"]["recall"]
+                row["lesion precision"] = m["lesions"]["precision"]
+                row["liver mL error"] = m["volumetry_error"]["liver_ml_error"]
+                row["tumor mL error"] = m["volumetry_error"]["tumor_ml_error"]
+            rows.append(row)
+        return rows
+
+    def worst_slices(self, n: int = 6, require_reference: bool = True) -> np.ndarray:
+        """Indices of the ``n`` slices with the lowest per-image IoU (ties: highest cancer error)."""
+        iou = np.asarray(self.per_image_iou["mean"], float)
+        valid = ~np.isnan(iou) if require_reference else np.ones(len(iou), bool)
+        order = np.argsort(np.where(valid, iou, np.inf), kind="stable")
+        return order[: min(n, int(valid.sum()))]
+
+
+def predict_slices(model, data: SliceSplit, batch_size: int = 32) -> SlicePredictions:
+    """Run every slice of a split through the model, batch by batch.
+
+    Args:
+        model: Multitask U-Net (``seg``, ``cancer``).
+        data: The split (``load_split``); images float16 in [0, 1].
+        batch_size: Slices per model call.
+
+    Returns:
+        The SlicePredictions.
+    """
+    from liverlib.predict import model_outputs
+
+    n = len(data)
+    size = int(data.images.shape[1])
+    pred = np.zeros((n, size, size), np.uint8)
+    cancer = np.zeros(n, np.float32)
+    conf = np.zeros(n, np.float32)
+    batch_size = max(1, min(int(batch_size), n))
+    for start in range(0, n, batch_size):
+        x = np.asarray(data.images[start : start + batch_size], np.float32)
+        seg, c = model_outputs(model, x, batch_size)
+        label = np.argmax(seg, axis=-1)
+        top = seg.max(axis=-1)
+        fg = label > 0
+        counts = fg.reshape(len(x), -1).sum(1)
+        conf_fg = (top * fg).reshape(len(x), -1).sum(1) / np.maximum(counts, 1)
+        pred[start : start + len(x)] = label
+        cancer[start : start + len(x)] = c
+        conf[start : start + len(x)] = np.where(counts > 0, conf_fg, top.reshape(len(x), -1).mean(1))
+    return SlicePredictions(pred, cancer, conf)
+
+
+def _summarize_cases(cases: list[dict]) -> dict:
+    """Mean Dice per view and fused, mean gain, pooled lesion detection over cases."""
+    scored = [c["metrics"] for c in cases if c.get("metrics")]
+    if not scored:
+        return {"n_cases": len(cases)}
+    out = {"n_cases": len(cases), "mean_dice": {}}
+    for name in VIEWS + ("fused",):
+        out["mean_dice"][name] = {r: float(np.mean([m["dice"][name][r] for m in scored])) for r in metrics.REGIONS}
+    out["mean_fusion_gain"] = {r: float(np.mean([m["fusion_gain"][r] for m in scored])) for r in metrics.REGIONS}
+    n_true = sum(m["lesions"]["n_true"] for m in scored)
+    n_pred = sum(m["lesions"]["n_pred"] for m in scored)
+    out["lesions"] = {
+        "n_true": n_true, "n_pred": n_pred,
+        "recall": sum(m["lesions"]["detected"] for m in scored) / n_true if n_true else float("nan"),
+        "precision": sum(m["lesions"]["true_positive"] for m in scored) / n_pred if n_pred else float("nan"),
+    }
+    out["mean_abs_liver_ml_error"] = float(np.mean([abs(m["volumetry_error"]["liver_ml_error"]) for m in scored]))
+    out["mean_abs_tumor_ml_error"] = float(np.mean([abs(m["volumetry_error"]["tumor_ml_error"]) for m in scored]))
+    return out
+
+
+def headline(record: dict) -> dict:
+    """The figures a reader looks at first: Dice and AUC per view, overall and fused.
+
+    Returns:
+        ``{"axial" | "coronal" | "sagittal" | "all views": {"liver_dice", "tumor_dice",
+        "cancer_auc", "pixel_accuracy"}, "fused": {"liver_dice", "tumor_dice"}}``,
+        slice-level except ``fused``, which is the mean 3D Dice of the fused test studies.
+    """
+    out = {}
+    for name, label in [(v, v) for v in VIEWS] + [("overall", "all views")]:
+        group = record["slice"].get(name)
+        if group:
+            out[label] = {
+                "liver_dice": group["liver_dice"],
+                "tumor_dice": group["tumor_dice"],
+                "cancer_auc": group["cancer"]["auc"],
+                "pixel_accuracy": group["pixel_accuracy"],
+            }
+    fused = record.get("cases_summary", {}).get("mean_dice", {}).get("fused")
+    if fused:
+        out["fused"] = {"liver_dice": fused["liver"], "tumor_dice": fused["tumor"]}
+    return out
+
+
+def _write_json(path: Path, obj) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(metrics.jsonable(obj), indent=2))
+    os.replace(tmp, path)
+
+
+def evaluate_run(
+    run_dir: str | Path,
+    dataset_root: str | Path,
+    interim_dir: str | Path | None = None,
+    *,
+    model_path: str | Path | None = None,
+    split: str = "test",
+    threshold: float = 0.5,
+    batch_size: int = 32,
+    max_cases: int = 6,
+    write: bool = True,
+    progress: bool = True,
+) -> EvaluationResult:
+    """Evaluate a run's model on a split of the slice dataset and its studies.
+
+    Args:
+        run_dir: ``outputs/runs/<run_id>`` (holds ``best_model.keras`` and
+            ``training_history.json``); ``metrics.json`` and ``predictions/``
+            are written here.
+        dataset_root: Slice dataset, e.g. ``data/processed/phantoms/128``.
+        interim_dir: Interim cache with ``cases.csv`` (for the 3D per-case
+            evaluation); None skips it.
+        model_path: Model to evaluate (default ``run_dir/best_model.keras``).
+        split: ``test`` (or ``valid``).
+        threshold: Cancer decision threshold for sensitivity/specificity.
+        batch_size: Slices per model call.
+        max_cases: At most this many studies for the 3D evaluation (0: none).
+        write: Write ``metrics.json`` and ``predictions/``.
+        progress: Print one line per case.
+
+    Returns:
+        The EvaluationResult.
+    """
+    from liverlib.interim import load_case, read_cases
+    from liverlib.nifti_io import write_label_nifti
+    from liverlib.plots_training import load_history
+    from liverlib.predict import PredictParams, load_model, predict_volume
+    from liverlib.views import to_cube
+
+    run_dir, dataset_root = Path(run_dir), Path(dataset_root)
+    model_path = Path(model_path) if model_path else run_dir / "best_model.keras"
+    model = load_model(model_path)
+    manifest = read_manifest(dataset_root)
+    data = load_split(dataset_root, split)
+    slices = predict_slices(model, data, batch_size)
+    sm = metrics.slice_metrics(data.masks, slices.pred_mask, data.cancer, slices.cancer_prob, data.view, threshold)
+    per_image = sm.pop("per_image_iou")
+    valid = per_image["mean"][~np.isnan(per_image["mean"])]
+    iou_stats = {"n": int(valid.size)}
+    if valid.size:
+        iou_stats.update(zip(("q25", "median", "q75"), np.percentile(valid, [25, 50, 75]).tolist()))
+        iou_stats["mean"] = float(valid.mean())
+
+    cases, viewer, failures = [], {}, []
+    if write:
+        shutil.rmtree(run_dir / "predictions.tmp", ignore_errors=True)  # left by a crashed run
+    params = PredictParams.from_manifest(manifest)
+    if interim_dir is not None and max_cases > 0:
+        rows = [r for r in read_cases(interim_dir) if r.get("split") == split]
+        for row in sorted(rows, key=lambda r: r["case_id"])[:max_cases]:
+            path = Path(interim_dir) / f"{row['case_id']}.npz"
+            try:
+                volume = load_case(path)
+                pred = predict_volume(volume, model, params, batch_size=max(batch_size, 32))
+            except Exception as err:  # one bad study never stops the evaluation
+                failures.append({"case_id": row["case_id"], "reason": f"{type(err).__name__}: {err}"})
+                continue
+            summary = pred.summary()
+            cases.append(summary)
+            ref = to_cube(volume.label, pred.grid, order=0, fill=0, dtype=np.uint8) if volume.label is not None else None
+            viewer[pred.case_id] = {"hu": pred.cube_hu.astype(np.float16), "probs": pred.fused_cube.astype(np.float16),
+                                    "label": ref}
+            if write:
+                folder = run_dir / "predictions.tmp" / "cases" / pred.case_id
+                folder.mkdir(parents=True, exist_ok=True)
+                write_label_nifti(pred.label, volume, folder / "mask.nii.gz")
+                _write_json(folder / "summary.json", summary)
+            if progress:
+                dice = (summary.get("metrics") or {}).get("dice", {}).get("fused", {})
+                print(f"case {pred.case_id}: fused Dice liver {dice.get('liver', float('nan')):.3f} "
+                      f"tumor {dice.get('tumor', float('nan')):.3f}, cancer score {pred.cancer_score:.3f}", flush=True)
+
+    history_path = run_dir / "training_history.json"
+    history = load_history(history_path) if history_path.exists() else {}
+    record = {
+        "split": split,
+        "threshold": float(threshold),
+        "model": model_path.name,
+        "dataset": {"name": dataset_root.name, "image_size": manifest.get("image_size"),
+                    "spacing_mm": manifest.get("spacing_mm"), "windows": manifest.get("windows")},
+        "reference_pixel_accuracy": REFERENCE_PIXEL_ACCURACY,
+        "slice": sm,
+        "per_image_iou": iou_stats,
+        "cases": cases,
+        "cases_summary": _summarize_cases(cases),
+        "failures": failures,
+    }
+    record["headline"] = headline(record)
+    if write:
+        tmp = run_dir / "predictions.tmp" / "slices"
+        tmp.mkdir(parents=True, exist_ok=True)
+        arrays = {
+            "pred_mask": slices.pred_mask, "cancer_prob": slices.cancer_prob, "seg_confidence": slices.seg_confidence,
+            "view": np.asarray(data.view), "case_id": np.asarray(data.case_id, dtype=str),
+            "slice_index": np.asarray(data.slice_index),
+        }
+        for name, array in arrays.items():
+            np.save(tmp / f"{name}.npy", array, allow_pickle=False)
+        final, old = run_dir / "predictions", run_dir / "predictions.old"
+        shutil.rmtree(old, ignore_errors=True)
+        if final.exists():
+            os.replace(final, old)
+        os.replace(run_dir / "predictions.tmp", final)
+        shutil.rmtree(old, ignore_errors=True)
+        _write_json(run_dir / "metrics.json", record)
+    return EvaluationResult(record, data, slices, per_image, cases, viewer, history)

@@ -1,0 +1,191 @@
+"""Overlay viewers of predictions: an ipywidgets viewer and a static plotly slider.
+
+* :func:`overlay_rgb` draws a CT slice (abdomen window) with a label over it:
+  liver green, tumor red, filled and semi-transparent; a reference label, when
+  given, is outlined (liver cyan, tumor yellow), so misses and false alarms
+  show at a glance.
+* :func:`overlay_viewer` (needs a kernel): case, view, slice and a
+  probability-threshold slider over fused probability cubes.
+* :func:`slice_slider_figure`: a plotly figure with a slider over slices whose
+  frames are embedded PNGs, so it works in a static HTML report without a
+  kernel (the threshold is fixed when the figure is made).
+
+Cubes are ``(S, S, S)`` in ``(z, y, x)`` LPS order as :mod:`liverlib.views`
+makes them; slices are shown in display orientation (``view_slices``).
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import numpy as np
+
+from liverlib.slice_dataset import VIEWS
+from liverlib.views import view_slices
+
+#: Display window (level, width) in HU: the abdomen window.
+DISPLAY_WINDOW = (60.0, 400.0)
+FILL = {1: (0, 200, 0), 2: (230, 0, 0)}
+OUTLINE = {1: (0, 230, 230), 2: (255, 230, 0)}
+
+
+def window_gray(hu: np.ndarray, window=DISPLAY_WINDOW) -> np.ndarray:
+    """HU -> uint8 gray through ``(level, width)``; (60, 400) maps -140..260 HU to 0..255."""
+    level, width = window
+    scaled = (np.asarray(hu, np.float32) - (level - width / 2)) / width
+    return (np.clip(scaled, 0, 1) * 255).astype(np.uint8)
+
+
+def threshold_label(probs: np.ndarray, threshold: float = 0.5) -> np.ndarray:
+    """Label from class probabilities at a threshold.
+
+    Liver (1) where ``P(liver) + P(tumor) >= threshold``; tumor (2) where
+    ``P(tumor) >= threshold``. At 0.5 this is close to the argmax; lower
+    thresholds show more (sensitive), higher ones less (specific).
+
+    Args:
+        probs: ``(..., 3)`` background/liver/tumor probabilities.
+        threshold: In (0, 1].
+
+    Returns:
+        uint8 label with the shape of ``probs[..., 0]``.
+    """
+    probs = np.asarray(probs, np.float32)
+    label = np.zeros(probs.shape[:-1], np.uint8)
+    label[probs[..., 1] + probs[..., 2] >= threshold] = 1
+    label[probs[..., 2] >= threshold] = 2
+    return label
+
+
+def overlay_rgb(hu: np.ndarray, label: np.ndarray | None = None, reference: np.ndarray | None = None,
+                alpha: float = 0.4, window=DISPLAY_WINDOW, image: np.ndarray | None = None) -> np.ndarray:
+    """One slice as RGB with the prediction filled and the reference outlined.
+
+    Args:
+        hu: ``(H, W)`` HU slice (ignored when ``image`` is given).
+        label: ``(H, W)`` predicted label 0/1/2, drawn filled.
+        reference: ``(H, W)`` reference label, drawn as outlines.
+        alpha: Opacity of the fill.
+        window: Display window (level, width) in HU.
+        image: ``(H, W)`` gray in [0, 1] to use instead of ``hu`` (a windowed
+            dataset image, e.g. ``images[n, :, :, 0]``).
+
+    Returns:
+        uint8 ``(H, W, 3)``.
+    """
+    from scipy import ndimage as ndi
+
+    gray = window_gray(hu, window) if image is None else (np.clip(image, 0, 1) * 255).astype(np.uint8)
+    rgb = np.repeat(gray[..., None], 3, axis=-1).astype(np.float32)
+    if label is not None:
+        for value, color in FILL.items():
+            mask = label == value
+            rgb[mask] = (1 - alpha) * rgb[mask] + alpha * np.asarray(color, np.float32)
+    if reference is not None:
+        for value, color in OUTLINE.items():
+            mask = reference >= value
+            edge = mask & ~ndi.binary_erosion(mask)
+            rgb[edge] = color
+    return rgb.astype(np.uint8)
+
+
+def png_bytes(rgb: np.ndarray, scale: int = 2) -> bytes:
+    """Encode an RGB array as PNG, enlarged ``scale`` times (nearest neighbour)."""
+    from PIL import Image
+
+    img = Image.fromarray(rgb)
+    if scale != 1:
+        img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _slice_rgb(case: dict, view: str, index: int, threshold: float) -> np.ndarray:
+    hu = view_slices(case["hu"], view)[index]
+    probs = view_slices(case["probs"], view)[index]
+    ref = case.get("label")
+    ref = view_slices(ref, view)[index] if ref is not None else None
+    return overlay_rgb(hu, threshold_label(probs, threshold), ref)
+
+
+def overlay_viewer(cases: dict, threshold: float = 0.5, scale: int = 3):
+    """Interactive viewer: case, view, slice and probability threshold.
+
+    Args:
+        cases: Case id -> ``{"hu": (S, S, S) HU cube, "probs": (S, S, S, 3)
+            fused probabilities, "label": (S, S, S) reference or None}``
+            (e.g. ``EvaluationResult.viewer_cases()``).
+        threshold: Initial probability threshold.
+        scale: Display magnification.
+
+    Returns:
+        An ``ipywidgets.VBox`` (display it; it needs a running kernel).
+    """
+    import ipywidgets as widgets
+
+    if not cases:
+        return widgets.HTML("no cases to show")
+    names = list(cases)
+    size = cases[names[0]]["hu"].shape[0]
+    case_w = widgets.Dropdown(options=names, description="case")
+    view_w = widgets.ToggleButtons(options=list(VIEWS), description="view")
+    slice_w = widgets.IntSlider(value=size // 2, min=0, max=size - 1, description="slice", continuous_update=False)
+    thr_w = widgets.FloatSlider(value=threshold, min=0.05, max=0.95, step=0.05, description="threshold",
+                                continuous_update=False)
+    image = widgets.Image(format="png")
+    caption = widgets.HTML()
+
+    def update(_=None):
+        case = cases[case_w.value]
+        slice_w.max = case["hu"].shape[0] - 1
+        rgb = _slice_rgb(case, view_w.value, slice_w.value, thr_w.value)
+        image.value = png_bytes(rgb, scale)
+        caption.value = (f"<small>{case_w.value}, {view_w.value} slice {slice_w.value}: prediction filled "
+                         "(liver green, tumor red) at the threshold; reference outlined (cyan, yellow)</small>")
+
+    for w in (case_w, view_w, slice_w, thr_w):
+        w.observe(update, names="value")
+    update()
+    return widgets.VBox([widgets.HBox([case_w, view_w]), widgets.HBox([slice_w, thr_w]), image, caption])
+
+
+def slice_slider_figure(case: dict, view: str = "axial", threshold: float = 0.5, step: int = 2,
+                        title: str = "", scale: int = 2):
+    """Plotly figure with a slider over slices, working in static HTML.
+
+    Args:
+        case: ``{"hu", "probs", "label"}`` cubes as for :func:`overlay_viewer`.
+        view: ``axial``, ``coronal`` or ``sagittal``.
+        threshold: Probability threshold of the drawn label.
+        step: Show every ``step``-th slice (keeps the HTML small: about 10-20 kB per slice).
+        title: Figure title.
+        scale: PNG magnification.
+
+    Returns:
+        ``plotly.graph_objects.Figure``.
+    """
+    import plotly.graph_objects as go
+
+    size = case["hu"].shape[0]
+    indices = list(range(0, size, max(1, int(step))))
+    sources = [
+        "data:image/png;base64," + base64.b64encode(png_bytes(_slice_rgb(case, view, n, threshold), scale)).decode()
+        for n in indices
+    ]
+    mid = len(indices) // 2
+    fig = go.Figure(go.Image(source=sources[mid]))
+    fig.frames = [go.Frame(data=[go.Image(source=s)], name=str(n)) for n, s in zip(indices, sources)]
+    steps = [
+        {"method": "animate", "label": str(n),
+         "args": [[str(n)], {"mode": "immediate", "frame": {"duration": 0, "redraw": True}, "transition": {"duration": 0}}]}
+        for n in indices
+    ]
+    fig.update_layout(
+        title=title or f"{view} slices (threshold {threshold:.2f})",
+        sliders=[{"active": mid, "steps": steps, "currentvalue": {"prefix": f"{view} slice "}}],
+        xaxis={"visible": False}, yaxis={"visible": False}, margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        width=size * scale + 40, height=size * scale + 140,
+    )
+    return fig

@@ -1,0 +1,187 @@
+"""Evaluation of a run, and the 04_evaluate notebook under papermill, on tiny inputs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from liverlib.interim import save_case, write_cases
+from liverlib.slice_dataset import SliceSplit, save_split, write_manifest
+from liverlib.views import DEFAULT_WINDOWS
+from liverlib.volume import Volume
+
+SIZE = 32
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def tiny_volume(case_id: str, seed: int) -> Volume:
+    rng = np.random.default_rng(seed)
+    shape = (20, 28, 26)
+    _, y, x = np.mgrid[: shape[0], : shape[1], : shape[2]]
+    hu = np.full(shape, -1000, np.int16)
+    hu[((y - 14) / 13) ** 2 + ((x - 13) / 12) ** 2 < 1] = -80
+    label = np.zeros(shape, np.uint8)
+    label[4:14, 6:18, 3:12] = 1
+    label[7:10, 9:12, 5:8] = 2
+    hu[label == 1] = 130
+    hu[label == 2] = 40
+    hu = (hu + rng.normal(0, 5, shape)).astype(np.int16)
+    return Volume(hu=hu, spacing=(2.5, 2.0, 2.0), case_id=case_id, label=label)
+
+
+def tiny_split(n: int, seed: int, case_ids) -> SliceSplit:
+    rng = np.random.default_rng(seed)
+    masks = np.zeros((n, SIZE, SIZE), np.uint8)
+    masks[:, 8:20, 6:18] = 1
+    masks[::2, 12:15, 10:13] = 2
+    images = np.clip(rng.normal(0.3, 0.1, (n, SIZE, SIZE, 2)) + (masks[..., None] == 1) * 0.4, 0, 1)
+    return SliceSplit(
+        images=images.astype(np.float16), masks=masks,
+        cancer=(masks.reshape(n, -1) == 2).any(1).astype(np.uint8),
+        view=(np.arange(n) % 3).astype(np.uint8),
+        case_id=np.asarray([case_ids[i % len(case_ids)] for i in range(n)]),
+        slice_index=np.arange(n, dtype=np.int32),
+    )
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """Slice dataset + interim cache + random-weight model + history, all tiny."""
+    import keras
+
+    from liverlib.model import build_unet
+
+    tmp = tmp_path_factory.mktemp("evalrun")
+    # The layout the notebooks expect: <data_root>/processed/<dataset>/<size>, <data_root>/interim/<dataset>.
+    dataset, interim, run = tmp / "data" / "processed" / "tiny" / str(SIZE), tmp / "data" / "interim" / "tiny", tmp / "run"
+    for i, split in enumerate(("train", "valid", "test")):
+        save_split(dataset, split, tiny_split(6 if split != "test" else 9, i, [f"{split}-a", f"{split}-b"]))
+    write_manifest(dataset, {"image_size": SIZE, "spacing_mm": 2.0, "windows": [list(w) for w in DEFAULT_WINDOWS],
+                             "channels": 2})
+    rows = []
+    for n, case in enumerate(("test-a", "test-b", "train-a")):
+        save_case(interim, tiny_volume(case, n))
+        rows.append({"case_id": case, "layout": "ircadb", "split": case.split("-")[0]})
+    write_cases(interim, rows)
+    keras.utils.set_random_seed(0)
+    run.mkdir()
+    build_unet(SIZE, 2, depth=2, base_filters=4).save(run / "best_model.keras")
+    history = {"loss": [1.2, 0.9], "val_loss": [1.3, 1.0], "liver_dice": [0.2, 0.4], "val_liver_dice": [0.1, 0.3],
+               "lr": [1e-3, 5e-4]}
+    (run / "training_history.json").write_text(json.dumps({"config": {}, "history": history}))
+    return {"dataset": dataset, "interim": interim, "run": run, "data_root": tmp / "data"}
+
+
+def _check_outputs(run: Path, n_slices: int, n_cases: int) -> dict:
+    record = json.loads((run / "metrics.json").read_text())
+    assert record["split"] == "test" and record["slice"]["overall"]["n_images"] == n_slices
+    for group in ("overall", "axial", "coronal", "sagittal"):
+        m = record["slice"][group]
+        assert 0.0 <= m["pixel_accuracy"] <= 1.0 and 0.0 <= m["liver_dice"] <= 1.0
+        assert m["cancer"]["confusion"][0][0] + m["cancer"]["confusion"][0][1] + m["cancer"]["confusion"][1][0] \
+            + m["cancer"]["confusion"][1][1] == m["n_images"]
+    assert [c["case_id"] for c in record["cases"]] == ["test-a", "test-b"][:n_cases]
+    headline = record["headline"]
+    assert headline["axial"]["liver_dice"] == record["slice"]["axial"]["liver_dice"]
+    assert headline["all views"]["cancer_auc"] == record["slice"]["overall"]["cancer"]["auc"]
+    if n_cases:
+        assert headline["fused"]["liver_dice"] == record["cases_summary"]["mean_dice"]["fused"]["liver"]
+    for case in record["cases"]:
+        assert set(case["metrics"]["dice"]) == {"axial", "coronal", "sagittal", "fused"}
+    slices = run / "predictions" / "slices"
+    pred = np.load(slices / "pred_mask.npy", allow_pickle=False)
+    assert pred.shape == (n_slices, SIZE, SIZE) and pred.max() <= 2
+    assert np.load(slices / "cancer_prob.npy").shape == (n_slices,)
+    for case in record["cases"]:
+        assert (run / "predictions" / "cases" / case["case_id"] / "mask.nii.gz").exists()
+    assert not (run / "predictions.tmp").exists() and not (run / "metrics.json.tmp").exists()
+    return record
+
+
+def test_evaluate_run_writes_metrics(tiny_run):
+    from liverlib.evaluate import evaluate_run
+
+    result = evaluate_run(tiny_run["run"], tiny_run["dataset"], tiny_run["interim"], max_cases=1, progress=False)
+    record = _check_outputs(tiny_run["run"], 9, 1)
+    assert record["cases_summary"]["n_cases"] == 1
+    rows = result.table()
+    assert [r["group"] for r in rows] == ["overall", "axial", "coronal", "sagittal"]
+    assert len(result.worst_slices(3)) == 3
+    case = result.viewer["test-a"]
+    assert case["hu"].shape == (SIZE,) * 3 and case["probs"].shape == (SIZE,) * 3 + (3,)
+    # A perfect prediction scores 1: the metrics are wired to the right arrays.
+    from liverlib.metrics import slice_metrics
+
+    perfect = slice_metrics(result.data.masks, np.asarray(result.data.masks), result.data.cancer,
+                            result.data.cancer.astype(float), result.data.view)
+    assert perfect["overall"]["tumor_dice"] == 1.0 and perfect["overall"]["cancer"]["auc"] == 1.0
+
+
+def test_figures_and_viewers(tiny_run):
+    import plotly.graph_objects as go
+
+    from liverlib import figures_eval, viewer_eval
+    from liverlib.evaluate import evaluate_run
+
+    result = evaluate_run(tiny_run["run"], tiny_run["dataset"], tiny_run["interim"], max_cases=1, write=False,
+                          progress=False)
+    sm = result.metrics["slice"]
+    figs = [
+        figures_eval.roc_figure(sm), figures_eval.pr_figure(sm), figures_eval.confusion_figure(sm["overall"]["cancer"]),
+        figures_eval.iou_distribution_figure(result.per_image_iou, result.data.view),
+        figures_eval.confidence_figure(result.slices.cancer_prob, result.data.cancer),
+        figures_eval.score_scatter_figure(result.slices.cancer_prob, result.per_image_iou["tumor"], result.data.cancer),
+        figures_eval.case_dice_figure(result.cases), figures_eval.table_figure(result.table()),
+        figures_eval.worst_cases_gallery(result.data.images, result.data.masks, result.slices.pred_mask, [0, 1]),
+    ]
+    assert all(isinstance(f, go.Figure) and f.data for f in figs)
+    assert len(figs[0].data) == 5  # overall + 3 views + chance line
+    assert "loss" in figures_eval.training_curves(result.history)
+    slider = viewer_eval.slice_slider_figure(result.viewer["test-a"], "coronal", step=4)
+    assert len(slider.frames) == SIZE // 4 and slider.layout.sliders[0].steps[0].method == "animate"
+    widget = viewer_eval.overlay_viewer(result.viewer)
+    assert widget.children[2].value[:4] == b"\x89PNG"
+    # Overlay colours: predicted tumor red-tinted, reference outlined yellow.
+    label = np.zeros((8, 8), np.uint8)
+    label[2:6, 2:6] = 2
+    rgb = viewer_eval.overlay_rgb(np.full((8, 8), 60.0), label, reference=label)
+    assert tuple(rgb[2, 2]) == viewer_eval.OUTLINE[2] and rgb[3, 3, 0] > rgb[3, 3, 1]
+    thr = viewer_eval.threshold_label(np.array([[0.5, 0.2, 0.3]]), 0.4)
+    assert thr.tolist() == [1]  # liver+tumor 0.5 >= 0.4, tumor 0.3 < 0.4
+
+
+@pytest.mark.slow
+def test_notebook_runs_under_papermill(tiny_run, tmp_path):
+    import papermill as pm
+
+    out = tmp_path / "04_evaluate.ipynb"
+    pm.execute_notebook(
+        str(ROOT / "notebooks" / "04_evaluate.ipynb"), str(out), kernel_name="python3", cwd=str(ROOT),
+        parameters={"run_dir": str(tiny_run["run"]), "data_root": str(tiny_run["data_root"]), "dataset": "tiny",
+                    "image_size": SIZE, "max_cases": 2, "batch_size": 8, "slider_step": 8},
+        progress_bar=False,
+    )
+    _check_outputs(tiny_run["run"], 9, 2)
+    import nbformat
+
+    nb = nbformat.read(out, as_version=4)
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    assert not [o for o in outputs if o.get("output_type") == "error"]
+    assert sum("application/vnd.plotly.v1+json" in o.get("data", {}) for o in outputs) >= 10
+
+
+def test_notebook_is_committed_clean():
+    import nbformat
+
+    nb = nbformat.read(ROOT / "notebooks" / "04_evaluate.ipynb", as_version=4)
+    assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# ")
+    assert "parameters" in nb.cells[2].metadata.get("tags", [])
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            assert not cell.outputs and cell.execution_count is None
+            assert "def " not in cell.source and "class " not in cell.source
+    for line in nb.cells[2].source.splitlines():
+        assert ": " in line.split("=")[0] and "#" in line  # typed literal with a comment

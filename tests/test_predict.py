@@ -1,0 +1,161 @@
+"""Study prediction: view inversion, fusion, metrics and the NIfTI orientation round trip.
+
+The "oracle" model is a 1x1 convolution with fixed weights that labels a pixel
+by its HU (air/fat background, 150 HU liver, 400 HU "tumor": ordered so that
+partial-volume edges between two tissues never look like the third), so a
+correct pipeline recovers the reference label and any flip or transpose shows.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from liverlib import metrics
+from liverlib.predict import PredictParams, fuse, predict_path, predict_volume
+from liverlib.volume import Volume
+
+SIZE = 32
+PARAMS = PredictParams(image_size=SIZE, spacing_mm=2.0)
+
+
+def oracle_model(size: int = SIZE):
+    """seg: background below window value 0.25, liver 0.25..0.86, tumor above 0.86
+    (channel 0 = abdomen window, (HU + 140) / 400); cancer: from the max tumor probability."""
+    import keras
+    from keras import layers
+
+    k = 60.0
+    inputs = keras.Input((size, size, 2), name="image")
+    seg = layers.Conv2D(3, 1, activation="softmax", name="seg")(inputs)
+    pooled = layers.GlobalMaxPooling2D(name="pool")(seg)
+    cancer = layers.Dense(1, activation="sigmoid", name="cancer")(pooled)
+    model = keras.Model(inputs, {"seg": seg, "cancer": cancer})
+    kernel = np.zeros((1, 1, 2, 3), np.float32)
+    kernel[0, 0, 0] = [-k, 0.0, k]  # classes: background, liver, tumor
+    model.get_layer("seg").set_weights([kernel, np.array([0.25 * k, 0.0, -0.86 * k], np.float32)])
+    model.get_layer("cancer").set_weights([np.array([[0.0], [0.0], [12.0]], np.float32), np.array([-6.0], np.float32)])
+    return model
+
+
+def labelled_study(shape=(24, 30, 28), spacing=(2.0, 2.0, 2.0)) -> Volume:
+    """Fat-filled body with an off-centre liver (150 HU) and a tumor (400 HU) in it."""
+    nz, ny, nx = shape
+    _, y, x = np.mgrid[:nz, :ny, :nx]
+    hu = np.full(shape, -1000, np.int16)
+    hu[((y - ny / 2) / (ny / 2.1)) ** 2 + ((x - nx / 2) / (nx / 2.1)) ** 2 < 1] = -100
+    label = np.zeros(shape, np.uint8)
+    label[4:16, 6:20, 3:14] = 1
+    label[8:13, 9:14, 5:10] = 2
+    hu[label == 1] = 150
+    hu[label == 2] = 400
+    return Volume(hu=hu, spacing=spacing, case_id="case-a", label=label, origin=(-20.0, 15.0, -300.0))
+
+
+@pytest.fixture(scope="module")
+def model():
+    return oracle_model()
+
+
+def test_fusion_of_identical_views_is_the_view():
+    rng = np.random.default_rng(0)
+    probs = rng.dirichlet(np.ones(3), (4, 4, 4)).astype(np.float32)
+    fused = fuse({"axial": probs, "coronal": probs.copy(), "sagittal": probs.copy()})
+    np.testing.assert_allclose(fused, probs, rtol=1e-6)
+    a, b = np.zeros_like(probs), np.ones_like(probs)
+    np.testing.assert_allclose(fuse({"axial": a, "coronal": b}), 0.5)
+
+
+def test_predict_volume_recovers_label_and_views_agree(model):
+    volume = labelled_study()
+    pred = predict_volume(volume, model, PARAMS, batch_size=16)
+    # A pixel-wise model sees the same voxel in every view: after undoing the
+    # display orientation the three probability cubes must coincide.
+    np.testing.assert_allclose(pred.cube_probs["coronal"], pred.cube_probs["axial"], atol=1e-5)
+    np.testing.assert_allclose(pred.cube_probs["sagittal"], pred.cube_probs["axial"], atol=1e-5)
+    assert pred.probs.shape == volume.shape + (3,) and pred.label.shape == volume.shape
+    np.testing.assert_allclose(pred.probs.sum(-1), 1.0, atol=1e-4)
+    m = pred.metrics
+    assert m["dice"]["fused"]["liver"] > 0.9 and m["dice"]["fused"]["tumor"] > 0.75
+    assert m["fusion_gain"]["liver"] == pytest.approx(0.0, abs=1e-3)  # identical views gain nothing
+    assert m["lesions"]["recall"] == 1.0 and pred.volumetry["n_lesions"] >= 1
+    true_ml = metrics.label_volumetry(volume.label, volume.voxel_ml)["liver_ml"]
+    assert abs(m["volumetry_error"]["liver_ml_rel_error"]) < 0.15 and true_ml > 0
+    assert pred.cancer_score > 0.9  # the tumor is seen in every view
+    assert set(pred.view_scores) == {"axial", "coronal", "sagittal"}
+    assert pred.timings["model_s"] > 0 and pred.timings["total_s"] >= pred.timings["model_s"]
+    json.dumps(pred.summary())  # JSON-ready, NaN-free
+
+
+def test_no_tumor_gives_low_score(model):
+    volume = labelled_study()
+    volume.hu[volume.label == 2] = 150
+    volume.label[volume.label == 2] = 1
+    pred = predict_volume(volume, model, PARAMS, batch_size=64)
+    assert pred.volumetry["n_lesions"] == 0 and pred.cancer_score < 0.1
+    assert np.isnan(pred.metrics["lesions"]["recall"])
+
+
+def _world_centroid(mask: np.ndarray, affine: np.ndarray) -> np.ndarray:
+    ijk = np.argwhere(mask).mean(axis=0)
+    return (affine @ np.append(ijk, 1.0))[:3]
+
+
+@pytest.mark.parametrize("axcodes", [("R", "A", "S"), ("L", "P", "I"), ("A", "S", "L")])
+def test_nifti_round_trip_lands_on_input_voxels(tmp_path, model, axcodes):
+    import nibabel as nib
+
+    from liverlib.nifti_io import write_volume_nifti
+
+    volume = labelled_study()
+    study = tmp_path / "lits"
+    write_volume_nifti(volume.hu, volume, study / "volume-7.nii.gz", axcodes=axcodes)
+    write_volume_nifti(volume.label, volume, study / "segmentation-7.nii.gz", axcodes=axcodes)
+    summary = predict_path(study / "volume-7.nii.gz", tmp_path / "none.keras", tmp_path / "out",
+                           manifest=PARAMS.to_dict(), model=model, case_id="lits-7")
+    ref = nib.load(study / "segmentation-7.nii.gz")
+    out = nib.load(tmp_path / "out" / "mask.nii.gz")
+    assert out.shape == ref.shape
+    np.testing.assert_allclose(out.affine, ref.affine, atol=1e-4)
+    mask, truth = np.asarray(out.dataobj), np.asarray(ref.dataobj)
+    assert set(np.unique(mask)) <= {0, 1, 2}
+    assert metrics.dice(mask > 0, truth > 0) > 0.9  # voxel for voxel, in the file's own order
+    assert metrics.dice(mask == 2, truth == 2) > 0.75
+    written = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert written["case_id"] == "lits-7" and written["input"]["layout"] == "lits"
+    assert written["metrics"]["dice"]["fused"]["liver"] > 0.9
+    assert (tmp_path / "out" / "overlay.png").stat().st_size > 1000
+    assert summary["files"]["mask"].endswith("mask.nii.gz")
+
+
+def test_dicom_prediction_world_coordinates_and_cli(tmp_path, model):
+    import nibabel as nib
+    from PIL import Image
+
+    from liverlib.cli import main
+    from liverlib.dicom_write import write_dicom_series
+
+    volume = labelled_study()
+    write_dicom_series(volume.hu, volume.spacing, tmp_path / "series", origin=volume.origin, flip=(True, False, True))
+    model_path = tmp_path / "run" / "best_model.keras"
+    model_path.parent.mkdir()
+    model.save(model_path)
+    (model_path.parent / "preprocessing.json").write_text(json.dumps(PARAMS.to_dict()))
+    code = main(["predict", str(tmp_path / "series"), "--model", str(model_path), "--out",
+                 str(tmp_path / "pred"), "--batch-size", "40"])
+    assert code == 0
+    out = nib.load(tmp_path / "pred" / "mask.nii.gz")
+    mask = np.asarray(out.dataobj)
+    # Where the tumor is in the world (RAS mm) must not depend on how it was stored.
+    expected = _world_centroid(np.transpose(volume.label == 2, (2, 1, 0)), volume.affine_ras())
+    got = _world_centroid(mask == 2, out.affine)
+    np.testing.assert_allclose(got, expected, atol=2.0)
+    summary = json.loads((tmp_path / "pred" / "summary.json").read_text())
+    assert summary["metrics"] is None and summary["input"]["has_label"] is False
+    assert summary["n_lesions"] == 1 and summary["tumor_ml"] > 0
+    assert summary["model"]["file"] == "best_model.keras"
+    text = json.dumps(summary)
+    assert str(tmp_path) not in text  # no local paths (they may name a person)
+    assert Image.open(tmp_path / "pred" / "overlay.png").size == (768, 256)
