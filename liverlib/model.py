@@ -27,7 +27,9 @@ def _conv_block(x, filters: int, name: str, dropout: float = 0.0):
     """Two 3x3 conv + BatchNorm + ReLU; the convs need no bias before BatchNorm."""
     for i in (1, 2):
         x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv{i}")(x)
-        x = layers.BatchNormalization(name=f"{name}_bn{i}")(x)
+        # momentum 0.9, not Keras' 0.99: short CPU runs take ~100 steps per epoch,
+        # and slow running statistics would leave validation (inference mode) behind.
+        x = layers.BatchNormalization(momentum=0.9, name=f"{name}_bn{i}")(x)
         x = layers.Activation("relu", name=f"{name}_relu{i}")(x)
     if dropout > 0:
         x = layers.Dropout(dropout, name=f"{name}_drop")(x)

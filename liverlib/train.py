@@ -31,7 +31,7 @@ import numpy as np
 from liverlib.augment import AugmentConfig
 from liverlib.losses import make_losses, make_metrics
 from liverlib.model import build_unet
-from liverlib.slice_dataset import load_split
+from liverlib.slice_dataset import load_split, read_manifest
 from liverlib.train_data import AugmentedTrainer, SliceBatches
 
 __all__ = ["AugmentedTrainer", "SliceBatches", "add_arguments", "run", "train_model"]
@@ -254,6 +254,12 @@ def train_model(
     config = {k: str(v) if isinstance(v, Path) else v for k, v in config.items()}
     dataset_root, run_dir = Path(dataset_root), Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    # The model file does not say how its inputs were made: keep that beside it,
+    # so prediction preprocesses a new study exactly as the training slices were.
+    manifest = read_manifest(dataset_root)
+    _write_json(run_dir / "preprocessing.json", {
+        key: manifest[key] for key in ("image_size", "spacing_mm", "windows", "channels", "views") if key in manifest
+    })
     backup_dir = run_dir / "backup"
     history_path = run_dir / HISTORY_FILE
     paths = {
