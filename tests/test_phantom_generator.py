@@ -78,3 +78,22 @@ def test_cohort_has_tumor_free_and_multi_lesion_patients():
     counts = np.array([draw_count(rng) for _ in range(2000)])
     assert 0.15 < np.mean(counts == 0) < 0.25
     assert np.median(counts) == 3 and counts.max() <= 10
+
+
+def test_ten_seeds_tumors_in_liver_no_holes_volume_in_range():
+    """Label 2 lies in the liver; no organ pierces the liver (its only 3D holes are
+    vessels); the drawn volume (1.15-2.15 L) lands within 1.1-2.2 L."""
+    vessels = [T.IVC, T.PORTAL_VEIN, T.HEPATIC_VEIN, T.AORTA]
+    for seed in range(10, 20):
+        p = generate_phantom(seed, thickness=5.0, noise=False)
+        liver = p.label > 0
+        assert not np.any((p.label == 2) & ~liver)
+        # Lesions only replace liver parenchyma or its vessels, never another organ.
+        assert np.isin(p.tissue[p.tumor_id > 0], [T.LIVER, *vessels[:3]]).all(), seed
+        holes = ndimage.binary_fill_holes(liver) & ~liver
+        assert np.isin(p.tissue[holes], vessels).all(), (seed, np.unique(p.tissue[holes]))
+        # Stomach, bowel and pancreas are never encircled by liver on an axial slice.
+        for k in range(liver.shape[0]):
+            ring = ndimage.binary_fill_holes(liver[k]) & ~liver[k]
+            assert not np.isin(p.tissue[k][ring], [T.GUT_GAS, T.GUT_FLUID, T.GUT_WALL, T.PANCREAS]).any(), (seed, k)
+        assert 1100 <= p.meta["liver_ml"] <= 2200, (seed, p.meta["liver_ml"])

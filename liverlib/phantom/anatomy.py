@@ -66,14 +66,17 @@ class Body:
 def draw_body(rng: np.random.Generator) -> Body:
     """Draw one patient's body sizes (the anatomy generator's first step)."""
     habitus = rng.uniform(0, 1)  # 0 slim ... 1 obese
+    # Liver volume: log-normal around the LiTS mean 1.6 L, 1.15-2.15 L; the
+    # span (12-18 cm) grows with it (r about 0.5 in adults).
+    ml = float(np.clip(rng.lognormal(np.log(1600), 0.17), 1150, 2150))
     return Body(
         a=float(135 + 55 * habitus + rng.uniform(-8, 8)),
         b=float(100 + 40 * habitus + rng.uniform(-8, 8)),
         fat_lat=float(8 + 35 * habitus * rng.uniform(0.6, 1.0)),
         fat_post=float(6 + 15 * habitus),
         wall=float(rng.uniform(8, 15)),
-        liver_span=float(rng.uniform(128, 172)),
-        liver_ml=float(np.clip(rng.lognormal(np.log(1600), 0.16), 1200, 2100)),
+        liver_span=float(np.clip(150 + 0.03 * (ml - 1600) + rng.normal(0, 9), 125, 175)),
+        liver_ml=ml,
         left_dome=float(rng.uniform(8, 25)),
         vb_semi=(float(rng.uniform(20, 24)), float(rng.uniform(15, 18))),
         vb_period=float(rng.uniform(30, 36)),

@@ -26,6 +26,7 @@ from liverlib.phantom.organs import (
     paint_spleen,
     paint_stomach,
     paint_vessels,
+    stomach_field,
 )
 from liverlib.phantom.tumors import paint_tumor_hu, place_tumors
 from liverlib.volume import Volume
@@ -106,12 +107,15 @@ def generate_phantom(
     tissue = np.zeros(grid.shape, np.uint8)
     helpers = paint_body(tissue, grid, body)
     cavity, dome = helpers["cavity"], helpers["dome"]
+    # Retroperitoneal organs first; the liver then fills free space around
+    # them and the stomach, and the other viscera take what the liver left.
     vessels = paint_vessels(tissue, grid, body, r_org)
-    paint_kidneys(tissue, grid, body, cavity, r_org)
+    kidneys = paint_kidneys(tissue, grid, body, cavity, r_org)
     paint_spleen(tissue, grid, body, cavity, r_org)
-    paint_stomach(tissue, grid, body, cavity, r_org)
+    stomach = stomach_field(grid, body, r_org)
+    liver = paint_liver(tissue, grid, body, cavity, dome, r_org, stomach, kidneys)
+    paint_stomach(tissue, grid, stomach, cavity)
     paint_pancreas(tissue, grid, body, cavity, r_org)
-    liver = paint_liver(tissue, grid, body, cavity, dome, r_org)
     paint_gallbladder(tissue, grid, body, liver, r_org)
     paint_liver_vessels(tissue, grid, body, liver, vessels, r_org)
     paint_bowel(tissue, grid, body, cavity, r_org)

@@ -13,6 +13,7 @@ about 1.1-2.2 L, LiTS mean about 1.6 L; Heymsfield et al., Ann Intern Med
 from __future__ import annotations
 
 import numpy as np
+from scipy import ndimage
 
 from liverlib.phantom import intensities as T
 from liverlib.phantom.anatomy import Body
@@ -41,38 +42,80 @@ def liver_function(grid: Grid, body: Body, rng: np.random.Generator, dome, drop:
     )
     f = softmin(right, left, 0.2)
     # Oblique visceral (inferior) surface, lowest at the right lateral tip.
-    gx, gy = rng.uniform(0.25, 0.4), rng.uniform(-0.15, 0.1)
+    gx, gy = rng.uniform(0.35, 0.55), rng.uniform(-0.15, 0.1)
     plane = -S - drop + gx * (Xw + 0.75 * A) + gy * (Yw + 0.1 * B)
     f = np.where(Zw > plane, f, np.inf)
     f = np.where(Z < dome - 5, f, np.inf)  # under the diaphragm muscle
     return f.astype(np.float32)
 
 
-def paint_liver(tissue, grid: Grid, body: Body, cavity, dome, rng: np.random.Generator):
-    """Calibrate and paint the liver envelope; return it (bool) and its threshold.
+def _keepout(tissue, grid: Grid, body: Body, cavity, stomach, kidneys) -> np.ndarray:
+    """Voxels the liver may not take: not free visceral fat, the stomach (so the
+    liver abuts it instead of being pierced), and the space behind and medial
+    to the right kidney below its upper pole (the liver covers the kidney from
+    in front and laterally, never wraps it)."""
+    blocked = ~(cavity & (tissue == T.VISCERAL_FAT))
+    if stomach is not None:
+        sl, fs, _ = stomach
+        # The stomach and its posterior shadow: the liver lies in front of
+        # and to the right of it, so it never encircles it on an axial slice.
+        blocked[sl] |= np.maximum.accumulate(fs < 1.1, axis=1)
+    # The left kidney lies outside the liver (nothing to the left of the
+    # midline behind the front of the left kidney, below its upper pole).
+    if len(kidneys) > 1:
+        (z1, y1, _), semi1 = kidneys[1]
+        sl, _, _, _ = grid.box((-1e4, y1 - 0.6 * semi1[1], 0.0), (z1 + semi1[0], 1e4, 1e4))
+        blocked[sl] = True
+    if kidneys:
+        (z0, y0, x0), semi = kidneys[0]
+        top = z0 + 0.9 * semi[0]
+        sl, _, _, _ = grid.box((-1e4, y0 + 2, -1e4), (top, 1e4, 0.0))
+        blocked[sl] = True
+        sl, _, _, _ = grid.box((-1e4, y0 - 0.6 * semi[1], x0), (top, 1e4, 0.0))
+        blocked[sl] = True
+    return blocked
 
-    The liver may only take free visceral space (not other organs), so the
-    volume is exactly the target on this grid, e.g. 1.6 L = 1,600,000 mm^3.
+
+def paint_liver(tissue, grid: Grid, body: Body, cavity, dome, rng: np.random.Generator,
+                stomach=None, kidneys=()):
+    """Calibrate and paint the liver envelope; return it (bool).
+
+    The craniocaudal span is cut to the drawn ``body.liver_span`` (e.g. 150 mm)
+    below the liver's top, the inferior plane is lowered until there is room,
+    and the threshold is the ``n``-th smallest value of the implicit function,
+    so the volume is the drawn target on this grid (e.g. 1.6 L = 1,600,000
+    mm^3) unless the free space is exhausted.
+
+    Args:
+        stomach: ``organs.stomach_field`` output, kept out of the liver.
+        kidneys: ``organs.paint_kidneys`` output (right kidney first).
     """
-    voxel = float(np.prod([a[1] - a[0] for a in (grid.z, grid.y, grid.x)]))
+    dz = float(grid.z[1] - grid.z[0])
+    voxel = dz * float(grid.y[1] - grid.y[0]) * float(grid.x[1] - grid.x[0])
     n = int(round(body.liver_ml * 1000.0 / voxel))
+    blocked = _keepout(tissue, grid, body, cavity, stomach, kidneys)
+    Z = np.broadcast_to(grid.z[:, None, None], tissue.shape)
     state = rng.bit_generator.state
-    for drop in (0.0, 12.0, 24.0, 36.0):
+    for drop in (0.0, 15.0, 30.0, 45.0, 60.0):
         rng.bit_generator.state = state  # same shape, only the plane moves
         f = liver_function(grid, body, rng, dome, drop)
-        f[~(cavity & (tissue == T.VISCERAL_FAT))] = np.inf
-        # Room for the target volume without flooding the cavity?
-        if np.count_nonzero(f < 2.5) >= n:
+        f[blocked] = np.inf
+        rows = np.isfinite(f).any(axis=(1, 2))
+        top = float(grid.z[rows].max()) if rows.any() else 0.0
+        f[Z < top - 172.0] = np.inf  # span at most about 175 mm
+        if np.count_nonzero(f < 2.5) >= n:  # room for the target volume?
             break
-    # Span at most 175 mm below the liver's top (the warp can stretch it).
-    Z = grid.z[:, None, None]
-    top = float(Z[np.isfinite(f).any(axis=(1, 2))].max()) if np.isfinite(f).any() else 0.0
-    f[np.broadcast_to(Z < top - 172, f.shape)] = np.inf
     flat = f.ravel()
     n = min(n, int(np.isfinite(flat).sum()) - 1)
-    t = float(np.partition(flat, n)[n])
-    t = min(t, 3.5)  # never flood the whole cavity
+    t = min(float(np.partition(flat, n)[n]), 3.5)  # never flood the whole cavity
     liver = f < t
+    # Pockets of free fat the liver closes around (in 3D or on an axial slice)
+    # become liver: nothing may later be painted into a hole of the liver.
+    free = ~blocked & ~liver
+    free[tissue == T.SPLEEN] = True  # a stray voxel of spleen sealed inside the liver
+    liver |= ndimage.binary_fill_holes(liver) & free
+    for k in np.nonzero(liver.any(axis=(1, 2)))[0]:
+        liver[k] |= ndimage.binary_fill_holes(liver[k]) & free[k]
     tissue[liver] = T.LIVER
     return liver
 

@@ -39,8 +39,14 @@ def paint_vessels(tissue: np.ndarray, grid: Grid, body: Body, rng: np.random.Gen
     return {"aorta": (xa, ya, r_a), "ivc": (xi - 4, yi - 12, rx_i, ry_i)}
 
 
-def paint_kidneys(tissue, grid: Grid, body: Body, cavity, rng: np.random.Generator) -> None:
-    """Kidneys with cortex, medullary pyramids, sinus fat and a fluid-filled pelvis."""
+def paint_kidneys(tissue, grid: Grid, body: Body, cavity, rng: np.random.Generator) -> list:
+    """Kidneys with cortex, medullary pyramids, sinus fat and a fluid-filled pelvis.
+
+    Returns:
+        ``[(centre_zyx, semi_zyx), ...]`` right then left, e.g. ``((-130, 60, -70),
+        (54, 26, 23))`` mm, so the liver can be kept off the back of the right kidney.
+    """
+    out = []
     zr = -0.78 * body.liver_span - rng.uniform(0, 15)
     for side, z0 in ((-1, zr), (1, zr + rng.uniform(10, 25))):
         x0 = side * (body.vb_semi[0] + rng.uniform(42, 52))
@@ -60,6 +66,8 @@ def paint_kidneys(tissue, grid: Grid, body: Body, cavity, rng: np.random.Generat
         sinus = inside & (((r < 0.42) | (medial > 0.45)) & (np.abs(Z - z0) < 0.45 * semi[0]))
         t[sinus] = T.VISCERAL_FAT
         t[sinus & (r < 0.3)] = T.GUT_FLUID  # renal pelvis (water density)
+        out.append(((z0, y0, x0), semi))
+    return out
 
 
 def paint_spleen(tissue, grid: Grid, body: Body, cavity, rng: np.random.Generator) -> None:
@@ -75,8 +83,15 @@ def paint_spleen(tissue, grid: Grid, body: Body, cavity, rng: np.random.Generato
     t[(q < 1) & (hollow > 1) & cavity[sl] & (t == T.VISCERAL_FAT)] = T.SPLEEN
 
 
-def paint_stomach(tissue, grid: Grid, body: Body, cavity, rng: np.random.Generator) -> None:
-    """Stomach (fundus, body, antrum) with wall, fluid and an anterior air cap."""
+def stomach_field(grid: Grid, body: Body, rng: np.random.Generator):
+    """The stomach's implicit function (fundus, body, antrum; < 1 inside).
+
+    Drawn before the liver so the liver is shaped around it (abuts it) rather
+    than the stomach piercing the liver later.
+
+    Returns:
+        ``(slices, f, air_level_mm)``.
+    """
     S, A, B = body.liver_span, body.a_in, body.b_in
     sl, Z, Y, X = grid.box((-0.75 * S, -B, -0.3 * A), (0, 0.5 * B, 0.8 * A))
     f1 = ellipsoid(Z, Y, X, (-0.25 * S, 0.0, 0.3 * A), (0.22 * S, 0.35 * B, 0.25 * A), yaw_deg=20)
@@ -84,13 +99,22 @@ def paint_stomach(tissue, grid: Grid, body: Body, cavity, rng: np.random.Generat
     f3 = ellipsoid(Z, Y, X, (-0.52 * S, -0.55 * B, -0.05 * A), (0.1 * S, 0.2 * B, 0.22 * A))
     f = softmin(softmin(f1, f2, 0.3), f3, 0.3) * rng.uniform(0.8, 1.3)  # filling varies
     f = f + 0.12 * box_noise(body.seed + 40, Z, Y, X, 30.0)
+    return sl, f.astype(np.float32), float(-0.45 * B + rng.uniform(-0.1, 0.35) * B)
+
+
+def paint_stomach(tissue, grid: Grid, stomach, cavity) -> None:
+    """Stomach wall (3-5 mm), fluid (0-20 HU) and an anterior air cap, in free space.
+
+    Args:
+        stomach: ``stomach_field`` output; the wall is the shell 0.82 < f < 1.
+    """
+    sl, f, air_level = stomach
     t = tissue[sl]
     free = cavity[sl] & (t == T.VISCERAL_FAT)
     t[(f < 1) & free] = T.GUT_WALL
     lumen = (f < 0.82) & free
     t[lumen] = T.GUT_FLUID
-    air_level = -0.45 * B + rng.uniform(-0.1, 0.35) * B
-    t[lumen & (Y < air_level)] = T.GUT_GAS
+    t[lumen & (grid.y[sl[1]][None, :, None] < air_level)] = T.GUT_GAS
 
 
 def paint_pancreas(tissue, grid: Grid, body: Body, cavity, rng: np.random.Generator) -> None:
