@@ -6,8 +6,9 @@ plots and widgets load their heavy libraries on first use.
 
 import os
 
-# TensorFlow's C++ start-up chatter (CUDA probes, oneDNN notes) is not for users;
-# set before any liverlib module imports keras.
+# TensorFlow's C++ info and warning logs are not for users; set before any
+# liverlib module imports keras. (TF 2.21 still prints a few absl lines at
+# start-up; the batch runner keeps them out of run.log.)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from liverlib.errors import StudyError  # noqa: E402

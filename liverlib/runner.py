@@ -15,6 +15,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -225,10 +226,30 @@ def run_batch(
     return result
 
 
+class _BatchLogFilter(logging.Filter):
+    """Keep the batch log readable: cell outputs and liverlib's own lines only.
+
+    Drops papermill's per-cell bookkeeping, TensorFlow's absl start-up lines
+    (``I0000 00:00:...``, which ignore TF_CPP_MIN_LOG_LEVEL) and blank lines.
+    """
+
+    NOISE = re.compile(
+        r"^(Executing Cell \d+|Ending Cell \d+|Executing notebook with kernel|Input Notebook|Output Notebook|Working directory|"
+        r"[IWE]\d{4} [\d:. ]+\d+ \S+\.cc:\d+\]|WARNING: All log messages before absl)"
+    )
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage().strip()
+        return bool(message) and not self.NOISE.match(message)
+
+
 def _file_log(path: Path) -> logging.Handler:
     handler = logging.FileHandler(path, mode="a")
     handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
     handler.setLevel(logging.INFO)
+    handler.addFilter(_BatchLogFilter())
+    for other in logging.getLogger().handlers:  # the console gets the same clean lines
+        other.addFilter(_BatchLogFilter())
     logging.getLogger().addHandler(handler)
     if logging.getLogger().level > logging.INFO or logging.getLogger().level == logging.NOTSET:
         logging.getLogger().setLevel(logging.INFO)
