@@ -7,7 +7,10 @@ it with transposed convolutions and skip connections. Two heads:
 * ``seg``: softmax over background (0), liver (1) and tumor (2), full size;
 * ``cancer``: sigmoid probability that the slice holds tumor, fed by the
   encoder bottleneck through global average and max pooling (max pooling
-  keeps a small lesion from being averaged away).
+  keeps a small lesion from being averaged away) and by the pooled ``seg``
+  maps. DESIGN.md names the bottleneck alone; the bottleneck of a 128-pixel
+  slice is 8x8, where a 1 cm lesion is under one cell, so the head also reads
+  the full-resolution tumor probability the decoder already computed.
 
 Only Keras layers and ``keras.ops`` are used, so the model runs unchanged on
 the TensorFlow (default) and JAX backends, and a saved ``.keras`` file loads
@@ -78,18 +81,6 @@ def build_unet(
         x = layers.MaxPooling2D(2, name=f"enc{level}_pool")(x)
     bottleneck = _conv_block(x, base_filters * 2**depth, "bottleneck", dropout)
 
-    # Cancer head: the bottleneck sees the whole slice at the coarsest scale.
-    pooled = layers.Concatenate(name="cancer_pool")(
-        [
-            layers.GlobalAveragePooling2D(name="cancer_avg")(bottleneck),
-            layers.GlobalMaxPooling2D(name="cancer_max")(bottleneck),
-        ]
-    )
-    h = layers.Dense(cancer_units, activation="relu", name="cancer_dense")(pooled)
-    if dropout > 0:
-        h = layers.Dropout(dropout, name="cancer_drop")(h)
-    cancer = layers.Dense(1, activation="sigmoid", dtype="float32", name="cancer")(h)
-
     x = bottleneck
     for level in reversed(range(depth)):
         filters = base_filters * 2**level
@@ -98,6 +89,22 @@ def build_unet(
         x = _conv_block(x, filters, f"dec{level}", dropout if level == depth - 1 else 0.0)
     # float32 heads: softmax/sigmoid and the losses stay accurate under mixed_float16.
     seg = layers.Conv2D(NUM_CLASSES, 1, activation="softmax", dtype="float32", name="seg")(x)
+
+    # Cancer head: the bottleneck sees the whole slice at the coarsest scale; the
+    # pooled class maps of the seg head (largest and mean tumor probability) add
+    # the fine evidence a small lesion leaves, which an 8x8 bottleneck blurs away.
+    pooled = layers.Concatenate(name="cancer_pool")(
+        [
+            layers.GlobalAveragePooling2D(name="cancer_avg")(bottleneck),
+            layers.GlobalMaxPooling2D(name="cancer_max")(bottleneck),
+            layers.GlobalMaxPooling2D(name="cancer_seg_max", dtype="float32")(seg),
+            layers.GlobalAveragePooling2D(name="cancer_seg_avg", dtype="float32")(seg),
+        ]
+    )
+    h = layers.Dense(cancer_units, activation="relu", name="cancer_dense")(pooled)
+    if dropout > 0:
+        h = layers.Dropout(dropout, name="cancer_drop")(h)
+    cancer = layers.Dense(1, activation="sigmoid", dtype="float32", name="cancer")(h)
     return keras.Model(inputs, {"seg": seg, "cancer": cancer}, name=name)
 
 
