@@ -90,20 +90,27 @@ def build_unet(
     # float32 heads: softmax/sigmoid and the losses stay accurate under mixed_float16.
     seg = layers.Conv2D(NUM_CLASSES, 1, activation="softmax", dtype="float32", name="seg")(x)
 
-    # Cancer head: the bottleneck sees the whole slice at the coarsest scale; the
-    # pooled class maps of the seg head (largest and mean tumor probability) add
-    # the fine evidence a small lesion leaves, which an 8x8 bottleneck blurs away.
-    pooled = layers.Concatenate(name="cancer_pool")(
+    # Cancer head: the bottleneck sees the whole slice at the coarsest scale
+    # (average and max pooling, so a small lesion is not averaged away). The
+    # pooled class maps of the seg head (largest and mean tumor probability) join
+    # after the hidden layer, a direct linear route: on its own the largest tumor
+    # probability already ranks slices well, and the head learns it in a few steps.
+    bottleneck_pool = layers.Concatenate(name="cancer_pool")(
         [
             layers.GlobalAveragePooling2D(name="cancer_avg")(bottleneck),
             layers.GlobalMaxPooling2D(name="cancer_max")(bottleneck),
+        ]
+    )
+    h = layers.Dense(cancer_units, activation="relu", name="cancer_dense")(bottleneck_pool)
+    if dropout > 0:
+        h = layers.Dropout(dropout, name="cancer_drop")(h)
+    seg_pool = layers.Concatenate(name="cancer_seg_pool")(
+        [
             layers.GlobalMaxPooling2D(name="cancer_seg_max", dtype="float32")(seg),
             layers.GlobalAveragePooling2D(name="cancer_seg_avg", dtype="float32")(seg),
         ]
     )
-    h = layers.Dense(cancer_units, activation="relu", name="cancer_dense")(pooled)
-    if dropout > 0:
-        h = layers.Dropout(dropout, name="cancer_drop")(h)
+    h = layers.Concatenate(name="cancer_features")([h, seg_pool])
     cancer = layers.Dense(1, activation="sigmoid", dtype="float32", name="cancer")(h)
     return keras.Model(inputs, {"seg": seg, "cancer": cancer}, name=name)
 
