@@ -33,11 +33,10 @@ from pathlib import Path
 import numpy as np
 
 from liverlib import metrics
+from liverlib.overlay import focus_point, save_overlay_png
+from liverlib.saved_model import PredictParams, load_model, resolve_params
 from liverlib.slice_dataset import VIEWS
 from liverlib.views import (
-    DEFAULT_IMAGE_SIZE,
-    DEFAULT_SPACING_MM,
-    DEFAULT_WINDOWS,
     StudyGrid,
     apply_windows,
     prepare_volume,
@@ -47,70 +46,13 @@ from liverlib.views import (
 )
 from liverlib.volume import Volume
 
+__all__ = [
+    "PredictParams", "StudyPrediction", "focus_point", "fuse", "load_model", "predict_path", "predict_stack",
+    "predict_volume", "resolve_params", "save_overlay_png", "study_metrics",
+]
+
 #: Slices per view averaged into the view's cancer score (the most suspicious ones).
 TOP_SLICES = 3
-
-
-@dataclass(frozen=True)
-class PredictParams:
-    """Preprocessing a model was trained with (from the slice dataset's manifest).
-
-    Args:
-        image_size: Slice side S, e.g. 128.
-        spacing_mm: Isotropic resampling step, e.g. 1.6 mm.
-        windows: HU ``(level, width)`` per channel, e.g. ``((60, 400), (60, 150))``.
-    """
-
-    image_size: int = DEFAULT_IMAGE_SIZE
-    spacing_mm: float = DEFAULT_SPACING_MM
-    windows: tuple = DEFAULT_WINDOWS
-
-    @classmethod
-    def from_manifest(cls, manifest: dict) -> PredictParams:
-        return cls(
-            image_size=int(manifest.get("image_size", DEFAULT_IMAGE_SIZE)),
-            spacing_mm=float(manifest.get("spacing_mm", DEFAULT_SPACING_MM)),
-            windows=tuple(tuple(float(v) for v in w) for w in manifest.get("windows", DEFAULT_WINDOWS)),
-        )
-
-    def to_dict(self) -> dict:
-        return {"image_size": self.image_size, "spacing_mm": self.spacing_mm, "windows": [list(w) for w in self.windows]}
-
-
-def resolve_params(model_path: str | Path | None = None, manifest: dict | str | Path | None = None) -> PredictParams:
-    """Find the preprocessing of a model.
-
-    Looks, in order, at ``manifest`` (a dict or a ``manifest.json``/dataset
-    folder), at ``manifest.json`` or ``preprocessing.json`` beside the model,
-    and at the dataset named in ``training_history.json`` beside the model
-    (``config.dataset_root``); falls back to the defaults of
-    :mod:`liverlib.views`.
-
-    Args:
-        model_path: ``outputs/runs/<run>/best_model.keras``.
-        manifest: Explicit manifest or its path.
-
-    Returns:
-        The PredictParams.
-    """
-    if isinstance(manifest, dict):
-        return PredictParams.from_manifest(manifest)
-    candidates = []
-    if manifest is not None:
-        path = Path(manifest)
-        candidates.append(path / "manifest.json" if path.is_dir() else path)
-    if model_path is not None:
-        folder = Path(model_path).parent
-        candidates += [folder / "preprocessing.json", folder / "manifest.json"]
-        history = folder / "training_history.json"
-        if history.exists():
-            root = json.loads(history.read_text()).get("config", {}).get("dataset_root")
-            if root:
-                candidates.append(Path(root) / "manifest.json")
-    for path in candidates:
-        if path.exists():
-            return PredictParams.from_manifest(json.loads(path.read_text()))
-    return PredictParams()
 
 
 def model_outputs(model, x: np.ndarray, batch_size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -340,59 +282,6 @@ def predict_volume(
         timings["metrics_s"] = time.perf_counter() - t3
     timings["total_s"] = time.perf_counter() - start
     return pred
-
-
-def focus_point(cube_label: np.ndarray) -> tuple[int, int, int]:
-    """Cube voxel through which to show the views: centre of the largest lesion,
-    else of the liver, else of the cube."""
-    from scipy import ndimage as ndi
-
-    for mask in (cube_label == 2, cube_label > 0):
-        if mask.any():
-            lab, n = ndi.label(mask, structure=np.ones((3, 3, 3)))
-            sizes = np.bincount(lab.ravel())[1:]
-            centre = ndi.center_of_mass(lab == int(np.argmax(sizes)) + 1)
-            return tuple(int(round(c)) for c in centre)
-    return tuple(s // 2 for s in cube_label.shape)
-
-
-def save_overlay_png(pred: StudyPrediction, path: str | Path) -> Path:
-    """Axial, coronal and sagittal cube slices through the largest lesion, with the
-    fused label drawn over them (liver green, tumor red), as one PNG."""
-    from PIL import Image, ImageDraw
-
-    from liverlib.viewer_eval import overlay_rgb
-
-    cube_label = np.argmax(pred.fused_cube, axis=-1).astype(np.uint8)
-    k, j, i = focus_point(cube_label)
-    index = {"axial": k, "coronal": j, "sagittal": i}
-    panels = []
-    for view in VIEWS:
-        n = index[view]
-        rgb = overlay_rgb(view_slices(pred.cube_hu, view)[n], view_slices(cube_label, view)[n])
-        img = Image.fromarray(rgb).resize((256, 256), Image.NEAREST)
-        ImageDraw.Draw(img).text((4, 4), f"{view} {n}", fill=(255, 255, 0))
-        panels.append(img)
-    sheet = Image.new("RGB", (256 * len(panels), 256))
-    for n, img in enumerate(panels):
-        sheet.paste(img, (256 * n, 0))
-    path = Path(path)
-    tmp = path.with_name(path.stem + ".tmp.png")
-    sheet.save(tmp)
-    os.replace(tmp, path)
-    return path
-
-
-def load_model(model_path: str | Path):
-    """Load a ``.keras`` model with ``safe_mode=True``, naming the file on failure."""
-    import keras
-
-    from liverlib.errors import StudyError
-
-    try:
-        return keras.saving.load_model(str(model_path), safe_mode=True, compile=False)
-    except Exception as exc:
-        raise StudyError(model_path, f"not a loadable Keras model ({exc})") from None
 
 
 def predict_path(
