@@ -14,6 +14,7 @@ import numpy as np
 
 from liverlib.phantom import intensities as T
 from liverlib.phantom.geometry import Grid, ellipsoid, smooth_noise
+from liverlib.phantom.spine import paint_spine
 
 
 @dataclass
@@ -137,50 +138,19 @@ def paint_body(tissue: np.ndarray, grid: Grid, body: Body) -> dict:
     # Lung bases above the diaphragm (4 mm muscle), mediastinum kept apart.
     chest = cavity & (Z > dome)
     tissue[chest] = T.MUSCLE
-    lung = cavity & (Z > dome + 4) & ~((np.abs(X) < 35) & (Y > -0.6 * b.b_in))
+    # Mediastinum in front of the spine; paravertebral strip beside it.
+    medi = (np.abs(X) < 35) & (Y > -0.6 * b.b_in) & (Y < b.y_vb - b.vb_semi[1])
+    lung = cavity & (Z > dome + 4) & ~medi & ~((np.abs(X) < b.vb_semi[0] + 8) & (Y >= b.y_vb - b.vb_semi[1]))
     tissue[lung] = T.LUNG
     heart = ellipsoid(Z, Y, X, (40 - b.left_dome, -0.35 * b.b_in, 25), (50, 0.45 * b.b_in, 0.4 * b.a_in))
     tissue[(heart < 1) & chest & (Z > dome + 3)] = T.HEART
     cavity &= Z < dome
-    _paint_spine(tissue, grid, body)
+    inner = _radius(Xs, Ys, a_m, b_m) < 1
+    paint_spine(tissue, grid, body, inner, _radius(Xs, Ys, a_m - 3, b_m - 3) < 1,
+                _radius(Xs, Ys, a_m - 6, b_m - 6) < 1)
     _paint_ribs(tissue, Z, Y, X, Xs, Ys, a_m, b_m, body)
     cavity &= tissue == T.VISCERAL_FAT
     return {"cavity": cavity, "dome": dome}
-
-
-def _paint_spine(tissue: np.ndarray, grid: Grid, b: Body) -> None:
-    """Vertebral bodies (cortical rim, cancellous core), discs, canal, arch, muscles."""
-    y0 = b.y_vb
-    sl, Z, Y, X = grid.box((-1e4, y0 - 40, -110), (1e4, b.b, 110))
-    Z, Y, X = np.broadcast_arrays(Z, Y, X)
-    t = tissue[sl]
-    grow = np.clip((-Z - 80) / 120, 0, 1)  # lumbar muscles grow inferiorly
-    # Paraspinal (erector spinae) and psoas muscles.
-    para = ellipsoid(0 * Z, Y, np.abs(X), (0, y0 + b.vb_semi[1] + 30, 34), (1, 30, 28))
-    sx = b.vb_semi[0]
-    psoas = ellipsoid(0 * Z, Y, np.abs(X), (0, y0 + 4, b.vb_semi[0] + 4 + 14 * grow), (1, 10 + 12 * grow, 8 + 14 * grow))
-    # Behind the transverse processes the back is muscle (quadratus lumborum,
-    # erector spinae), never visceral space.
-    back = (Y > y0) & ((X / (sx + 45)) ** 2 + ((Y - y0 - 45) / 60) ** 2 < 1) & (t == T.VISCERAL_FAT)
-    t[((para < 1) | ((psoas < 1) & (Z < -60))) & (t != T.SKIN) & (t != T.SUBCUT_FAT) & (t != T.AIR) | back] = T.MUSCLE
-    sx, sy = b.vb_semi
-    r = (X / sx) ** 2 + ((Y - y0) / sy) ** 2
-    phase = np.mod(Z - b.vb_phase, b.vb_period)
-    disc = phase < 7.0
-    endplate = (phase < 8.5) | (phase > b.vb_period - 1.5)
-    body_in = r < 1
-    t[body_in] = T.CORTICAL
-    core = (X / (sx - 2.0)) ** 2 + ((Y - y0) / (sy - 2.0)) ** 2 < 1
-    t[core & ~endplate] = T.CANCELLOUS
-    t[body_in & disc] = T.DISC
-    # Neural arch: canal, pedicles/laminae ring, spinous and transverse processes.
-    yc = y0 + sy + 9
-    rc = np.hypot(X, Y - yc)
-    arch = ~disc & ((rc < 15) | ((np.abs(X) < 4) & (Y > yc) & (Y < yc + 34)))
-    arch |= ~disc & (phase > 13) & (phase < 20) & (np.abs(Y - yc + 2) < 4) & (np.abs(X) < 34)
-    t[arch] = T.CANCELLOUS
-    t[arch & ((rc > 13) | (np.abs(X) > 2.5) & (rc > 15))] = T.CORTICAL
-    t[rc < 8.5] = T.CSF
 
 
 def _paint_ribs(tissue, Z, Y, X, Xs, Ys, a_m, b_m, b: Body) -> None:
@@ -192,5 +162,6 @@ def _paint_ribs(tissue, Z, Y, X, Xs, Ys, a_m, b_m, b: Body) -> None:
     # Lowest ribs: floating ribs at the back reach lower than the costal margin.
     lowest = -0.55 * b.liver_span - 40 * (1 - front) + 30 * front
     ribs = rim & (band < 9) & (Z > lowest) & ~((front > 0.93) & (Z < -20))
+    ribs &= ~((Y > b.y_vb) & (np.abs(X) < b.vb_semi[0] + 50))  # erector spinae lie on the ribs
     tissue[ribs] = T.CANCELLOUS
     tissue[ribs & ((band < 2) | (band > 7))] = T.CORTICAL

@@ -17,10 +17,10 @@ import numpy as np
 from liverlib.phantom import intensities as T
 from liverlib.phantom.acquisition import blur, ct_noise, draw_acquisition, make_grid
 from liverlib.phantom.anatomy import draw_body, paint_body
+from liverlib.phantom.bowel import paint_bowel
 from liverlib.phantom.identity import draw_identity
 from liverlib.phantom.liver import paint_gallbladder, paint_liver, paint_liver_vessels
 from liverlib.phantom.organs import (
-    paint_bowel,
     paint_kidneys,
     paint_pancreas,
     paint_spleen,

@@ -13,6 +13,10 @@ phase, so the cohort spans the published variation. Sources:
 * Muscle 40-60, fat -120 to -80, water/bile 0-20, lung -850 to -900, air
   -1000, cancellous bone 150-300, cortical bone 500-1000: Brooks, J Comput
   Assist Tomogr 1977;1:191-195; Radiopaedia "Hounsfield unit".
+* Bowel: wall 2-3 mm, enhancing to about 90-130 HU portal venous; fluid
+  0-20 HU; stool mottled about -500..+50 HU (stool -150..0 HU with 90 HU
+  grain, plus gas bubbles): Horton & Fishman, RadioGraphics 2000;20:1389-1410;
+  Macari & Megibow, Radiology 2001;218:333-341.
 * Hypodense metastases 40-80 HU portal venous: Sica et al., AJR
   2000;174:691-698. HCC arterial hyperenhancement and washout with capsule:
   Choi, Lee & Sirlin, Radiology 2014;272:635-654. Simple cysts 0-20 HU, sharp:
@@ -51,7 +55,7 @@ _STATIC = {  # phase-independent ranges (HU)
     AIR: (-1000, -1000), SKIN: (20, 50), SUBCUT_FAT: (-120, -80), VISCERAL_FAT: (-120, -80),
     CANCELLOUS: (150, 300), CORTICAL: (500, 1000), DISC: (70, 100), CSF: (0, 15),
     LUNG: (-900, -850), GUT_FLUID: (0, 20), GUT_GAS: (-1000, -980), GALLBLADDER: (0, 20),
-    TABLE: (150, 300), TABLE_FOAM: (-950, -900), STOOL: (-250, -50),
+    TABLE: (150, 300), TABLE_FOAM: (-950, -900), STOOL: (-150, 0),
 }
 
 #: (low, high) HU of enhancing tissues: portal venous, arterial, unenhanced.
@@ -59,7 +63,7 @@ HU_RANGES = {
     "portal_venous": {
         MUSCLE: (45, 60), LIVER: (100, 130), AORTA: (150, 200), IVC: (120, 170),
         PORTAL_VEIN: (150, 200), HEPATIC_VEIN: (140, 190), KIDNEY_CORTEX: (150, 200),
-        KIDNEY_MEDULLA: (140, 190), GUT_WALL: (70, 100), HEART: (140, 190), PANCREAS: (90, 120),
+        KIDNEY_MEDULLA: (140, 190), GUT_WALL: (90, 130), HEART: (140, 190), PANCREAS: (90, 120),
     },
     "arterial": {
         MUSCLE: (40, 60), LIVER: (65, 90), AORTA: (250, 350), IVC: (60, 100),
@@ -81,7 +85,7 @@ TEXTURE_SD = np.zeros(N_TISSUES, np.float32)
 for _code, _sd in {
     SKIN: 4, SUBCUT_FAT: 6, VISCERAL_FAT: 8, MUSCLE: 5, CANCELLOUS: 35, CORTICAL: 60, DISC: 5,
     LUNG: 20, LIVER: 5, SPLEEN: 5, KIDNEY_CORTEX: 6, KIDNEY_MEDULLA: 6, GUT_WALL: 6,
-    GUT_FLUID: 3, STOOL: 60, PANCREAS: 10, HEART: 5,
+    GUT_FLUID: 3, STOOL: 90, PANCREAS: 10, HEART: 5,
 }.items():
     TEXTURE_SD[_code] = _sd
 

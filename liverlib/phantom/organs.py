@@ -1,5 +1,5 @@
-"""Abdominal organs other than the liver: great vessels, kidneys, spleen, stomach,
-pancreas, small bowel and colon.
+"""Abdominal organs other than the liver and bowel: great vessels, kidneys, spleen,
+stomach and pancreas (bowel: ``bowel``).
 
 Typical adult sizes used (mm): aorta 18-26 diameter, IVC about 25 x 18,
 kidneys 100-120 long with a 5-8 mm cortex, spleen about 110 x 70 x 45,
@@ -12,7 +12,7 @@ import numpy as np
 
 from liverlib.phantom import intensities as T
 from liverlib.phantom.anatomy import Body
-from liverlib.phantom.geometry import Grid, box_noise, capsule, ellipsoid, smooth_noise, softmin
+from liverlib.phantom.geometry import Grid, box_noise, capsule, ellipsoid, softmin
 
 
 def paint_vessels(tissue: np.ndarray, grid: Grid, body: Body, rng: np.random.Generator) -> dict:
@@ -131,48 +131,3 @@ def paint_pancreas(tissue, grid: Grid, body: Body, cavity, rng: np.random.Genera
         sl, m = capsule(grid, p0, p1, r0, r1)
         t = tissue[sl]
         t[m & cavity[sl] & (t == T.VISCERAL_FAT)] = T.PANCREAS
-
-
-def paint_bowel(tissue, grid: Grid, body: Body, cavity, rng: np.random.Generator) -> None:
-    """Colon (gas and stool) along the frame, small bowel loops (fluid, bubbles)."""
-    S, A, B = body.liver_span, body.a_in, body.b_in
-    zb = grid.z[0] - 20
-    path = [
-        (zb, -0.05 * B, -0.68 * A),
-        (-0.62 * S, -0.1 * B, -0.68 * A),  # hepatic flexure under the liver
-        (-0.72 * S - rng.uniform(0, 30), -0.6 * B, 0.0),  # transverse colon sags
-        (-0.4 * S, 0.0, 0.7 * A),  # splenic flexure, high
-        (zb, 0.1 * B, 0.72 * A),
-    ]
-    for p0, p1 in zip(path[:-1], path[1:], strict=True):
-        r = rng.uniform(18, 26)
-        sl, m = capsule(grid, p0, p1, r, r)
-        t = tissue[sl]
-        m &= cavity[sl] & (t == T.VISCERAL_FAT)
-        t[m] = T.GUT_WALL
-    Z, Y, X = grid.full()
-    gas_field = smooth_noise(body.seed + 50, grid.z, grid.y, grid.x, 12.0)
-    colon = tissue == T.GUT_WALL
-    inner = colon & ~_touches(colon, 2, grid)
-    tissue[inner] = np.where(gas_field[inner] > -0.2, T.GUT_GAS, T.STOOL).astype(np.uint8)
-    # Small bowel: the zero sets of two smooth fields cross in random tubes.
-    n1 = smooth_noise(body.seed + 51, grid.z, grid.y, grid.x, 30.0)
-    n2 = smooth_noise(body.seed + 52, grid.z, grid.y, grid.x, 30.0)
-    rr = n1**2 + n2**2
-    w = rng.uniform(0.95, 1.15)
-    region = cavity & (Z < -0.45 * S) & (tissue == T.VISCERAL_FAT) & (Y < body.y_vb - 10)
-    loops = region & (rr < w**2)
-    tissue[loops] = T.GUT_WALL
-    lumen = loops & (rr < (0.6 * w) ** 2)
-    tissue[lumen] = T.GUT_FLUID
-    tissue[lumen & (gas_field > 1.3) & (Y < 0)] = T.GUT_GAS
-
-
-def _touches(mask: np.ndarray, mm: float, grid: Grid) -> np.ndarray:
-    """Voxels of ``mask`` within ``mm`` of its outside (a wall of that thickness)."""
-    from scipy import ndimage
-
-    dy = float(grid.y[1] - grid.y[0])
-    it = max(1, int(round(mm / dy)))
-    core = ndimage.binary_erosion(mask, structure=ndimage.generate_binary_structure(3, 1)[1:2], iterations=it)
-    return mask & ~core

@@ -1,0 +1,115 @@
+"""Phantom anatomy: spine with posterior elements and back muscles, tubular bowel."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from liverlib.phantom import generate_phantom
+from liverlib.phantom import intensities as T
+
+BONE = (T.CANCELLOUS, T.CORTICAL)
+BOWEL = (T.GUT_WALL, T.GUT_FLUID, T.GUT_GAS, T.STOOL)
+
+
+@pytest.fixture(scope="module")
+def phantoms():
+    """Two noise-free phantoms at 5 mm slices (about 2 s each)."""
+    return [generate_phantom(s, thickness=5.0, noise=False) for s in (4, 12)]
+
+
+def _midline(p):
+    """Column index of body-frame x = 0 and the pixel size (mm)."""
+    dx = p.spacing[2]
+    return int(round(-p.origin[0] / dx)), dx
+
+
+def test_spinous_process_and_erector_spinae_behind_the_canal(phantoms):
+    for p in phantoms:
+        i0, dx = _midline(p)
+        levels = with_bone = with_muscles = 0
+        for k in range(p.tissue.shape[0]):
+            mid = p.tissue[k, :, i0 - 1:i0 + 2]
+            canal = np.nonzero((mid == T.CSF).any(axis=1))[0]
+            if canal.size == 0 or not np.isin(p.tissue[k, :canal[0], i0], BONE + (T.DISC,)).any():
+                continue  # no vertebra in this slice
+            levels += 1
+            back = canal.max() + 1
+            # Bone (lamina, spinous process) within 45 mm behind the canal.
+            if np.isin(mid[back:back + int(45 / dx)], BONE).any():
+                with_bone += 1
+            # Erector spinae: muscle about 25 mm either side, 15-30 mm behind the canal.
+            rows = slice(back + int(15 / dx), back + int(30 / dx))
+            left, right = (p.tissue[k, rows, i0 + s * int(25 / dx)] for s in (-1, 1))
+            if (left == T.MUSCLE).mean() > 0.5 and (right == T.MUSCLE).mean() > 0.5:
+                with_muscles += 1
+        assert levels >= 20, levels
+        assert with_bone / levels > 0.7, (with_bone, levels)
+        assert with_muscles / levels > 0.8, (with_muscles, levels)
+
+
+def test_discs_every_vertebra_and_bone_hu(phantoms):
+    for p in phantoms:
+        i0, _ = _midline(p)
+        has_disc = (p.tissue[:, :, i0] == T.DISC).any(axis=1)
+        starts = np.nonzero(has_disc & ~np.roll(has_disc, 1))[0]
+        gaps = np.diff(starts) * p.spacing[0]
+        assert len(starts) >= 5 and np.all((gaps >= 20) & (gaps <= 45)), gaps
+        assert 70 <= p.tissue_hu[T.DISC] <= 110
+        assert 500 <= p.tissue_hu[T.CORTICAL] <= 1000 and 150 <= p.tissue_hu[T.CANCELLOUS] <= 300
+
+
+def test_psoas_grows_caudally(phantoms):
+    for p in phantoms:
+        i0, dx = _midline(p)
+        # Muscle lateral to the vertebral body, anterior to the canal: psoas.
+        area = []
+        for k in range(p.tissue.shape[0]):
+            canal = np.nonzero(p.tissue[k, :, i0] == T.CSF)[0]
+            if canal.size == 0:
+                area.append(0)
+                continue
+            rows = slice(max(0, canal[0] - int(50 / dx)), canal[0])
+            cols = np.r_[i0 - int(70 / dx):i0 - int(20 / dx), i0 + int(20 / dx):i0 + int(70 / dx)]
+            area.append(int((p.tissue[k, rows][:, cols] == T.MUSCLE).sum()))
+        area = np.array(area)
+        n = len(area)
+        assert area[: n // 4].mean() > 2 * max(area[n // 2: 3 * n // 4].mean(), 1), area
+
+
+def test_bowel_gas_fluid_stool_and_never_in_organs(phantoms):
+    for p in phantoms:
+        t = p.tissue
+        counts = {c: int((t == c).sum()) for c in BOWEL}
+        assert all(v > 500 for v in counts.values()), counts
+        assert not np.isin(t[p.label > 0], BOWEL).any()
+        # Colon on both flanks: gas or stool far right and far left of the midline.
+        i0, dx = _midline(p)
+        colon = np.isin(t, (T.GUT_GAS, T.STOOL))
+        assert colon[:, :, : i0 - int(60 / dx)].sum() > 300 and colon[:, :, i0 + int(60 / dx):].sum() > 300
+        # Small bowel is tubular: fluid lumen wrapped in wall, 2-3 cm loops.
+        fluid = t == T.GUT_FLUID
+        assert fluid.sum() > 2000
+
+
+def test_bowel_keeps_off_solid_organs():
+    """The bowel is painted last, only into free fat: the other organs are intact."""
+    from liverlib.phantom import generator
+
+    seen = {}
+    orig = generator.paint_bowel
+
+    def spy(tissue, *args):
+        seen["before"] = tissue.copy()
+        orig(tissue, *args)
+
+    generator.paint_bowel = spy
+    try:
+        p = generate_phantom(21, thickness=5.0, noise=False)
+    finally:
+        generator.paint_bowel = orig
+    changed = seen["before"] != p.tissue
+    assert np.isin(seen["before"][changed], [T.VISCERAL_FAT]).all()
+    organs = (T.LIVER, T.KIDNEY_CORTEX, T.KIDNEY_MEDULLA, T.SPLEEN, T.AORTA, T.IVC, T.PORTAL_VEIN)
+    for c in organs:
+        assert (seen["before"] == c).sum() == (p.tissue == c).sum() or c == T.LIVER
