@@ -4,7 +4,7 @@ Prints the time of the model calls and of everything else (resampling into
 the cube, windowing, mapping back, fusion, labelling, volumetry), and their
 ratio. Targets (issue 6): the non-model part under 25% of the total, the
 whole under 10 s on 2 CPU cores. The model is the demo configuration
-(``build_unet(128, 2, depth=4, base_filters=16)``) with random weights: the
+(the demo profile's depth and base filters, from configs/demo.yaml) with random weights: the
 timing does not depend on the weights.
 
     .venv/bin/python benchmarks/predict.py [--repeats 2] [--batch-size 64]
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -47,7 +48,10 @@ def main(argv=None) -> int:
     from liverlib.predict import PredictParams, predict_volume
 
     keras.utils.set_random_seed(0)
-    model = build_unet(128, 2, depth=4, base_filters=16)
+    from liverlib.runner import load_profile
+
+    demo = load_profile("demo", Path(__file__).resolve().parents[1] / "configs")["parameters"]
+    model = build_unet(128, len(demo["windows"]), depth=int(demo["depth"]), base_filters=int(demo["base_filters"]))
     volume = phantom_study(args.size)
     params = PredictParams(image_size=128, spacing_mm=1.6)
     start = time.perf_counter()

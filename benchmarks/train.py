@@ -21,10 +21,20 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
-CONFIGS = {"demo": {"depth": 4, "base_filters": 16}, "full": {"depth": 5, "base_filters": 32}}
+
+def _profile_model(name: str) -> dict:
+    """depth and base_filters of a profile in configs/, so the benchmark follows the profiles."""
+    from liverlib.runner import load_profile
+
+    params = load_profile(name, Path(__file__).resolve().parents[1] / "configs")["parameters"]
+    return {"depth": int(params["depth"]), "base_filters": int(params["base_filters"])}
+
+
+CONFIGS = {name: _profile_model(name) for name in ("demo", "full")}
 
 
 def make_split(root, n: int, size: int, channels: int, seed: int = 0):
@@ -141,7 +151,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--configs", nargs="+", default=["demo", "full"], choices=list(CONFIGS))
     parser.add_argument("--size", type=int, default=128)
-    parser.add_argument("--channels", type=int, default=3)
+    parser.add_argument("--channels", type=int, default=2, help="input channels (HU windows)")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--steps", type=int, default=4, help="timed steps per configuration")
     parser.add_argument("--memory-batch-size", type=int, default=32, help="batch of the full profile")
