@@ -8,7 +8,7 @@ it with transposed convolutions and skip connections. Two heads:
 * ``cancer``: sigmoid probability that the slice holds tumor, fed by the
   encoder bottleneck through global average and max pooling (max pooling
   keeps a small lesion from being averaged away) and by the pooled ``seg``
-  maps, the two paths summed into one logit. DESIGN.md names the bottleneck
+  tumor map (its largest probability), the two paths summed into one logit. DESIGN.md names the bottleneck
   alone; the bottleneck of a 128-pixel slice is 8x8, where a 1 cm lesion is
   under one cell, so the head also reads the full-resolution tumor
   probability the decoder already computed.
@@ -92,12 +92,25 @@ def build_unet(
     seg = layers.Conv2D(NUM_CLASSES, 1, activation="softmax", dtype="float32", name="seg")(x)
 
     # Cancer head, two evidence paths summed into one logit:
-    # - the bottleneck sees the whole slice at the coarsest scale (average and max
-    #   pooling, so a small lesion is not averaged away); it is L2-regularised,
-    #   because on a few dozen training patients it memorises them;
-    # - the pooled class maps of the seg head (largest and mean probability per
-    #   class): the largest tumor probability alone ranks unseen slices well
-    #   (validation AUC 0.88 against 0.70 for an unregularised bottleneck head).
+    # - the largest tumor probability of the seg head, through a weight kept
+    #   non-negative (more tumor evidence never lowers the call): alone it ranks
+    #   unseen slices well (validation AUC 0.82-0.88 in our demo runs), and an
+    #   unconstrained head was seen to learn it with the wrong sign;
+    # - the bottleneck, which sees the whole slice at the coarsest scale (average
+    #   and max pooling), L2-regularised because on a few dozen training patients
+    #   it memorises them.
+    seg_max = layers.GlobalMaxPooling2D(name="cancer_seg_max", dtype="float32")(seg)
+    tumor_max = layers.Reshape((NUM_CLASSES, 1), name="cancer_seg_max_col", dtype="float32")(seg_max)
+    tumor_max = layers.Cropping1D((NUM_CLASSES - 1, 0), name="cancer_tumor_max", dtype="float32")(tumor_max)
+    tumor_max = layers.Flatten(name="cancer_tumor_max_flat", dtype="float32")(tumor_max)
+    from_seg = layers.Dense(
+        1,
+        kernel_constraint=keras.constraints.NonNeg(),
+        kernel_initializer=keras.initializers.Constant(4.0),
+        bias_initializer=keras.initializers.Constant(-2.0),
+        dtype="float32",
+        name="cancer_from_seg",
+    )(tumor_max)
     bottleneck_pool = layers.Concatenate(name="cancer_pool")(
         [
             layers.GlobalAveragePooling2D(name="cancer_avg")(bottleneck),
@@ -110,13 +123,6 @@ def build_unet(
     from_bottleneck = layers.Dense(
         1, kernel_regularizer=keras.regularizers.L2(1e-2), name="cancer_from_bottleneck"
     )(h)
-    seg_pool = layers.Concatenate(name="cancer_seg_pool")(
-        [
-            layers.GlobalMaxPooling2D(name="cancer_seg_max", dtype="float32")(seg),
-            layers.GlobalAveragePooling2D(name="cancer_seg_avg", dtype="float32")(seg),
-        ]
-    )
-    from_seg = layers.Dense(1, dtype="float32", name="cancer_from_seg")(seg_pool)
     logit = layers.Add(dtype="float32", name="cancer_logit")([from_bottleneck, from_seg])
     cancer = layers.Activation("sigmoid", dtype="float32", name="cancer")(logit)
     return keras.Model(inputs, {"seg": seg, "cancer": cancer}, name=name)

@@ -104,11 +104,11 @@ def test_flops_and_memory_estimate():
     net = build_unet(32, 1, depth=1, base_filters=2, dropout=0.0)
     # enc0: 3x3 1->2 and 2->2 at 32x32; bottleneck 2->4, 4->4 at 16x16;
     # up: 2x2 4->2 from 16x16; dec0: 4->2, 2->2 at 32x32; seg 1x1 2->3;
-    # cancer: dense (4 avg + 4 max of the bottleneck) 8->64, 64->1; (3 max + 3 mean of seg) 6->1
+    # cancer: dense (4 avg + 4 max of the bottleneck) 8->64, 64->1; largest tumor probability 1->1
     expected = 2 * (
         9 * 1 * 2 * 1024 + 9 * 2 * 2 * 1024 + 9 * 2 * 4 * 256 + 9 * 4 * 4 * 256
         + 4 * 4 * 2 * 256 + 9 * 4 * 2 * 1024 + 9 * 2 * 2 * 1024 + 2 * 3 * 1024
-        + 8 * 64 + 64 * 1 + 6 * 1
+        + 8 * 64 + 64 * 1 + 1 * 1
     )
     assert model_flops(net) == expected
     mem = training_memory_bytes(net, batch_size=4)
