@@ -28,6 +28,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from liverlib.atomic import write_json
 from liverlib.slice_dataset import SPLITS, VIEWS
 
 PHANTOM_SOURCE = "phantom"
@@ -93,12 +94,7 @@ class CohortSummary:
 
     def write_json(self, path: str | Path) -> Path:
         """Write the summary (no PHI: pseudonyms and counts only) atomically."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=1, sort_keys=True, default=str))
-        os.replace(tmp, path)
-        return path
+        return write_json(path, self.to_dict(), indent=1, sort_keys=True, default=str)
 
 
 def count_rows(manifest: dict) -> list[dict]:

@@ -23,7 +23,6 @@ leaves a half-written evaluation behind.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from dataclasses import dataclass, field
@@ -32,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from liverlib import metrics
+from liverlib.atomic import write_json
 from liverlib.slice_dataset import VIEWS, SliceSplit, load_split, read_manifest
 
 #: Pixel accuracy reported by the reference project (2D, all pixels), for comparison.
@@ -200,9 +200,7 @@ def headline(record: dict) -> dict:
 
 
 def _write_json(path: Path, obj) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(metrics.jsonable(obj), indent=2))
-    os.replace(tmp, path)
+    write_json(path, metrics.jsonable(obj))
 
 
 def evaluate_run(

@@ -23,16 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
+from liverlib.atomic import write_bytes, write_json
 from liverlib.volume import Volume
 
 CASE_COLUMNS = ["case_id", "layout", "shape", "spacing", "liver_ml", "tumor_ml", "n_lesions", "split"]
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
 
 
 def save_case(folder: str | Path, volume: Volume) -> Path:
@@ -96,7 +90,7 @@ def write_cases(folder: str | Path, rows: list[dict]) -> Path:
     for row in sorted(rows, key=lambda r: r["case_id"]):
         writer.writerow(row)
     path = Path(folder) / "cases.csv"
-    atomic_write_bytes(path, buffer.getvalue().encode())
+    write_bytes(path, buffer.getvalue().encode())
     return path
 
 
@@ -106,4 +100,4 @@ def read_sources(folder: str | Path) -> dict:
 
 
 def write_sources(folder: str | Path, sources: dict) -> None:
-    atomic_write_bytes(Path(folder) / "sources.json", json.dumps(sources, indent=1, sort_keys=True).encode())
+    write_json(Path(folder) / "sources.json", sources, indent=1, sort_keys=True)

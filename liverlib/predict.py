@@ -24,8 +24,6 @@
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from liverlib import metrics
+from liverlib.atomic import write_json
 from liverlib.overlay import focus_point, save_overlay_png
 from liverlib.saved_model import PredictParams, load_model, resolve_params
 from liverlib.slice_dataset import VIEWS
@@ -333,9 +332,7 @@ def predict_path(
         "parameters": int(model.count_params()),
     }
     summary["files"] = {k: Path(v).name for k, v in files.items()}
-    tmp = out / "summary.json.tmp"
-    tmp.write_text(json.dumps(summary, indent=2))
-    os.replace(tmp, out / "summary.json")
+    write_json(out / "summary.json", summary)
     files["summary"] = str(out / "summary.json")
     return {**summary, "files": files}
 

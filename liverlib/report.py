@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import html
 import json
-import os
 from pathlib import Path
+
+from liverlib.atomic import write_text
 
 PLOTLY_MIME = "application/vnd.plotly.v1+json"
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
@@ -87,21 +88,13 @@ def export_html(notebook: str | Path, out: str | Path, *, keep_code: bool = Fals
     )
     resources = {"plotly_js": _plotly_js() if figures else ""}
     body, _ = exporter.from_notebook_node(nb, resources=resources)
-    return _atomic_text(Path(out), body)
+    return write_text(Path(out), body)
 
 
 def _plotly_js() -> str:
     from plotly.offline import get_plotlyjs
 
     return get_plotlyjs()
-
-
-def _atomic_text(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-    return path
 
 
 def headline_metrics(run_dir: Path) -> dict:
@@ -172,4 +165,4 @@ td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}.failed{{color:#b0
 <table><tr><th>name</th><th>value</th></tr>{param_rows}</table>
 </body></html>
 """
-    return _atomic_text(run_dir / "index.html", page)
+    return write_text(run_dir / "index.html", page)

@@ -20,6 +20,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from liverlib.atomic import write_json
+
 log = logging.getLogger("liverlib.runner")
 
 NOTEBOOK_DIR = Path("notebooks")
@@ -99,12 +101,6 @@ def _fingerprint(notebook: Path, params: dict, upstream: str) -> str:
 def _read_state(run_dir: Path) -> dict:
     path = run_dir / STATE_FILE
     return json.loads(path.read_text()) if path.exists() else {}
-
-
-def _write_json(path: Path, data) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str))
-    os.replace(tmp, path)
 
 
 def _select_from(steps: list[Path], start: str | None) -> int:
@@ -205,7 +201,7 @@ def run_batch(
                     os.replace(tmp, failed)
                     export_html(failed, run_dir / f"{name}.failed.html", keep_code=True)
                 state[name] = {"status": "failed", "seconds": seconds, "error": message}
-                _write_json(run_dir / STATE_FILE, state)
+                write_json(run_dir / STATE_FILE, state, sort_keys=True, default=str)
                 result.steps.append(StepResult(name, "failed", seconds, f"{name}.failed.html", message))
                 log.error("step %s: FAILED after %.1f s: %s", name, seconds, message)
                 raise RunError(message) from None
@@ -215,7 +211,7 @@ def run_batch(
             (run_dir / f"{name}.failed.html").unlink(missing_ok=True)
             export_html(executed, html, keep_code=keep_code)
             state[name] = {"status": "ran", "seconds": round(seconds, 1), "fingerprint": fp}
-            _write_json(run_dir / STATE_FILE, state)
+            write_json(run_dir / STATE_FILE, state, sort_keys=True, default=str)
             result.steps.append(StepResult(name, "ran", seconds, html.name))
             log.info("step %s: done in %.1f s -> %s", name, seconds, html)
     finally:

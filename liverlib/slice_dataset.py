@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from liverlib.atomic import write_json
 from liverlib.errors import DatasetError
 
 SPLITS = ("train", "valid", "test")
@@ -137,12 +138,7 @@ def load_split(root: str | Path, split: str, mmap: bool = True) -> SliceSplit:
 
 def write_manifest(root: str | Path, manifest: dict) -> Path:
     """Write ``manifest.json`` atomically."""
-    path = Path(root) / "manifest.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True))
-    os.replace(tmp, path)
-    return path
+    return write_json(Path(root) / "manifest.json", manifest, sort_keys=True)
 
 
 def read_manifest(root: str | Path) -> dict:

@@ -28,6 +28,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from liverlib.atomic import write_json
 from liverlib.augment import AugmentConfig
 from liverlib.losses import make_losses, make_metrics
 from liverlib.model import build_unet
@@ -43,9 +44,7 @@ RENAME = {"seg_liver_dice": "liver_dice", "seg_tumor_dice": "tumor_dice", "cance
 
 def _write_json(path: Path, obj) -> None:
     """Write JSON atomically (temp file + rename), so a kill never leaves half a file."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2))
-    os.replace(tmp, path)
+    write_json(path, obj)
 
 
 def _save_model(model: keras.Model, path: Path) -> None:
