@@ -70,7 +70,9 @@ def nifti_to_canonical(img, path: str | Path, *, as_label: bool = False):
         data = rounded.astype(np.uint8)
     elif np.issubdtype(data.dtype, np.floating):
         data = data.astype(np.float32, copy=False)
-        if np.all(np.mod(data[:: max(1, data.shape[0] // 8)], 1) == 0) and data.min() >= -32768 and data.max() <= 32767:
+        # int16 only when every voxel is a whole HU value (checked on all voxels:
+        # a sample could miss fractional slices and truncate them silently).
+        if np.array_equal(data, np.rint(data)) and data.min() >= -32768 and data.max() <= 32767:
             data = data.astype(np.int16)
     else:
         data = data.astype(np.int16) if data.min() >= -32768 and data.max() <= 32767 else data.astype(np.float32)

@@ -164,7 +164,7 @@ def run_batch(
     unknown = sorted(set(overrides or {}) - known)
     if unknown:
         raise ValueError(f"unknown parameter(s) {', '.join(unknown)}; the notebooks declare: {', '.join(sorted(known))}")
-    handler = _file_log(run_dir / "run.log")
+    restore_log = _file_log(run_dir / "run.log")
     state = _read_state(run_dir)
     result = RunResult(run_dir=run_dir, profile=profile, parameters=params)
     first = _select_from(steps, start)
@@ -216,9 +216,7 @@ def run_batch(
             log.info("step %s: done in %.1f s -> %s", name, seconds, html)
     finally:
         write_index(run_dir, result, description=config.get("description", ""))
-        logging.getLogger().removeHandler(handler)
-        logging.getLogger("papermill").removeHandler(handler)
-        handler.close()
+        restore_log()
     return result
 
 
@@ -239,17 +237,34 @@ class _BatchLogFilter(logging.Filter):
         return bool(message) and not self.NOISE.match(message)
 
 
-def _file_log(path: Path) -> logging.Handler:
+def _file_log(path: Path):
+    """Send INFO logs (liverlib's and papermill's cell outputs) to ``run.log``.
+
+    Returns a function that undoes everything, so a notebook or test process
+    that runs several batches is left as it was.
+    """
+    root = logging.getLogger()
+    noise = _BatchLogFilter()
     handler = logging.FileHandler(path, mode="a")
     handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
     handler.setLevel(logging.INFO)
-    handler.addFilter(_BatchLogFilter())
-    for other in logging.getLogger().handlers:  # the console gets the same clean lines
-        other.addFilter(_BatchLogFilter())
-    logging.getLogger().addHandler(handler)
-    if logging.getLogger().level > logging.INFO or logging.getLogger().level == logging.NOTSET:
-        logging.getLogger().setLevel(logging.INFO)
-    return handler
+    handler.addFilter(noise)
+    consoles = list(root.handlers)
+    for other in consoles:  # the console gets the same clean lines
+        other.addFilter(noise)
+    root.addHandler(handler)
+    level = root.level
+    if level > logging.INFO or level == logging.NOTSET:
+        root.setLevel(logging.INFO)
+
+    def restore() -> None:
+        root.removeHandler(handler)
+        handler.close()
+        for other in consoles:
+            other.removeFilter(noise)
+        root.setLevel(level)
+
+    return restore
 
 
 def add_arguments(parser) -> None:

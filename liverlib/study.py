@@ -182,10 +182,12 @@ def discover_studies(source: str | Path) -> list[tuple[Path, str]]:
         layout = detect_layout(image)
         if layout in ("lits", "msd"):
             studies.append((image, layout))
+    ircadb: list[Path] = []
     for case in sorted(p.parent for p in source.rglob("PATIENT_DICOM") if p.is_dir()):
-        if not any(case.is_relative_to(s) or s.is_relative_to(case) for s, _ in studies if _ == "ircadb"):
-            studies.append((case, "ircadb"))
-    ircadb = [s for s, layout in studies if layout == "ircadb"]
+        # The archive quirk PATIENT_DICOM/PATIENT_DICOM makes a case look nested in itself.
+        if not any(case.is_relative_to(c) or c.is_relative_to(case) for c in ircadb):
+            ircadb.append(case)
+    studies += [(case, "ircadb") for case in ircadb]
     nifti_dirs = {s.parent for s, layout in studies if layout in ("lits", "msd")}
     found_before_children = len(studies)
     for child in sorted(p for p in source.iterdir() if p.is_dir()):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import write_ircadb_case
+from conftest import asymmetric_volume, write_ircadb_case
 
 from liverlib import discover_studies, read_study
 from liverlib.dicom_write import write_dicom_series
@@ -95,3 +95,16 @@ def test_detect_layout_of_plain_nifti(tmp_path, volume):
     write_volume_nifti(volume.hu, volume, tmp_path / "ct.nii.gz")
     assert detect_layout(tmp_path / "ct.nii.gz") == "nifti"
     assert read_study(tmp_path / "ct.nii.gz").label is None
+
+
+def test_fractional_nifti_hu_are_not_truncated(tmp_path):
+    # Whole HU everywhere except one plane: the array must stay float and exact.
+    volume = asymmetric_volume(shape=(40, 20, 24))
+    hu = volume.hu.astype(np.float32)
+    hu[..., 7] += 0.5  # one sagittal plane: axis 0 of the file, which sampling skipped
+    write_volume_nifti(hu, volume, tmp_path / "ct.nii.gz")
+    got = read_study(tmp_path / "ct.nii.gz")
+    assert got.hu.dtype == np.float32
+    np.testing.assert_array_equal(got.hu, hu)
+    write_volume_nifti(volume.hu.astype(np.float32), volume, tmp_path / "whole.nii.gz")
+    assert read_study(tmp_path / "whole.nii.gz").hu.dtype == np.int16
