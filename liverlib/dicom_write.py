@@ -43,6 +43,28 @@ def _uid(seed_parts: list[str]) -> str:
     return generate_uid(entropy_srcs=[str(p) for p in seed_parts])
 
 
+def _bytes_io():
+    """An in-memory file that pydicom encodes Explicit VR Little Endian into."""
+    from pydicom.filebase import DicomBytesIO
+
+    fp = DicomBytesIO()
+    fp.is_little_endian = True
+    fp.is_implicit_VR = False
+    return fp
+
+
+def _encode_elements(ds) -> list[tuple[int, bytes]]:
+    """Each element of ``ds`` encoded by pydicom (Explicit VR Little Endian)."""
+    from pydicom.filewriter import write_data_element
+
+    out = []
+    for elem in ds:
+        fp = _bytes_io()
+        write_data_element(fp, elem)
+        out.append((int(elem.tag), fp.getvalue()))
+    return out
+
+
 def write_dicom_series(
     hu: np.ndarray,
     spacing: tuple[float, float, float],
@@ -91,6 +113,7 @@ def write_dicom_series(
         The written paths, in slice (z) order.
     """
     from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.filewriter import write_file_meta_info
     from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian
 
     out_dir = Path(out_dir)
@@ -115,7 +138,12 @@ def write_dicom_series(
         first[1] += (ny - 1) * dy
     z_order = np.arange(nz)[::-1] if flip[2] else np.arange(nz)
 
-    stored = np.round((np.asarray(data, dtype=np.float64) - rescale_intercept) / rescale_slope)
+    data = np.asarray(data)
+    if data.dtype.kind in "iub" and rescale_slope == 1 and float(rescale_intercept).is_integer():
+        # Integer HU (or a mask): exact integer arithmetic, no float copy.
+        stored = data.astype(np.int32) - int(rescale_intercept)
+    else:
+        stored = np.round((data.astype(np.float64) - rescale_intercept) / rescale_slope)
     if stored.min() < -32768 or stored.max() > 32767:
         raise ValueError("values do not fit int16 stored values with this rescale")
     stored = stored.astype(np.int16)
@@ -125,6 +153,40 @@ def write_dicom_series(
     series_uid = _uid([uid_seed, "series", series_number])
     if name_order is None:
         name_order = np.arange(nz)
+    # Every tag that is the same on all slices is built and encoded once; per
+    # slice only the UID, instance number, position and pixels are encoded.
+    # The bytes are exactly what ``Dataset.save_as`` writes (tested), about
+    # ten times faster for the hundreds of files of a phantom study.
+    common = Dataset()
+    common.SOPClassUID = CTImageStorage
+    common.StudyInstanceUID = study_uid
+    common.SeriesInstanceUID = series_uid
+    common.FrameOfReferenceUID = frame_uid
+    common.Modality = modality
+    common.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
+    for key, value in ident.items():
+        setattr(common, key, value)
+    common.SeriesNumber = series_number
+    common.PatientPosition = "FFS"
+    common.ImageOrientationPatient = [float(v) for v in (*row_dir, *col_dir)]
+    common.PixelSpacing = [dy, dx]
+    common.SliceThickness = dz
+    common.SpacingBetweenSlices = dz
+    common.Rows, common.Columns = ny, nx
+    common.SamplesPerPixel = 1
+    common.PhotometricInterpretation = "MONOCHROME2"
+    common.BitsAllocated = 16
+    common.BitsStored = 16
+    common.HighBit = 15
+    common.PixelRepresentation = 1
+    common.RescaleIntercept = rescale_intercept
+    common.RescaleSlope = rescale_slope
+    common.RescaleType = "HU"
+    common.WindowCenter = 60
+    common.WindowWidth = 400
+    for key, value in (extra or {}).items():
+        setattr(common, key, value)
+    common_elements = _encode_elements(common)
     paths = [Path()] * nz
     for n, k in enumerate(z_order):
         sop_uid = _uid([uid_seed, "sop", series_number, int(k)])
@@ -133,44 +195,21 @@ def write_dicom_series(
         meta.MediaStorageSOPInstanceUID = sop_uid
         meta.TransferSyntaxUID = ExplicitVRLittleEndian
         ds = Dataset()
-        ds.file_meta = meta
-        ds.SOPClassUID = CTImageStorage
         ds.SOPInstanceUID = sop_uid
-        ds.StudyInstanceUID = study_uid
-        ds.SeriesInstanceUID = series_uid
-        ds.FrameOfReferenceUID = frame_uid
-        ds.Modality = modality
-        ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
-        for key, value in ident.items():
-            setattr(ds, key, value)
-        ds.SeriesNumber = series_number
         ds.InstanceNumber = n + 1
-        ds.PatientPosition = "FFS"
-        ds.ImageOrientationPatient = [float(v) for v in (*row_dir, *col_dir)]
         pos = first + np.array([0.0, 0.0, k * dz])
         ds.ImagePositionPatient = [round(float(v), 4) for v in pos]
         ds.SliceLocation = round(float(pos[2]), 4)
-        ds.PixelSpacing = [dy, dx]
-        ds.SliceThickness = dz
-        ds.SpacingBetweenSlices = dz
-        ds.Rows, ds.Columns = ny, nx
-        ds.SamplesPerPixel = 1
-        ds.PhotometricInterpretation = "MONOCHROME2"
-        ds.BitsAllocated = 16
-        ds.BitsStored = 16
-        ds.HighBit = 15
-        ds.PixelRepresentation = 1
-        ds.RescaleIntercept = rescale_intercept
-        ds.RescaleSlope = rescale_slope
-        ds.RescaleType = "HU"
-        ds.WindowCenter = 60
-        ds.WindowWidth = 400
-        for key, value in (extra or {}).items():
-            setattr(ds, key, value)
-        ds.PixelData = np.ascontiguousarray(stored[k]).tobytes()
+        # OW: 16-bit pixels (what save_as resolves the ambiguous OB/OW to).
+        ds.add_new(0x7FE00010, "OW", np.ascontiguousarray(stored[k]).tobytes())
+        elements = sorted(common_elements + _encode_elements(ds), key=lambda item: item[0])
+        fp = _bytes_io()
+        fp.write(b"\0" * 128 + b"DICM")
+        write_file_meta_info(fp, meta, enforce_standard=True)
+        fp.write(b"".join(data for _, data in elements))
         path = out_dir / name_pattern.format(int(name_order[n]))
         tmp = path.with_name(path.name + ".part")
-        ds.save_as(tmp, enforce_file_format=True)
+        tmp.write_bytes(fp.getvalue())
         os.replace(tmp, path)
         paths[k] = path
     return paths

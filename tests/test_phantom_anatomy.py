@@ -113,3 +113,23 @@ def test_bowel_keeps_off_solid_organs():
     organs = (T.LIVER, T.KIDNEY_CORTEX, T.KIDNEY_MEDULLA, T.SPLEEN, T.AORTA, T.IVC, T.PORTAL_VEIN)
     for c in organs:
         assert (seen["before"] == c).sum() == (p.tissue == c).sum() or c == T.LIVER
+
+
+def test_liver_hole_finder_matches_scipy_fill_holes():
+    from scipy import ndimage
+
+    from liverlib.phantom.liver import _holes
+
+    rng = np.random.default_rng(0)
+    mask = ndimage.binary_opening(rng.uniform(size=(6, 40, 40)) < 0.55)
+    mask[2, 10:15, 10:15] = True
+    mask[2, 12, 12] = False  # a one-voxel hole in one slice
+    mask[0, 5:9, 5:9] = True
+    mask[0, 6:8, 6:8] = False  # a hole in the first slice
+    mask[1:5, 25:33, 25:33] = True
+    mask[2:4, 27:31, 27:31] = False  # a closed 3D pocket
+    holes_3d = ndimage.binary_fill_holes(mask) & ~mask
+    holes_2d = np.stack([ndimage.binary_fill_holes(s) for s in mask]) & ~mask
+    assert np.array_equal(_holes(mask, in_plane=False), holes_3d)
+    assert holes_2d.sum() > holes_3d.sum() > 0
+    assert np.array_equal(_holes(mask, in_plane=True), holes_2d)

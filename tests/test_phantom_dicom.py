@@ -68,3 +68,30 @@ def test_cli_arguments():
     assert (args.n, args.seed, args.matrix, args.workers) == (3, 9, 512, 2)
     with pytest.raises(SystemExit):
         parser.parse_args(["out", "--matrix", "300"])
+
+
+def test_files_are_byte_identical_to_pydicom_save_as(cohort):
+    """The writer encodes the shared tags once; every file must still be exactly
+    what pydicom writes for the same dataset (image and mask series)."""
+    import io
+
+    _, cases = cohort
+    files = sorted((cases[0] / "PATIENT_DICOM").iterdir())[:3]
+    files += sorted((cases[0] / "MASKS_DICOM" / "liver").iterdir())[:3]
+    for f in files:
+        ds = pydicom.dcmread(f)
+        buf = io.BytesIO()
+        ds.save_as(buf, enforce_file_format=True)
+        assert buf.getvalue() == f.read_bytes(), f
+
+
+def test_float_hu_with_slope_round_trips(tmp_path):
+    from liverlib.dicom_write import write_dicom_series
+    from liverlib.study import read_study
+
+    hu = np.array([[[-1000.0, 0.4], [60.6, 1500.0]]] * 3, dtype=np.float32)
+    write_dicom_series(hu, (2.0, 0.7, 0.7), tmp_path, rescale_slope=0.5)
+    v = read_study(tmp_path)
+    assert np.allclose(v.hu, np.round(hu * 2) / 2)
+    with pytest.raises(ValueError, match="int16"):
+        write_dicom_series(hu * 100, (2.0, 0.7, 0.7), tmp_path / "b")

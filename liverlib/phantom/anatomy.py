@@ -103,10 +103,23 @@ def dome_height(body: Body, Y, X):
     return np.maximum(np.maximum(right, left), centre)
 
 
-def _radius(X, Y, a, b):
-    """Normalised radius of the body outline: round front, flatter back."""
-    yn = (Y / b) ** 2
-    return (X / a) ** 2 + yn * (1 + 0.6 * yn * (Y > 0))
+class _Outline:
+    """Body outline family: round front, flatter back, for any semi-axes.
+
+    The squared coordinates are computed once; each ``inside(a, b)`` is then
+    a handful of array operations (the outline is tested for nine sizes).
+    """
+
+    def __init__(self, X, Y):
+        self.x2 = X * X
+        self.y2 = Y * Y
+        self.back = np.where(Y > 0, np.float32(0.6), np.float32(0.0))
+
+    def inside(self, a: float, b: float, box: tuple = (slice(None),) * 3) -> np.ndarray:
+        """Voxels inside the outline with semi-axes ``a`` (x) and ``b`` (y) mm
+        (within ``box``, index slices of the grid, when given)."""
+        yn = self.y2[box] * np.float32(1.0 / b**2)
+        return self.x2[box] * np.float32(1.0 / a**2) + yn * (1 + yn * self.back[box]) < 1
 
 
 def paint_body(tissue: np.ndarray, grid: Grid, body: Body) -> dict:
@@ -127,11 +140,13 @@ def paint_body(tissue: np.ndarray, grid: Grid, body: Body) -> dict:
     tab = (Y > b.back - 3) & (Y < b.back + 16) & (np.abs(X) < 0.9 * b.a + 40) & (Z > -1e9)
     tissue[tab] = T.TABLE_FOAM
     tissue[tab & ((Y < b.back - 0.5) | (Y > b.back + 13.5))] = T.TABLE
-    tissue[_radius(Xs, Ys, b.a, b.b) < 1] = T.SKIN
-    tissue[_radius(Xs, Ys, b.a - 2.5, b.b - 2.5) < 1] = T.SUBCUT_FAT
+    outline = _Outline(Xs, Ys)
+    tissue[outline.inside(b.a, b.b)] = T.SKIN
+    tissue[outline.inside(b.a - 2.5, b.b - 2.5)] = T.SUBCUT_FAT
     a_m, b_m = b.a - 2.5 - b.fat_lat, b.b - 2.5 - 0.5 * (b.fat_lat + b.fat_post)
-    tissue[_radius(Xs, Ys, a_m, b_m) < 1] = T.MUSCLE
-    cavity = _radius(Xs, Ys, a_m - b.wall, b_m - b.wall) < 1
+    inner = outline.inside(a_m, b_m)
+    tissue[inner] = T.MUSCLE
+    cavity = outline.inside(a_m - b.wall, b_m - b.wall)
     tissue[cavity] = T.VISCERAL_FAT
 
     dome = dome_height(body, Y, X)
@@ -145,17 +160,15 @@ def paint_body(tissue: np.ndarray, grid: Grid, body: Body) -> dict:
     heart = ellipsoid(Z, Y, X, (40 - b.left_dome, -0.35 * b.b_in, 25), (50, 0.45 * b.b_in, 0.4 * b.a_in))
     tissue[(heart < 1) & chest & (Z > dome + 3)] = T.HEART
     cavity &= Z < dome
-    inner = _radius(Xs, Ys, a_m, b_m) < 1
-    paint_spine(tissue, grid, body, inner, _radius(Xs, Ys, a_m - 3, b_m - 3) < 1,
-                _radius(Xs, Ys, a_m - 6, b_m - 6) < 1)
-    _paint_ribs(tissue, Z, Y, X, Xs, Ys, a_m, b_m, body)
+    paint_spine(tissue, grid, body, inner, outline, a_m, b_m)
+    _paint_ribs(tissue, Z, Y, X, outline, a_m, b_m, body)
     cavity &= tissue == T.VISCERAL_FAT
     return {"cavity": cavity, "dome": dome}
 
 
-def _paint_ribs(tissue, Z, Y, X, Xs, Ys, a_m, b_m, b: Body) -> None:
+def _paint_ribs(tissue, Z, Y, X, outline: _Outline, a_m, b_m, b: Body) -> None:
     """Ribs in the muscle wall: oblique hoops descending from back to front."""
-    rim = (_radius(Xs, Ys, a_m - 1, b_m - 1) < 1) & (_radius(Xs, Ys, a_m - 11, b_m - 11) >= 1)
+    rim = outline.inside(a_m - 1, b_m - 1) & ~outline.inside(a_m - 11, b_m - 11)
     front = (1 - Y / np.hypot(X, Y + 1e-3)) / 2  # 0 at the back, 1 at the front
     level = Z + b.rib_drop * front
     band = np.mod(level, b.rib_pitch)

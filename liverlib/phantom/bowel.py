@@ -32,12 +32,14 @@ STEP = 4.0  # mm between path samples and of the free-space lattice
 class FreeSpace:
     """Signed distance (mm) to the nearest non-free voxel, on a 4 mm lattice."""
 
-    def __init__(self, free: np.ndarray, grid: Grid):
+    def __init__(self, cavity: np.ndarray, tissue: np.ndarray, grid: Grid):
+        """Free space = visceral fat inside ``cavity``, sampled on the lattice only."""
         self.lo = [np.ceil(a[0] / STEP) * STEP for a in (grid.z, grid.y, grid.x)]
         axes = [np.arange(lo, a[-1] + 1e-3, STEP) for lo, a in zip(self.lo, (grid.z, grid.y, grid.x), strict=True)]
         idx = [np.clip(np.round((ax - a[0]) / (a[1] - a[0])).astype(int), 0, a.size - 1)
                for ax, a in zip(axes, (grid.z, grid.y, grid.x), strict=True)]
-        sub = free[np.ix_(*idx)]
+        ix = np.ix_(*idx)
+        sub = cavity[ix] & (tissue[ix] == T.VISCERAL_FAT)
         sub[0] |= sub[1]  # the scan's bottom slice continues below it
         d = ndimage.distance_transform_edt(sub, sampling=STEP) - ndimage.distance_transform_edt(~sub, sampling=STEP)
         self.d = d.astype(np.float32)
@@ -213,7 +215,7 @@ def paint_bowel(tissue, grid: Grid, body, cavity, rng: np.random.Generator) -> N
         cavity: Free visceral space (bool); only its visceral fat is replaced.
         rng: The organ stream of this patient.
     """
-    fs = FreeSpace(cavity & (tissue == T.VISCERAL_FAT), grid)
+    fs = FreeSpace(cavity, tissue, grid)
     pts, radii = _walk_colon(body, grid, fs, rng)
     pitch = rng.uniform(20, 30)
     gas_bias = rng.uniform(-0.3, 0.5)
@@ -229,7 +231,7 @@ def paint_bowel(tissue, grid: Grid, body, cavity, rng: np.random.Generator) -> N
         return out
 
     _paint_tube(tissue, cavity, grid, pts, radii, 2.0, colon_content)
-    fs = FreeSpace(cavity & (tissue == T.VISCERAL_FAT), grid)
+    fs = FreeSpace(cavity, tissue, grid)
     for loop_pts, loop_r in _walk_small_bowel(body, grid, fs, rng, rng.uniform(1800, 2800)):
         kind = rng.choice(3, p=(0.65, 0.25, 0.1))  # fluid, air-fluid level, mostly gas
         lvl = (None, rng.uniform(-0.7, -0.2), rng.uniform(0.2, 0.7))[kind]

@@ -20,8 +20,15 @@ from liverlib.phantom.anatomy import Body
 from liverlib.phantom.geometry import Grid, capsule, ellipsoid, smooth_noise, softmin
 
 
-def liver_function(grid: Grid, body: Body, rng: np.random.Generator, dome, drop: float = 0.0) -> np.ndarray:
-    """The implicit liver function on the grid (< threshold inside), float32."""
+def liver_function(grid: Grid, body: Body, rng: np.random.Generator, dome) -> tuple[np.ndarray, np.ndarray]:
+    """The implicit liver function on the grid, before the inferior cut.
+
+    Returns:
+        ``(f, height)`` float32: ``f`` < threshold inside the liver envelope
+        (``inf`` above the diaphragm), ``height`` the (warped) mm above the
+        oblique visceral plane; the liver keeps ``height > -drop`` for a
+        plane lowered by ``drop`` mm.
+    """
     S, A, B = body.liver_span, body.a_in, body.b_in
     Z, Y, X = grid.full()
     amp = rng.uniform(6, 14)  # mm of random warp: no two livers alike
@@ -43,10 +50,9 @@ def liver_function(grid: Grid, body: Body, rng: np.random.Generator, dome, drop:
     f = softmin(right, left, 0.2)
     # Oblique visceral (inferior) surface, lowest at the right lateral tip.
     gx, gy = rng.uniform(0.35, 0.55), rng.uniform(-0.15, 0.1)
-    plane = -S - drop + gx * (Xw + 0.75 * A) + gy * (Yw + 0.1 * B)
-    f = np.where(Zw > plane, f, np.inf)
+    height = Zw - (-S + gx * (Xw + 0.75 * A) + gy * (Yw + 0.1 * B))
     f = np.where(Z < dome - 5, f, np.inf)  # under the diaphragm muscle
-    return f.astype(np.float32)
+    return f.astype(np.float32), height.astype(np.float32)
 
 
 def _keepout(tissue, grid: Grid, body: Body, cavity, stomach, kidneys) -> np.ndarray:
@@ -95,11 +101,10 @@ def paint_liver(tissue, grid: Grid, body: Body, cavity, dome, rng: np.random.Gen
     n = int(round(body.liver_ml * 1000.0 / voxel))
     blocked = _keepout(tissue, grid, body, cavity, stomach, kidneys)
     Z = np.broadcast_to(grid.z[:, None, None], tissue.shape)
-    state = rng.bit_generator.state
-    for drop in (0.0, 15.0, 30.0, 45.0, 60.0):
-        rng.bit_generator.state = state  # same shape, only the plane moves
-        f = liver_function(grid, body, rng, dome, drop)
-        f[blocked] = np.inf
+    shape, height = liver_function(grid, body, rng, dome)
+    shape[blocked] = np.inf
+    for drop in (0.0, 15.0, 30.0, 45.0, 60.0):  # same shape, only the plane moves
+        f = np.where(height > -drop, shape, np.inf)
         rows = np.isfinite(f).any(axis=(1, 2))
         top = float(grid.z[rows].max()) if rows.any() else 0.0
         f[Z < top - 172.0] = np.inf  # span at most about 175 mm
@@ -113,11 +118,31 @@ def paint_liver(tissue, grid: Grid, body: Body, cavity, dome, rng: np.random.Gen
     # become liver: nothing may later be painted into a hole of the liver.
     free = ~blocked & ~liver
     free[tissue == T.SPLEEN] = True  # a stray voxel of spleen sealed inside the liver
-    liver |= ndimage.binary_fill_holes(liver) & free
-    for k in np.nonzero(liver.any(axis=(1, 2)))[0]:
-        liver[k] |= ndimage.binary_fill_holes(liver[k]) & free[k]
+    liver |= _holes(liver, in_plane=False) & free
+    liver |= _holes(liver, in_plane=True) & free
     tissue[liver] = T.LIVER
     return liver
+
+
+def _holes(mask: np.ndarray, in_plane: bool) -> np.ndarray:
+    """Background voxels not connected to the grid's side faces (the holes).
+
+    With ``in_plane`` the connectivity stays within each axial slice, so this
+    is the per-slice ``binary_fill_holes`` in one labelling pass; otherwise
+    holes are 3D pockets (connected to no face at all).
+    """
+    structure = ndimage.generate_binary_structure(3, 1)
+    if in_plane:
+        structure[0] = structure[2] = False
+    lab, n = ndimage.label(~mask, structure=structure)
+    faces = [lab[:, 0], lab[:, -1], lab[:, :, 0], lab[:, :, -1]]
+    if not in_plane:
+        faces += [lab[0], lab[-1]]
+    outside = np.unique(np.concatenate([f.ravel() for f in faces]))
+    hole = np.ones(n + 1, bool)
+    hole[outside] = False
+    hole[0] = False  # the mask itself
+    return hole[lab]
 
 
 def paint_gallbladder(tissue, grid: Grid, body: Body, liver, rng: np.random.Generator) -> None:

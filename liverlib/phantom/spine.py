@@ -23,8 +23,7 @@ from liverlib.phantom import intensities as T
 from liverlib.phantom.geometry import Grid
 
 
-def paint_spine(tissue: np.ndarray, grid: Grid, b, inner: np.ndarray, fascia_in: np.ndarray,
-                deep: np.ndarray) -> None:
+def paint_spine(tissue: np.ndarray, grid: Grid, b, inner: np.ndarray, outline, a_m: float, b_m: float) -> None:
     """Paint vertebrae, discs, canal and the paraspinal, psoas and quadratus muscles.
 
     Args:
@@ -33,10 +32,11 @@ def paint_spine(tissue: np.ndarray, grid: Grid, b, inner: np.ndarray, fascia_in:
         grid: The voxel grid (body-frame mm).
         b: The patient's ``Body``.
         inner: Inside the abdominal-wall muscle's outer surface (bool, grid shape).
-        fascia_in: ``inner`` shrunk by about 3 mm (inside the thin fascia).
-        deep: ``inner`` shrunk by about 6 mm: the back muscles stay inside it,
-            so a thin fascia (3 mm) and a fat plane (3 mm) separate them from the
-            subcutaneous fat.
+        outline: The body-outline family (``anatomy._Outline``) on the grid.
+        a_m, b_m: Semi-axes (mm) of the muscle wall's outer surface; shrunk
+            by 3 mm it is the inside of the thin fascia, by 6 mm the limit
+            of the back muscles, so a fascia (3 mm) and a fat plane (3 mm)
+            separate them from the subcutaneous fat.
     """
     y0 = b.y_vb
     sx, sy = b.vb_semi
@@ -44,7 +44,9 @@ def paint_spine(tissue: np.ndarray, grid: Grid, b, inner: np.ndarray, fascia_in:
     sl, Z, Y, X = grid.box((-1e4, y0 - 45, -130), (1e4, b.b, 130))
     Z, Y, X = np.broadcast_arrays(Z, Y, X)
     t = tissue[sl]
-    inner, fascia_in, deep = inner[sl], fascia_in[sl], deep[sl]
+    inner = inner[sl]
+    fascia_in = outline.inside(a_m - 3, b_m - 3, sl)
+    deep = outline.inside(a_m - 6, b_m - 6, sl)
     S = b.liver_span
     grow = np.clip((-Z - 0.5 * S) / 110, 0, 1)  # 0 at T12/L1, 1 at L4
     lumbar = Z < -0.45 * S
