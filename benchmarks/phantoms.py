@@ -1,6 +1,15 @@
-"""Seconds and MB per phantom study (generate + write DICOM), at 256 and 512.
+"""Phantom cohort speed: seconds and MB per study, the DICOM writer against
+pydicom's own ``save_as``, and (``--cohort``) the demo cohort end to end.
 
-Run: ``.venv/bin/python benchmarks/phantoms.py [--n 3]``.
+Prints, for each matrix, generate and write seconds per study and MB per
+study; then the writer's speed on one study's CT series against a baseline in
+the same run (a ``Dataset`` built per slice and written with
+``Dataset.save_as``, the straightforward way; the writer must produce the same
+bytes, see tests/test_phantom_dicom.py); with ``--cohort``, the wall time of
+the demo profile's cohort (``n_cases`` from configs/demo.yaml) on ``--workers``
+processes. Target: the demo cohort well under a minute on 2 cores.
+
+Run: ``.venv/bin/python benchmarks/phantoms.py [--n 3] [--cohort]``.
 """
 
 from __future__ import annotations
@@ -10,14 +19,50 @@ import tempfile
 import time
 from pathlib import Path
 
-from liverlib.phantom.cohort import case_seed, write_phantom
+import numpy as np
+
+from liverlib.dicom_write import write_dicom_series
+from liverlib.phantom.cohort import case_seed, write_phantom, write_phantom_cohort
 from liverlib.phantom.generator import generate_phantom
 
 
+def save_as_baseline(hu: np.ndarray, spacing, out_dir: Path) -> None:
+    """Reference writer: one pydicom Dataset per slice, written by ``save_as``."""
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
+
+    out_dir.mkdir(parents=True)
+    stored = (hu.astype(np.int32) + 1024).astype(np.int16)
+    study, series, frame = generate_uid(), generate_uid(), generate_uid()
+    for k in range(hu.shape[0]):
+        meta = FileMetaDataset()
+        meta.MediaStorageSOPClassUID = CTImageStorage
+        meta.MediaStorageSOPInstanceUID = uid = generate_uid()
+        meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        ds = Dataset()
+        ds.file_meta = meta
+        ds.SOPClassUID, ds.SOPInstanceUID = CTImageStorage, uid
+        ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.FrameOfReferenceUID = study, series, frame
+        ds.Modality, ds.PatientName, ds.PatientID = "CT", "DOE^JANE", "PID-0"
+        ds.InstanceNumber = k + 1
+        ds.ImageOrientationPatient = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0]
+        ds.ImagePositionPatient = [0.0, 0.0, float(k * spacing[0])]
+        ds.PixelSpacing = [spacing[1], spacing[2]]
+        ds.SliceThickness = spacing[0]
+        ds.Rows, ds.Columns = hu.shape[1:]
+        ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 1
+        ds.RescaleIntercept, ds.RescaleSlope = -1024, 1
+        ds.PixelData = stored[k].tobytes()
+        ds.save_as(out_dir / f"image_{k}", enforce_file_format=True)
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=3, help="studies per matrix")
     parser.add_argument("--matrix", type=int, nargs="+", default=[256, 512])
+    parser.add_argument("--cohort", action="store_true", help="also time the demo cohort end to end")
+    parser.add_argument("--workers", type=int, default=2, help="processes for --cohort")
     args = parser.parse_args()
     for matrix in args.matrix:
         gen = write = mb = 0.0
@@ -33,6 +78,30 @@ def main() -> None:
         n = args.n
         print(f"matrix {matrix}: {gen / n:.2f} s generate + {write / n:.2f} s write "
               f"= {(gen + write) / n:.2f} s/study, {mb / n:.1f} MB/study")
+
+    p = generate_phantom(case_seed(0, 0), matrix=256)
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        write_dicom_series(p.hu, p.spacing, Path(tmp) / "fast")
+        fast = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        save_as_baseline(p.hu, p.spacing, Path(tmp) / "baseline")
+        base = time.perf_counter() - t0
+    nz = p.hu.shape[0]
+    print(f"CT series of {nz} slices: write_dicom_series {1e3 * fast / nz:.2f} ms/file, "
+          f"Dataset.save_as baseline {1e3 * base / nz:.2f} ms/file, speed ratio {base / fast:.1f}x")
+
+    if args.cohort:
+        from liverlib.runner import load_profile
+
+        config = Path(__file__).resolve().parents[1] / "configs"
+        n_cases = int(load_profile("demo", config)["parameters"]["n_cases"])
+        with tempfile.TemporaryDirectory() as tmp:
+            t0 = time.perf_counter()
+            write_phantom_cohort(tmp, n_cases, seed=0, workers=args.workers)
+            wall = time.perf_counter() - t0
+        print(f"demo cohort: {n_cases} studies on {args.workers} workers in {wall:.1f} s "
+              f"({wall / 60:.2f} of the one-minute mark)")
 
 
 if __name__ == "__main__":

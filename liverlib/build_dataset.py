@@ -53,9 +53,10 @@ from liverlib.views import (
     DEFAULT_IMAGE_SIZE,
     DEFAULT_SPACING_MM,
     DEFAULT_WINDOWS,
-    apply_windows,
+    input_channels,
     parse_window,
     prepare_volume,
+    slice_inputs,
     view_slices,
 )
 
@@ -119,6 +120,7 @@ def slices_of_case(
     liver_free_fraction: float,
     slice_stride: int,
     seed: int,
+    context_slices: int = 0,
 ) -> dict:
     """Chosen slices of one labelled study, all views together.
 
@@ -135,9 +137,10 @@ def slices_of_case(
             slice_stride=slice_stride, rng=_case_rng(seed, volume.case_id, view),
         )
         masks = label_stack[index]
-        images = np.empty((len(index), image_size, image_size, len(windows)), np.float16)
+        channels = input_channels(len(windows), context_slices)
+        images = np.empty((len(index), image_size, image_size, channels), np.float16)
         for start in range(0, len(index), BATCH):
-            images[start : start + BATCH] = apply_windows(hu_stack[index[start : start + BATCH]], windows)
+            images[start : start + BATCH] = slice_inputs(hu_stack, index[start : start + BATCH], windows, context_slices)
         parts["images"].append(images)
         parts["masks"].append(masks)
         parts["cancer"].append((masks.reshape(len(index), -1) == 2).any(axis=1).astype(np.uint8))
@@ -199,6 +202,7 @@ def build_slice_dataset(
     views=VIEWS,
     liver_free_fraction: float = DEFAULT_LIVER_FREE_FRACTION,
     slice_stride: int = DEFAULT_SLICE_STRIDE,
+    context_slices: int = 0,
     seed: int = 0,
     force: bool = False,
     progress: bool = True,
@@ -215,6 +219,8 @@ def build_slice_dataset(
         views: Any of ``axial``, ``coronal``, ``sagittal``.
         liver_free_fraction: Share of liver-free body slices kept (0..1).
         slice_stride: Keep every n-th slice to thin near-duplicates.
+        context_slices: 2.5D input: neighbours each side as extra channels
+            (``views.slice_inputs``); 0 for plain 2D slices.
         seed: Seed of the liver-free draw.
         force: Rebuild even when the fingerprint matches.
         progress: Show a tqdm bar over the studies.
@@ -234,6 +240,7 @@ def build_slice_dataset(
     params = {
         "image_size": int(image_size), "spacing_mm": float(spacing_mm), "windows": windows, "views": views,
         "liver_free_fraction": float(liver_free_fraction), "slice_stride": int(slice_stride), "seed": int(seed),
+        "context_slices": int(context_slices),
     }
     rows = read_cases(interim_dir)
     if not rows:
@@ -269,6 +276,7 @@ def build_slice_dataset(
             arrays = slices_of_case(
                 volume, image_size=image_size, spacing_mm=spacing_mm, windows=windows, views=views,
                 liver_free_fraction=liver_free_fraction, slice_stride=slice_stride, seed=seed,
+                context_slices=context_slices,
             )
         except Exception as err:  # one bad study never stops the cohort
             failures.append({"case_id": case, "split": split, "reason": f"{type(err).__name__}: {err}"})
@@ -279,7 +287,7 @@ def build_slice_dataset(
 
     counts = {}
     for split in SPLITS:
-        data = concat_chunks(chunks[split], work / split, image_size, len(windows))
+        data = concat_chunks(chunks[split], work / split, image_size, input_channels(len(windows), context_slices))
         save_split(out_root, split, data)
         counts[split] = count_split(data)
         del data  # release the memory maps before the folder goes
@@ -288,7 +296,7 @@ def build_slice_dataset(
         "format": FORMAT,
         "source": {"kind": "interim", "name": interim_dir.name},
         **params,
-        "channels": len(windows),
+        "channels": input_channels(len(windows), context_slices),
         "view_names": list(VIEWS),
         "splits": {split: sorted(c for c in by_split[split] if c not in {f["case_id"] for f in failures}) for split in SPLITS},
         "counts": counts,
@@ -315,6 +323,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="share of liver-free body slices kept (0..1)",
     )
     parser.add_argument("--slice-stride", type=int, default=DEFAULT_SLICE_STRIDE, help="keep every n-th slice")
+    parser.add_argument("--context-slices", type=int, default=0,
+                        help="2.5D input: neighbour slices each side as extra channels (0: 2D)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the liver-free slice draw")
     parser.add_argument("--force", action="store_true", help="rebuild even when up to date")
 
@@ -324,7 +334,7 @@ def run(args: argparse.Namespace) -> int:
     manifest = build_slice_dataset(
         args.interim, args.out, image_size=args.image_size, spacing_mm=args.spacing_mm,
         windows=args.window or DEFAULT_WINDOWS, views=args.views, liver_free_fraction=args.liver_free_fraction,
-        slice_stride=args.slice_stride, seed=args.seed, force=args.force,
+        slice_stride=args.slice_stride, context_slices=args.context_slices, seed=args.seed, force=args.force,
     )
     state = "up to date" if manifest["skipped_build"] else "built"
     print(f"{args.out}: {state}")

@@ -225,6 +225,7 @@ def prepare_cohort(
     split_fractions: dict | None = None,
     liver_free_fraction: float = 0.25,
     slice_stride: int = 2,
+    context_slices: int = 0,
     image_channels: int = 1,
     workers: int = 0,
     force: bool = False,
@@ -249,6 +250,8 @@ def prepare_cohort(
         split_fractions: e.g. ``{"train": 0.7, "valid": 0.15, "test": 0.15}``.
         liver_free_fraction: Share of liver-free body slices kept (0..1).
         slice_stride: Keep every n-th slice.
+        context_slices: 2.5D input: neighbour slices each side as extra
+            channels (``views.slice_inputs``), 0 for plain 2D slices.
         image_channels: Image-folder sources only: 1 (grey) or 3 (RGB).
         workers: Processes for generating and decoding; 0 = all CPUs.
         force: Decode and rebuild even when up to date.
@@ -292,8 +295,8 @@ def prepare_cohort(
                              seconds=round(time.perf_counter() - start, 2))
     manifest = build_slice_dataset(
         interim, processed, image_size=image_size, spacing_mm=spacing_mm, windows=windows,
-        liver_free_fraction=liver_free_fraction, slice_stride=slice_stride, seed=seed, force=force,
-        progress=progress,
+        liver_free_fraction=liver_free_fraction, slice_stride=slice_stride, context_slices=context_slices,
+        seed=seed, force=force, progress=progress,
     )
     failures += [{"stage": "slice", "study": "", "case_id": f["case_id"], "reason": f["reason"]}
                  for f in manifest.get("failures", [])]

@@ -36,9 +36,11 @@ from liverlib.overlay import focus_point, save_overlay_png
 from liverlib.saved_model import PredictParams, load_model, resolve_params
 from liverlib.slice_dataset import VIEWS
 from liverlib.views import (
+    CONTEXT_STEP,
     StudyGrid,
-    apply_windows,
+    input_channels,
     prepare_volume,
+    slice_inputs,
     to_study_grid,
     view_slices,
     view_slices_inverse,
@@ -70,7 +72,8 @@ def model_outputs(model, x: np.ndarray, batch_size: int | None = None) -> tuple[
     return seg, cancer
 
 
-def predict_stack(model, hu_stack: np.ndarray, windows, batch_size: int = 64, timings: dict | None = None):
+def predict_stack(model, hu_stack: np.ndarray, windows, batch_size: int = 64, timings: dict | None = None,
+                  context_slices: int = 0):
     """Run a stack of HU slices through the model in batches.
 
     Slices that are air only (every pixel below all windows, e.g. cube
@@ -83,6 +86,8 @@ def predict_stack(model, hu_stack: np.ndarray, windows, batch_size: int = 64, ti
         windows: HU windows, one channel each (the training manifest's).
         batch_size: Slices per model call.
         timings: Optional dict; ``window_s`` and ``model_s`` are added to it.
+        context_slices: 2.5D neighbours each side, as the model was trained
+            (``views.slice_inputs``).
 
     Returns:
         ``(seg, cancer)``: float32 ``(N, S, S, 3)`` and ``(N,)``.
@@ -94,7 +99,11 @@ def predict_stack(model, hu_stack: np.ndarray, windows, batch_size: int = 64, ti
     t0 = time.perf_counter()
     w = np.asarray(windows, np.float32).reshape(-1, 2)
     lowest = float(np.min(w[:, 0] - w[:, 1] / 2))
-    empty = hu_stack.reshape(n, -1).max(axis=1) <= lowest
+    air = hu_stack.reshape(n, -1).max(axis=1) <= lowest
+    empty = air.copy()
+    for k in range(1, context_slices + 1):  # with 2.5D input, the neighbours must be air too
+        for offset in (-k * CONTEXT_STEP, k * CONTEXT_STEP):
+            empty &= air[np.clip(np.arange(n) + offset, 0, n - 1)]
     todo = np.flatnonzero(~empty)
     if empty.any():
         todo = np.concatenate([todo, np.flatnonzero(empty)[:1]])  # one representative
@@ -103,7 +112,7 @@ def predict_stack(model, hu_stack: np.ndarray, windows, batch_size: int = 64, ti
     for start in range(0, len(todo), batch_size):
         idx = todo[start : start + batch_size]
         t0 = time.perf_counter()
-        x = apply_windows(hu_stack[idx], windows)
+        x = slice_inputs(hu_stack, idx, windows, context_slices)
         t1 = time.perf_counter()
         seg[idx], cancer[idx] = model_outputs(model, x, batch_size)
         timings["window_s"] = timings.get("window_s", 0.0) + t1 - t0
@@ -249,7 +258,7 @@ def predict_volume(
         params = PredictParams(image_size=int(model.input_shape[1]))
     elif isinstance(params, dict):
         params = PredictParams.from_manifest(params)
-    expected = (params.image_size, params.image_size, len(params.windows))
+    expected = (params.image_size, params.image_size, input_channels(len(params.windows), params.context_slices))
     if tuple(model.input_shape[1:]) != expected:
         raise ValueError(f"model input {tuple(model.input_shape[1:])} does not match the preprocessing {expected}")
     timings: dict = {}
@@ -258,7 +267,8 @@ def predict_volume(
     timings["prepare_s"] = time.perf_counter() - start
     cube_probs, slice_cancer = {}, {}
     for view in views:
-        seg, cancer = predict_stack(model, view_slices(cube_hu, view), params.windows, batch_size, timings)
+        seg, cancer = predict_stack(model, view_slices(cube_hu, view), params.windows, batch_size, timings,
+                                    params.context_slices)
         cube_probs[view] = view_slices_inverse(seg, view)
         slice_cancer[view] = cancer
     t0 = time.perf_counter()
@@ -314,7 +324,7 @@ def predict_path(
     model = model if model is not None else load_model(model_path)
     params = resolve_params(model_path, manifest)
     if params.image_size != int(model.input_shape[1]):
-        params = PredictParams(int(model.input_shape[1]), params.spacing_mm, params.windows)
+        params = PredictParams(int(model.input_shape[1]), params.spacing_mm, params.windows, params.context_slices)
     pred = predict_volume(volume, model, params, batch_size)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -26,11 +26,13 @@ class PredictParams:
         image_size: Slice side S, e.g. 128.
         spacing_mm: Isotropic resampling step, e.g. 1.6 mm.
         windows: HU ``(level, width)`` per channel, e.g. ``((60, 400), (60, 150))``.
+        context_slices: 2.5D neighbours each side (``views.slice_inputs``).
     """
 
     image_size: int = DEFAULT_IMAGE_SIZE
     spacing_mm: float = DEFAULT_SPACING_MM
     windows: tuple = DEFAULT_WINDOWS
+    context_slices: int = 0
 
     @classmethod
     def from_manifest(cls, manifest: dict) -> PredictParams:
@@ -38,10 +40,12 @@ class PredictParams:
             image_size=int(manifest.get("image_size", DEFAULT_IMAGE_SIZE)),
             spacing_mm=float(manifest.get("spacing_mm", DEFAULT_SPACING_MM)),
             windows=tuple(tuple(float(v) for v in w) for w in manifest.get("windows", DEFAULT_WINDOWS)),
+            context_slices=int(manifest.get("context_slices", 0)),
         )
 
     def to_dict(self) -> dict:
-        return {"image_size": self.image_size, "spacing_mm": self.spacing_mm, "windows": [list(w) for w in self.windows]}
+        return {"image_size": self.image_size, "spacing_mm": self.spacing_mm, "windows": [list(w) for w in self.windows],
+                "context_slices": self.context_slices}
 
 
 def resolve_params(model_path: str | Path | None = None, manifest: dict | str | Path | None = None) -> PredictParams:

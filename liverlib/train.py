@@ -193,6 +193,7 @@ def train_model(
     base_filters: int = 16,
     dropout: float = 0.1,
     tumor_class_weight: float = 5.0,
+    tumor_fraction: float | None = 0.4,
     dice_weight: float = 1.0,
     ce_weight: float = 1.0,
     seg_loss_weight: float = 1.0,
@@ -225,6 +226,8 @@ def train_model(
         base_filters: Filters of the first level.
         dropout: Dropout rate (see ``build_unet``).
         tumor_class_weight: Cross-entropy weight of tumor pixels.
+        tumor_fraction: Share of each training epoch drawn from slices with
+            tumor (oversampled; ``SliceBatches``), None for plain shuffling.
         dice_weight: Weight of soft Dice in the ``seg`` loss.
         ce_weight: Weight of cross-entropy in the ``seg`` loss.
         seg_loss_weight: Weight of the ``seg`` loss.
@@ -299,7 +302,7 @@ def train_model(
     aug = AugmentConfig(rotation_deg, shift, zoom, flip_prob, brightness, contrast) if augment else None
     train_ds = SliceBatches(
         train, global_batch, shuffle=True, seed=seed, augment=aug, infinite=True,
-        start_epoch=start_epoch, workers=workers,
+        start_epoch=start_epoch, tumor_fraction=tumor_fraction, workers=workers,
     )
     valid_ds = SliceBatches(valid, global_batch, workers=workers)
     steps = train_ds.len_epoch
@@ -377,6 +380,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--dropout", type=float, default=0.1)
     parser.add_argument("--tumor-class-weight", type=float, default=5.0)
     parser.add_argument("--cancer-loss-weight", type=float, default=0.5)
+    parser.add_argument("--tumor-fraction", type=float, default=0.4,
+                        help="share of each epoch drawn from slices with tumor (0: plain shuffling)")
     parser.add_argument("--no-augment", action="store_true", help="train without augmentation")
     parser.add_argument("--flip-prob", type=float, default=0.0, help="left-right flips (off: see liverlib.augment)")
     parser.add_argument("--patience", type=int, default=8, help="early-stopping patience (epochs)")
@@ -398,6 +403,7 @@ def run(args) -> int:
         base_filters=args.base_filters,
         dropout=args.dropout,
         tumor_class_weight=args.tumor_class_weight,
+        tumor_fraction=args.tumor_fraction if args.tumor_fraction > 0 else None,
         cancer_loss_weight=args.cancer_loss_weight,
         augment=not args.no_augment,
         flip_prob=args.flip_prob,

@@ -32,6 +32,12 @@ class SliceBatches(keras.utils.PyDataset):
         augment: Augmentation ranges, or None for none (validation).
         infinite: Stream across epochs (training) instead of one pass.
         start_epoch: First epoch of the stream (when resuming).
+        tumor_fraction: With ``shuffle``, draw this share of each epoch from
+            the slices with tumor (every one of them once, then repeats), the
+            rest from the others, e.g. 0.4 where 22 % of slices show tumor:
+            the rare class is seen more often, as nnU-Net oversamples
+            foreground. The epoch keeps ``len(data)`` samples. None: plain
+            shuffling.
         **kwargs: ``workers``, ``use_multiprocessing``, ``max_queue_size``.
     """
 
@@ -45,6 +51,7 @@ class SliceBatches(keras.utils.PyDataset):
         augment: AugmentConfig | None = None,
         infinite: bool = False,
         start_epoch: int = 0,
+        tumor_fraction: float | None = None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -59,6 +66,12 @@ class SliceBatches(keras.utils.PyDataset):
         self.start_epoch = int(start_epoch)
         self.len_epoch = math.ceil(len(data) / self.batch_size)
         self.size = int(data.images.shape[1])
+        if tumor_fraction is not None and not 0.0 <= tumor_fraction < 1.0:
+            raise ValueError(f"tumor_fraction must be in [0, 1), got {tumor_fraction}")
+        self.tumor_fraction = tumor_fraction
+        cancer = np.asarray(data.cancer) > 0
+        self._positive, self._negative = np.nonzero(cancer)[0], np.nonzero(~cancer)[0]
+        self._order = (None, None)
 
     @property
     def num_batches(self):
@@ -67,10 +80,27 @@ class SliceBatches(keras.utils.PyDataset):
     def __len__(self):
         return self.len_epoch
 
+    def epoch_order(self, epoch: int) -> np.ndarray:
+        """The sample indices of one epoch, in order (``len(data)`` of them)."""
+        if self._order[0] == epoch:
+            return self._order[1]
+        n = len(self.data)
+        rng = np.random.default_rng((self.seed, 0, epoch))
+        pos, neg = self._positive, self._negative
+        if not self.shuffle:
+            order = np.arange(n)
+        elif self.tumor_fraction is None or pos.size == 0 or neg.size == 0:
+            order = rng.permutation(n)
+        else:
+            k = min(max(pos.size, int(round(self.tumor_fraction * n))), n - 1)
+            picked = [pos, rng.choice(pos, k - pos.size), rng.choice(neg, min(n - k, neg.size), replace=False)]
+            order = rng.permutation(np.concatenate(picked))
+        self._order = (epoch, order)
+        return order
+
     def indices(self, epoch: int, batch: int) -> np.ndarray:
         """Sample indices of one batch (sorted: contiguous reads from the memory map)."""
-        n = len(self.data)
-        order = np.random.default_rng((self.seed, 0, epoch)).permutation(n) if self.shuffle else np.arange(n)
+        order = self.epoch_order(epoch)
         return np.sort(order[batch * self.batch_size : (batch + 1) * self.batch_size])
 
     def __getitem__(self, i):

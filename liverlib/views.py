@@ -52,6 +52,8 @@ DEFAULT_WINDOWS = ((60.0, 400.0), (60.0, 150.0))
 DEFAULT_SPACING_MM = 1.6
 DEFAULT_IMAGE_SIZE = 128
 AIR_HU = -1024.0
+#: Gap (cube slices) between 2.5D context neighbours: about 5 mm at 128 px.
+CONTEXT_STEP = 2
 #: Voxels above this are "body" (fat is about -100 HU, lung about -850).
 BODY_THRESHOLD_HU = -500.0
 #: Margin added around the body's bounding box (the "little dilation").
@@ -332,6 +334,44 @@ def apply_windows(hu: np.ndarray, windows=DEFAULT_WINDOWS) -> np.ndarray:
     low = windows[:, 0] - windows[:, 1] / 2
     out = (np.asarray(hu, np.float32)[..., None] - low) / windows[:, 1]
     return np.clip(out, 0.0, 1.0, out=out)
+
+
+def input_channels(n_windows: int, context_slices: int = 0) -> int:
+    """Model input channels: each window of the slice, plus one per neighbour."""
+    return int(n_windows) + 2 * int(context_slices)
+
+
+def slice_inputs(hu_stack: np.ndarray, index, windows=DEFAULT_WINDOWS, context_slices: int = 0) -> np.ndarray:
+    """Model inputs of some slices of one view: windowed HU, with 2.5D context.
+
+    Channels ``0 .. C-1`` are the slice itself through each window, so
+    channel 0 is always the slice in the first window (what figures show).
+    With ``context_slices = k`` the neighbours at ``-k*step .. -step`` and
+    ``+step .. +k*step`` (``step = CONTEXT_STEP`` cube slices, about 5 mm at
+    128 px) follow through the narrowest window, where a hypodense tumor
+    (40-80 HU) stands out from enhanced liver (100-130 HU): a tumor is a blob
+    that grows and shrinks across neighbours, a vessel a tube that moves.
+    Neighbours beyond the stack repeat its end slice.
+
+    Args:
+        hu_stack: ``(N, S, S)`` HU slices of one view (``view_slices``).
+        index: Slice indices to prepare, e.g. ``np.arange(N)``.
+        windows: HU ``(level, width)`` pairs.
+        context_slices: Neighbours each side (0: plain 2D input).
+
+    Returns:
+        float32 ``(len(index), S, S, C)`` in [0, 1], ``C = input_channels(...)``.
+    """
+    index = np.asarray(index, dtype=np.int64)
+    own = apply_windows(hu_stack[index], windows)
+    if not context_slices:
+        return own
+    windows = np.asarray(windows, np.float32).reshape(-1, 2)
+    narrow = windows[int(np.argmin(windows[:, 1]))]
+    offsets = [o * CONTEXT_STEP for o in range(-context_slices, context_slices + 1) if o]
+    last = hu_stack.shape[0] - 1
+    near = [apply_windows(hu_stack[np.clip(index + o, 0, last)], [narrow]) for o in offsets]
+    return np.concatenate([own, *near], axis=-1)
 
 
 def parse_window(text: str) -> tuple[float, float]:

@@ -171,3 +171,18 @@ def test_command_line_arguments(tmp_path, capsys):
     assert manifest["views"] == ["axial", "coronal"] and manifest["channels"] == 2
     assert manifest["counts"]["train"]["sagittal"]["n"] == 0
     assert "train:" in capsys.readouterr().out
+
+
+def test_context_slices_add_neighbour_channels(tmp_path):
+    from liverlib.views import slice_inputs
+
+    interim = make_interim(tmp_path / "interim")
+    out = tmp_path / "out"
+    manifest = build_slice_dataset(interim, out, **{**BUILD, "context_slices": 1})
+    assert manifest["context_slices"] == 1 and manifest["channels"] == 4
+    data = load_split(out, "valid")
+    assert data.images.shape[-1] == 4
+    cube_hu, _, _ = prepare_volume(phantom("c-c", tumor=True, shift=2), 2.0, SIZE)
+    row = int(np.flatnonzero(data.view == 1)[0])
+    expected = slice_inputs(view_slices(cube_hu, "coronal"), [data.slice_index[row]], BUILD["windows"], 1)[0]
+    np.testing.assert_allclose(data.images[row], expected, atol=2e-3)

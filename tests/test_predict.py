@@ -159,3 +159,20 @@ def test_dicom_prediction_world_coordinates_and_cli(tmp_path, model):
     text = json.dumps(summary)
     assert str(tmp_path) not in text  # no local paths (they may name a person)
     assert Image.open(tmp_path / "pred" / "overlay.png").size == (768, 256)
+
+
+def test_context_model_gets_neighbour_channels(model):
+    """A 2.5D model (4 channels: the slice's 2 windows + 2 neighbours) runs
+    through predict_volume, and a 2D model is refused for 2.5D preprocessing."""
+    import keras
+    from keras import layers
+
+    inputs = keras.Input((SIZE, SIZE, 4), name="image")
+    own = layers.Lambda(lambda t: t[..., :2])(inputs)
+    out = model(own)
+    ctx_model = keras.Model(inputs, {"seg": out["seg"], "cancer": out["cancer"]})
+    params = PredictParams(image_size=SIZE, spacing_mm=2.0, context_slices=1)
+    pred = predict_volume(labelled_study(), ctx_model, params, batch_size=16)
+    assert pred.metrics["dice"]["fused"]["liver"] > 0.9
+    with pytest.raises(ValueError, match="does not match"):
+        predict_volume(labelled_study(), model, params)

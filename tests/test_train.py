@@ -64,6 +64,24 @@ def test_batches_pure_function_of_seed_epoch_batch(dataset):
     assert x1["image"].dtype == np.float32 and y1["cancer"].shape == (5, 1)
 
 
+def test_tumor_fraction_oversamples_tumor_slices(tmp_path):
+    n = 40
+    cancer = (np.arange(n) % 8 == 0).astype(np.uint8)  # 5 of 40 slices show tumor
+    zeros = np.zeros((n, S, S), np.uint8)
+    split = SliceSplit(np.zeros((n, S, S, 2), np.float32), zeros, cancer, np.zeros(n, np.uint8),
+                       np.array(["c"] * n), np.arange(n, dtype=np.int32))
+    ds = SliceBatches(split, 8, shuffle=True, seed=1, tumor_fraction=0.4)
+    order = ds.epoch_order(0)
+    assert len(order) == n and cancer[order].sum() == 16  # 40 % of the epoch
+    assert set(np.flatnonzero(cancer)) <= set(order.tolist())  # every tumor slice at least once
+    np.testing.assert_array_equal(order, SliceBatches(split, 8, shuffle=True, seed=1, tumor_fraction=0.4).epoch_order(0))
+    assert not np.array_equal(order, ds.epoch_order(1))
+    plain = SliceBatches(split, 8, shuffle=True, seed=1).epoch_order(0)
+    assert sorted(plain) == list(range(n))
+    with pytest.raises(ValueError, match="tumor_fraction"):
+        SliceBatches(split, 8, tumor_fraction=1.0)
+
+
 def test_train_writes_outputs_and_logs_one_line_per_epoch(dataset, tmp_path, capsys):
     result = train_model(dataset, tmp_path / "run", **{**TINY, "verbose": True})
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("epoch ")]

@@ -155,3 +155,20 @@ def test_prepare_and_map_back_128_cube_is_fast():
     elapsed = time.perf_counter() - start
     assert back.shape == (128, 128, 128, 3)
     assert elapsed < 3.0, f"prepare + map back took {elapsed:.2f} s"
+
+
+def test_slice_inputs_2d_is_the_windows_and_25d_adds_clamped_neighbours():
+    from liverlib.views import CONTEXT_STEP, input_channels, slice_inputs
+
+    stack = np.arange(8, dtype=np.float32)[:, None, None] * 20.0 + np.zeros((8, 3, 3), np.float32)
+    windows = [(60, 400), (60, 150)]
+    plain = slice_inputs(stack, [0, 5], windows)
+    np.testing.assert_allclose(plain, apply_windows(stack[[0, 5]], windows))
+    ctx = slice_inputs(stack, [0, 5], windows, context_slices=1)
+    assert ctx.shape == (2, 3, 3, input_channels(2, 1)) == (2, 3, 3, 4)
+    np.testing.assert_allclose(ctx[..., :2], plain)  # the slice itself comes first
+    narrow = [(60, 150)]  # neighbours through the narrowest window
+    below, above = 5 - CONTEXT_STEP, 5 + CONTEXT_STEP
+    np.testing.assert_allclose(ctx[1, ..., 2], apply_windows(stack[below], narrow)[..., 0])
+    np.testing.assert_allclose(ctx[1, ..., 3], apply_windows(stack[above], narrow)[..., 0])
+    np.testing.assert_allclose(ctx[0, ..., 2], apply_windows(stack[0], narrow)[..., 0])  # clamped at the end

@@ -24,10 +24,11 @@ def liver_function(grid: Grid, body: Body, rng: np.random.Generator, dome) -> tu
     """The implicit liver function on the grid, before the inferior cut.
 
     Returns:
-        ``(f, height)`` float32: ``f`` < threshold inside the liver envelope
-        (``inf`` above the diaphragm), ``height`` the (warped) mm above the
-        oblique visceral plane; the liver keeps ``height > -drop`` for a
-        plane lowered by ``drop`` mm.
+        ``(f, height, zw)`` float32: ``f`` < threshold inside the liver
+        envelope (``inf`` above the diaphragm), ``height`` the (warped) mm
+        above the oblique, gently undulating visceral surface (the liver
+        keeps ``height > -drop`` for a surface lowered by ``drop`` mm), and
+        ``zw`` the warped height, so that any cut of the span is not flat.
     """
     S, A, B = body.liver_span, body.a_in, body.b_in
     Z, Y, X = grid.full()
@@ -51,8 +52,11 @@ def liver_function(grid: Grid, body: Body, rng: np.random.Generator, dome) -> tu
     # Oblique visceral (inferior) surface, lowest at the right lateral tip.
     gx, gy = rng.uniform(0.35, 0.55), rng.uniform(-0.15, 0.1)
     height = Zw - (-S + gx * (Xw + 0.75 * A) + gy * (Yw + 0.1 * B))
+    # Impressions of the colon, kidney and gallbladder: the surface undulates
+    # (about 10 mm over 30 mm), so it never meets an axial slice in a straight line.
+    height += 10.0 * smooth_noise(seeds + 3, grid.z, grid.y, grid.x, 30.0)
     f = np.where(Z < dome - 5, f, np.inf)  # under the diaphragm muscle
-    return f.astype(np.float32), height.astype(np.float32)
+    return f.astype(np.float32), height.astype(np.float32), Zw.astype(np.float32)
 
 
 def _keepout(tissue, grid: Grid, body: Body, cavity, stomach, kidneys) -> np.ndarray:
@@ -68,17 +72,19 @@ def _keepout(tissue, grid: Grid, body: Body, cavity, stomach, kidneys) -> np.nda
         blocked[sl] |= np.maximum.accumulate(fs < 1.1, axis=1)
     # The left kidney lies outside the liver (nothing to the left of the
     # midline behind the front of the left kidney, below its upper pole).
+    # The limits below are planes pushed out by 0-6 mm (smooth over 35 mm),
+    # so the liver's edge along them is a curve, not a straight cut; only
+    # ever outwards, so nothing the flat planes kept out comes free.
+    Z, Y, X = grid.full()
+    z_, y_, x_ = (np.abs(6.0 * smooth_noise(body.seed + 70 + k, grid.z, grid.y, grid.x, 35.0)) for k in range(3))
     if len(kidneys) > 1:
         (z1, y1, _), semi1 = kidneys[1]
-        sl, _, _, _ = grid.box((-1e4, y1 - 0.6 * semi1[1], 0.0), (z1 + semi1[0], 1e4, 1e4))
-        blocked[sl] = True
+        blocked |= (Y + y_ > y1 - 0.6 * semi1[1]) & (X + x_ > 0.0) & (Z - z_ < z1 + semi1[0])
     if kidneys:
         (z0, y0, x0), semi = kidneys[0]
-        top = z0 + 0.9 * semi[0]
-        sl, _, _, _ = grid.box((-1e4, y0 + 2, -1e4), (top, 1e4, 0.0))
-        blocked[sl] = True
-        sl, _, _, _ = grid.box((-1e4, y0 - 0.6 * semi[1], x0), (top, 1e4, 0.0))
-        blocked[sl] = True
+        below = Z - z_ < z0 + 0.9 * semi[0]
+        blocked |= below & (Y + y_ > y0 + 2) & (X - x_ < 0.0)
+        blocked |= below & (Y + y_ > y0 - 0.6 * semi[1]) & (X + x_ > x0) & (X - x_ < 0.0)
     return blocked
 
 
@@ -101,13 +107,15 @@ def paint_liver(tissue, grid: Grid, body: Body, cavity, dome, rng: np.random.Gen
     n = int(round(body.liver_ml * 1000.0 / voxel))
     blocked = _keepout(tissue, grid, body, cavity, stomach, kidneys)
     Z = np.broadcast_to(grid.z[:, None, None], tissue.shape)
-    shape, height = liver_function(grid, body, rng, dome)
+    shape, height, zw = liver_function(grid, body, rng, dome)
     shape[blocked] = np.inf
     for drop in (0.0, 15.0, 30.0, 45.0, 60.0):  # same shape, only the plane moves
         f = np.where(height > -drop, shape, np.inf)
         rows = np.isfinite(f).any(axis=(1, 2))
         top = float(grid.z[rows].max()) if rows.any() else 0.0
-        f[Z < top - 172.0] = np.inf  # span at most about 175 mm
+        # Span at most about 175 mm: a warped cut, so that a liver that
+        # reaches it ends in an uneven edge; a flat limit only beyond 170 mm.
+        f[(zw < top - 160.0) | (Z < top - 170.0)] = np.inf
         if np.count_nonzero(f < 2.5) >= n:  # room for the target volume?
             break
     flat = f.ravel()
@@ -116,7 +124,8 @@ def paint_liver(tissue, grid: Grid, body: Body, cavity, dome, rng: np.random.Gen
     liver = f < t
     # Pockets of free fat the liver closes around (in 3D or on an axial slice)
     # become liver: nothing may later be painted into a hole of the liver.
-    free = ~blocked & ~liver
+    # (Any fat: also fat behind a keep-out plane, which bowel could fill later.)
+    free = cavity & (tissue == T.VISCERAL_FAT) & ~liver
     free[tissue == T.SPLEEN] = True  # a stray voxel of spleen sealed inside the liver
     liver |= _holes(liver, in_plane=False) & free
     liver |= _holes(liver, in_plane=True) & free
