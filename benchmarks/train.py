@@ -37,6 +37,15 @@ def _profile_model(name: str) -> dict:
 CONFIGS = {name: _profile_model(name) for name in ("demo", "full")}
 
 
+def _profile_channels(name: str = "demo") -> int:
+    """Input channels of a profile: its HU windows plus 2.5D neighbours."""
+    from liverlib.runner import load_profile
+    from liverlib.views import input_channels
+
+    params = load_profile(name, Path(__file__).resolve().parents[1] / "configs")["parameters"]
+    return input_channels(len(params["windows"]), int(params.get("context_slices", 0)))
+
+
 def make_split(root, n: int, size: int, channels: int, seed: int = 0):
     """A synthetic split on disk (disks of liver and tumor), memory-mapped back."""
     from liverlib.slice_dataset import SliceSplit, load_split, save_split
@@ -151,7 +160,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--configs", nargs="+", default=["demo", "full"], choices=list(CONFIGS))
     parser.add_argument("--size", type=int, default=128)
-    parser.add_argument("--channels", type=int, default=2, help="input channels (HU windows)")
+    parser.add_argument("--channels", type=int, default=_profile_channels(),
+                        help="input channels (default: the demo profile's windows + 2.5D neighbours)")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--steps", type=int, default=4, help="timed steps per configuration")
     parser.add_argument("--memory-batch-size", type=int, default=32, help="batch of the full profile")

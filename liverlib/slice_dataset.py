@@ -2,8 +2,10 @@
 
 Layout of ``data/processed/<dataset>/<size>/``::
 
-    manifest.json            image size, channels (HU windows), spacing, counts
-    <split>/images.npy       float16 (N, S, S, C), windowed HU scaled to [0, 1]
+    manifest.json            image size, channels (HU windows, context_slices), spacing, counts
+    <split>/images.npy       float16 (N, S, S, C), windowed HU scaled to [0, 1]: the slice
+                             through each window, then (2.5D, ``context_slices`` k) its 2k
+                             neighbours through the narrowest window (``views.slice_inputs``)
     <split>/masks.npy        uint8 (N, S, S): 0 background, 1 liver, 2 tumor
     <split>/cancer.npy       uint8 (N,): 1 when any tumor pixel is in the slice
     <split>/view.npy         uint8 (N,): 0 axial, 1 coronal, 2 sagittal

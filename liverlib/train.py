@@ -260,7 +260,8 @@ def train_model(
     # so prediction preprocesses a new study exactly as the training slices were.
     manifest = read_manifest(dataset_root)
     _write_json(run_dir / "preprocessing.json", {
-        key: manifest[key] for key in ("image_size", "spacing_mm", "windows", "channels", "views") if key in manifest
+        key: manifest[key]
+        for key in ("image_size", "spacing_mm", "windows", "context_slices", "channels", "views") if key in manifest
     })
     backup_dir = run_dir / "backup"
     history_path = run_dir / HISTORY_FILE

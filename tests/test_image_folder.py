@@ -141,3 +141,11 @@ def test_command_line(tmp_path, capsys):
     assert image_folder.run(args) == 0
     assert load_split(tmp_path / "out", "train").images.shape == (2, 12, 12, 3)
     assert "train: 2 slices (1 cancer)" in capsys.readouterr().out
+
+
+def test_context_slices_refused_for_an_image_folder(tmp_path):
+    from liverlib.cohort_pipeline import prepare_cohort
+
+    src = make_folder(tmp_path / "folder")
+    with pytest.raises(ValueError, match="context_slices must be 0"):
+        prepare_cohort(src, "pngs", data_root=tmp_path / "data", image_size=20, context_slices=1)

@@ -165,7 +165,10 @@ def paint_gallbladder(tissue, grid: Grid, body: Body, liver, rng: np.random.Gene
     if not cand.any():
         return
     k = int(np.argmin(np.where(cand, grid.z[zz], np.inf)))
-    c = (grid.z[zz[k]] + rng.uniform(15, 30), grid.y[yy[k]], grid.x[xx[k]])
+    # Centred 0-12 mm above the lowest fossa point: its fundus reaches the
+    # inferior edge, as on CT, and it is never a round pool deep in the liver
+    # (which would look like a simple cyst).
+    c = (grid.z[zz[k]] + rng.uniform(0, 12), grid.y[yy[k]], grid.x[xx[k]])
     semi = (rng.uniform(30, 45), rng.uniform(12, 18), rng.uniform(12, 18))
     sl, Z, Y, X = grid.box(np.subtract(c, 50), np.add(c, 50))
     q = ellipsoid(Z, Y, X, c, semi, pitch_deg=-35)
