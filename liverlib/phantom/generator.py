@@ -22,6 +22,7 @@ from liverlib.phantom.identity import draw_identity
 from liverlib.phantom.liver import paint_gallbladder, paint_liver, paint_liver_vessels
 from liverlib.phantom.organs import (
     paint_kidneys,
+    paint_mesenteric_vessels,
     paint_pancreas,
     paint_spleen,
     paint_stomach,
@@ -116,6 +117,7 @@ def generate_phantom(
     liver = paint_liver(tissue, grid, body, cavity, dome, r_org, stomach, kidneys)
     paint_stomach(tissue, grid, stomach, cavity)
     paint_pancreas(tissue, grid, body, cavity, r_org)
+    paint_mesenteric_vessels(tissue, grid, body, cavity, vessels)
     paint_gallbladder(tissue, grid, body, liver, r_org)
     paint_liver_vessels(tissue, grid, body, liver, vessels, r_org)
     paint_bowel(tissue, grid, body, cavity, r_org)
