@@ -46,14 +46,18 @@ def main(argv=None) -> int:
 
     from liverlib.model import build_unet
     from liverlib.predict import PredictParams, predict_volume
+    from liverlib.views import input_channels
 
     keras.utils.set_random_seed(0)
     from liverlib.runner import load_profile
 
     demo = load_profile("demo", Path(__file__).resolve().parents[1] / "configs")["parameters"]
-    model = build_unet(128, len(demo["windows"]), depth=int(demo["depth"]), base_filters=int(demo["base_filters"]))
+    context = int(demo.get("context_slices", 0))  # the demo's 2.5D input: windows + neighbours
+    channels = input_channels(len(demo["windows"]), context)
+    model = build_unet(128, channels, depth=int(demo["depth"]), base_filters=int(demo["base_filters"]))
     volume = phantom_study(args.size)
-    params = PredictParams(image_size=128, spacing_mm=1.6)
+    params = PredictParams(image_size=128, spacing_mm=1.6, windows=tuple(map(tuple, demo["windows"])),
+                           context_slices=context)
     start = time.perf_counter()
     predict_volume(volume, model, params, args.batch_size)  # warm-up: traces the inference step
     print(f"warm-up (includes tracing): {time.perf_counter() - start:.2f} s")

@@ -50,6 +50,7 @@ from liverlib.slice_dataset import (
 from liverlib.splits import check_disjoint
 from liverlib.views import (
     BODY_THRESHOLD_HU,
+    CONTEXT_STEP,
     DEFAULT_IMAGE_SIZE,
     DEFAULT_SPACING_MM,
     DEFAULT_WINDOWS,
@@ -121,6 +122,7 @@ def slices_of_case(
     slice_stride: int,
     seed: int,
     context_slices: int = 0,
+    context_step: int = CONTEXT_STEP,
 ) -> dict:
     """Chosen slices of one labelled study, all views together.
 
@@ -140,7 +142,9 @@ def slices_of_case(
         channels = input_channels(len(windows), context_slices)
         images = np.empty((len(index), image_size, image_size, channels), np.float16)
         for start in range(0, len(index), BATCH):
-            images[start : start + BATCH] = slice_inputs(hu_stack, index[start : start + BATCH], windows, context_slices)
+            images[start : start + BATCH] = slice_inputs(
+                hu_stack, index[start : start + BATCH], windows, context_slices, context_step
+            )
         parts["images"].append(images)
         parts["masks"].append(masks)
         parts["cancer"].append((masks.reshape(len(index), -1) == 2).any(axis=1).astype(np.uint8))
@@ -234,13 +238,15 @@ def build_slice_dataset(
     interim_dir, out_root = Path(interim_dir), Path(out_root)
     windows = [[float(level), float(width)] for level, width in windows]
     views = [str(v) for v in views]
+    if int(context_slices) < 0:
+        raise ValueError(f"context_slices must be 0 (2D) or more, got {context_slices}")
     for view in views:
         if view not in VIEWS:
             raise ValueError(f"views must be among {VIEWS}, got {view!r}")
     params = {
         "image_size": int(image_size), "spacing_mm": float(spacing_mm), "windows": windows, "views": views,
         "liver_free_fraction": float(liver_free_fraction), "slice_stride": int(slice_stride), "seed": int(seed),
-        "context_slices": int(context_slices),
+        "context_slices": int(context_slices), "context_step": CONTEXT_STEP,
     }
     rows = read_cases(interim_dir)
     if not rows:
@@ -276,7 +282,7 @@ def build_slice_dataset(
             arrays = slices_of_case(
                 volume, image_size=image_size, spacing_mm=spacing_mm, windows=windows, views=views,
                 liver_free_fraction=liver_free_fraction, slice_stride=slice_stride, seed=seed,
-                context_slices=context_slices,
+                context_slices=context_slices, context_step=CONTEXT_STEP,
             )
         except Exception as err:  # one bad study never stops the cohort
             failures.append({"case_id": case, "split": split, "reason": f"{type(err).__name__}: {err}"})

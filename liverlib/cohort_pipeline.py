@@ -279,9 +279,8 @@ def prepare_cohort(
     if str(source) != PHANTOM_SOURCE and is_image_folder(raw):
         from liverlib.image_folder import import_image_folder
 
-        if context_slices:
-            raise ValueError(f"{raw}: an image folder holds single 2D slices, so context_slices must be 0 "
-                             f"(got {context_slices})")
+        if context_slices:  # profiles ask for 2.5D; a PNG slice has no neighbours
+            print(f"{raw.name}: an image folder holds single 2D slices: context_slices {context_slices} ignored")
 
         manifest = import_image_folder(raw, processed, image_size, image_channels, force=force)
         return CohortSummary(dataset=dataset, raw_dir=str(raw), interim_dir=None, processed_dir=str(processed),

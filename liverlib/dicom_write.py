@@ -186,6 +186,10 @@ def write_dicom_series(
     common.WindowWidth = 400
     for key, value in (extra or {}).items():
         setattr(common, key, value)
+    per_slice = {"SOPInstanceUID", "InstanceNumber", "ImagePositionPatient", "SliceLocation", "PixelData"}
+    clash = sorted(per_slice & (set(ident) | set(extra or {})))
+    if clash:
+        raise ValueError(f"identity/extra may not set the per-slice tags {clash}")
     common_elements = _encode_elements(common)
     paths = [Path()] * nz
     for n, k in enumerate(z_order):

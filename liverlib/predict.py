@@ -37,6 +37,7 @@ from liverlib.saved_model import PredictParams, load_model, resolve_params
 from liverlib.slice_dataset import VIEWS
 from liverlib.views import (
     CONTEXT_STEP,
+    DEFAULT_WINDOWS,
     StudyGrid,
     input_channels,
     prepare_volume,
@@ -73,7 +74,7 @@ def model_outputs(model, x: np.ndarray, batch_size: int | None = None) -> tuple[
 
 
 def predict_stack(model, hu_stack: np.ndarray, windows, batch_size: int = 64, timings: dict | None = None,
-                  context_slices: int = 0):
+                  context_slices: int = 0, context_step: int = CONTEXT_STEP):
     """Run a stack of HU slices through the model in batches.
 
     Slices that are air only (every pixel below all windows, e.g. cube
@@ -88,6 +89,7 @@ def predict_stack(model, hu_stack: np.ndarray, windows, batch_size: int = 64, ti
         timings: Optional dict; ``window_s`` and ``model_s`` are added to it.
         context_slices: 2.5D neighbours each side, as the model was trained
             (``views.slice_inputs``).
+        context_step: Cube slices between those neighbours.
 
     Returns:
         ``(seg, cancer)``: float32 ``(N, S, S, 3)`` and ``(N,)``.
@@ -102,7 +104,7 @@ def predict_stack(model, hu_stack: np.ndarray, windows, batch_size: int = 64, ti
     air = hu_stack.reshape(n, -1).max(axis=1) <= lowest
     empty = air.copy()
     for k in range(1, context_slices + 1):  # with 2.5D input, the neighbours must be air too
-        for offset in (-k * CONTEXT_STEP, k * CONTEXT_STEP):
+        for offset in (-k * context_step, k * context_step):
             empty &= air[np.clip(np.arange(n) + offset, 0, n - 1)]
     todo = np.flatnonzero(~empty)
     if empty.any():
@@ -112,7 +114,7 @@ def predict_stack(model, hu_stack: np.ndarray, windows, batch_size: int = 64, ti
     for start in range(0, len(todo), batch_size):
         idx = todo[start : start + batch_size]
         t0 = time.perf_counter()
-        x = slice_inputs(hu_stack, idx, windows, context_slices)
+        x = slice_inputs(hu_stack, idx, windows, context_slices, context_step)
         t1 = time.perf_counter()
         seg[idx], cancer[idx] = model_outputs(model, x, batch_size)
         timings["window_s"] = timings.get("window_s", 0.0) + t1 - t0
@@ -254,8 +256,10 @@ def predict_volume(
         The StudyPrediction.
     """
     start = time.perf_counter()
-    if params is None:
-        params = PredictParams(image_size=int(model.input_shape[1]))
+    if params is None:  # defaults, with 2.5D neighbours read off the model's input channels
+        channels = int(model.input_shape[-1])
+        params = PredictParams(image_size=int(model.input_shape[1]),
+                               context_slices=max(0, (channels - len(DEFAULT_WINDOWS)) // 2))
     elif isinstance(params, dict):
         params = PredictParams.from_manifest(params)
     expected = (params.image_size, params.image_size, input_channels(len(params.windows), params.context_slices))
@@ -268,7 +272,7 @@ def predict_volume(
     cube_probs, slice_cancer = {}, {}
     for view in views:
         seg, cancer = predict_stack(model, view_slices(cube_hu, view), params.windows, batch_size, timings,
-                                    params.context_slices)
+                                    params.context_slices, params.context_step)
         cube_probs[view] = view_slices_inverse(seg, view)
         slice_cancer[view] = cancer
     t0 = time.perf_counter()
@@ -324,7 +328,8 @@ def predict_path(
     model = model if model is not None else load_model(model_path)
     params = resolve_params(model_path, manifest)
     if params.image_size != int(model.input_shape[1]):
-        params = PredictParams(int(model.input_shape[1]), params.spacing_mm, params.windows, params.context_slices)
+        params = PredictParams(int(model.input_shape[1]), params.spacing_mm, params.windows, params.context_slices,
+                               params.context_step)
     pred = predict_volume(volume, model, params, batch_size)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

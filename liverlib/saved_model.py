@@ -13,7 +13,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from liverlib.views import DEFAULT_IMAGE_SIZE, DEFAULT_SPACING_MM, DEFAULT_WINDOWS
+from liverlib.views import CONTEXT_STEP, DEFAULT_IMAGE_SIZE, DEFAULT_SPACING_MM, DEFAULT_WINDOWS
 
 log = logging.getLogger(__name__)
 
@@ -27,12 +27,14 @@ class PredictParams:
         spacing_mm: Isotropic resampling step, e.g. 1.6 mm.
         windows: HU ``(level, width)`` per channel, e.g. ``((60, 400), (60, 150))``.
         context_slices: 2.5D neighbours each side (``views.slice_inputs``).
+        context_step: Cube slices between those neighbours.
     """
 
     image_size: int = DEFAULT_IMAGE_SIZE
     spacing_mm: float = DEFAULT_SPACING_MM
     windows: tuple = DEFAULT_WINDOWS
     context_slices: int = 0
+    context_step: int = CONTEXT_STEP
 
     @classmethod
     def from_manifest(cls, manifest: dict) -> PredictParams:
@@ -41,11 +43,12 @@ class PredictParams:
             spacing_mm=float(manifest.get("spacing_mm", DEFAULT_SPACING_MM)),
             windows=tuple(tuple(float(v) for v in w) for w in manifest.get("windows", DEFAULT_WINDOWS)),
             context_slices=int(manifest.get("context_slices", 0)),
+            context_step=int(manifest.get("context_step", CONTEXT_STEP)),
         )
 
     def to_dict(self) -> dict:
         return {"image_size": self.image_size, "spacing_mm": self.spacing_mm, "windows": [list(w) for w in self.windows],
-                "context_slices": self.context_slices}
+                "context_slices": self.context_slices, "context_step": self.context_step}
 
 
 def resolve_params(model_path: str | Path | None = None, manifest: dict | str | Path | None = None) -> PredictParams:

@@ -261,7 +261,7 @@ def train_model(
     manifest = read_manifest(dataset_root)
     _write_json(run_dir / "preprocessing.json", {
         key: manifest[key]
-        for key in ("image_size", "spacing_mm", "windows", "context_slices", "channels", "views") if key in manifest
+        for key in ("image_size", "spacing_mm", "windows", "context_slices", "context_step", "channels", "views") if key in manifest
     })
     backup_dir = run_dir / "backup"
     history_path = run_dir / HISTORY_FILE
@@ -293,6 +293,10 @@ def train_model(
         # Keep what the backup covers; an epoch logged after the last backup is redone.
         record["history"] = {k: v[:start_epoch] for k, v in old.get("history", {}).items()}
         record["best_epoch"] = min(old.get("best_epoch", 0), start_epoch)
+        changed = sorted(k for k, v in config.items() if k in old.get("config", {}) and old["config"][k] != v)
+        if changed:  # the weights resume, but the rest of the run follows the new settings
+            print(f"resuming {run_dir} with changed settings: "
+                  + ", ".join(f"{k} {old['config'][k]!r} -> {config[k]!r}" for k in changed), flush=True)
 
     gpus = accelerators()
     use_mp = bool(gpus) if mixed_precision == "auto" else bool(mixed_precision)
@@ -404,7 +408,7 @@ def run(args) -> int:
         base_filters=args.base_filters,
         dropout=args.dropout,
         tumor_class_weight=args.tumor_class_weight,
-        tumor_fraction=args.tumor_fraction if args.tumor_fraction > 0 else None,
+        tumor_fraction=args.tumor_fraction or None,
         cancer_loss_weight=args.cancer_loss_weight,
         augment=not args.no_augment,
         flip_prob=args.flip_prob,

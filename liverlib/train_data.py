@@ -36,8 +36,9 @@ class SliceBatches(keras.utils.PyDataset):
             the slices with tumor (every one of them once, then repeats), the
             rest from the others, e.g. 0.4 where 22 % of slices show tumor:
             the rare class is seen more often, as nnU-Net oversamples
-            foreground. The epoch keeps ``len(data)`` samples. None: plain
-            shuffling.
+            foreground. It is a floor: where tumor slices are already more
+            common, nothing is undersampled. The epoch keeps ``len(data)``
+            samples. None or 0: plain shuffling.
         **kwargs: ``workers``, ``use_multiprocessing``, ``max_queue_size``.
     """
 
@@ -82,14 +83,15 @@ class SliceBatches(keras.utils.PyDataset):
 
     def epoch_order(self, epoch: int) -> np.ndarray:
         """The sample indices of one epoch, in order (``len(data)`` of them)."""
-        if self._order[0] == epoch:
-            return self._order[1]
+        cached_epoch, cached = self._order  # one read: worker threads may swap it
+        if cached_epoch == epoch:
+            return cached
         n = len(self.data)
         rng = np.random.default_rng((self.seed, 0, epoch))
         pos, neg = self._positive, self._negative
         if not self.shuffle:
             order = np.arange(n)
-        elif self.tumor_fraction is None or pos.size == 0 or neg.size == 0:
+        elif not self.tumor_fraction or pos.size == 0 or neg.size == 0:
             order = rng.permutation(n)
         else:
             k = min(max(pos.size, int(round(self.tumor_fraction * n))), n - 1)

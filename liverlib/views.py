@@ -341,14 +341,17 @@ def input_channels(n_windows: int, context_slices: int = 0) -> int:
     return int(n_windows) + 2 * int(context_slices)
 
 
-def slice_inputs(hu_stack: np.ndarray, index, windows=DEFAULT_WINDOWS, context_slices: int = 0) -> np.ndarray:
+def slice_inputs(hu_stack: np.ndarray, index, windows=DEFAULT_WINDOWS, context_slices: int = 0,
+                 context_step: int = CONTEXT_STEP) -> np.ndarray:
     """Model inputs of some slices of one view: windowed HU, with 2.5D context.
 
     Channels ``0 .. C-1`` are the slice itself through each window, so
     channel 0 is always the slice in the first window (what figures show).
     With ``context_slices = k`` the neighbours at ``-k*step .. -step`` and
-    ``+step .. +k*step`` (``step = CONTEXT_STEP`` cube slices, about 5 mm at
-    128 px) follow through the narrowest window, where a hypodense tumor
+    ``+step .. +k*step`` along the view's slice axis (``step`` cube slices:
+    ``CONTEXT_STEP`` = 2 is about 5 mm at 128 px for a 350 mm wide body;
+    above/below in axial, in front/behind in coronal, right/left in
+    sagittal) follow through the narrowest window, where a hypodense tumor
     (40-80 HU) stands out from enhanced liver (100-130 HU): a tumor is a blob
     that grows and shrinks across neighbours, a vessel a tube that moves.
     Neighbours beyond the stack repeat its end slice.
@@ -358,6 +361,7 @@ def slice_inputs(hu_stack: np.ndarray, index, windows=DEFAULT_WINDOWS, context_s
         index: Slice indices to prepare, e.g. ``np.arange(N)``.
         windows: HU ``(level, width)`` pairs.
         context_slices: Neighbours each side (0: plain 2D input).
+        context_step: Cube slices between neighbours (recorded in the manifest).
 
     Returns:
         float32 ``(len(index), S, S, C)`` in [0, 1], ``C = input_channels(...)``.
@@ -368,7 +372,7 @@ def slice_inputs(hu_stack: np.ndarray, index, windows=DEFAULT_WINDOWS, context_s
         return own
     windows = np.asarray(windows, np.float32).reshape(-1, 2)
     narrow = windows[int(np.argmin(windows[:, 1]))]
-    offsets = [o * CONTEXT_STEP for o in range(-context_slices, context_slices + 1) if o]
+    offsets = [o * int(context_step) for o in range(-context_slices, context_slices + 1) if o]
     last = hu_stack.shape[0] - 1
     near = [apply_windows(hu_stack[np.clip(index + o, 0, last)], [narrow]) for o in offsets]
     return np.concatenate([own, *near], axis=-1)

@@ -186,3 +186,6 @@ def test_context_slices_add_neighbour_channels(tmp_path):
     row = int(np.flatnonzero(data.view == 1)[0])
     expected = slice_inputs(view_slices(cube_hu, "coronal"), [data.slice_index[row]], BUILD["windows"], 1)[0]
     np.testing.assert_allclose(data.images[row], expected, atol=2e-3)
+    assert manifest["context_step"] >= 1
+    with pytest.raises(ValueError, match="context_slices"):
+        build_slice_dataset(interim, tmp_path / "neg", **{**BUILD, "context_slices": -1})

@@ -143,9 +143,11 @@ def test_command_line(tmp_path, capsys):
     assert "train: 2 slices (1 cancer)" in capsys.readouterr().out
 
 
-def test_context_slices_refused_for_an_image_folder(tmp_path):
+def test_context_slices_ignored_for_an_image_folder(tmp_path, capsys):
+    """Profiles ask for 2.5D input; a PNG slice has no neighbours, so the import
+    goes on in 2D and says so."""
     from liverlib.cohort_pipeline import prepare_cohort
 
     src = make_folder(tmp_path / "folder")
-    with pytest.raises(ValueError, match="context_slices must be 0"):
-        prepare_cohort(src, "pngs", data_root=tmp_path / "data", image_size=20, context_slices=1)
+    summary = prepare_cohort(src, "pngs", data_root=tmp_path / "data", image_size=20, context_slices=1)
+    assert summary.manifest["channels"] == 1 and "context_slices 1 ignored" in capsys.readouterr().out

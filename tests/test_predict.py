@@ -176,3 +176,38 @@ def test_context_model_gets_neighbour_channels(model):
     assert pred.metrics["dice"]["fused"]["liver"] > 0.9
     with pytest.raises(ValueError, match="does not match"):
         predict_volume(labelled_study(), model, params)
+    # Without preprocessing given, the neighbours are read off the model's 4 input channels.
+    assert predict_volume(labelled_study(), ctx_model, None, batch_size=16).metrics["dice"]["fused"]["liver"] > 0.5
+
+
+class _RecordingModel:
+    """Stands in for the network: records every input batch, returns zeros."""
+
+    def __init__(self):
+        self.inputs = []
+
+    def predict_on_batch(self, x):
+        self.inputs.append(np.array(x))
+        n, s = x.shape[0], x.shape[1]
+        return {"seg": np.zeros((n, s, s, 3), np.float32), "cancer": np.zeros((n, 1), np.float32)}
+
+
+def test_predict_stack_builds_the_training_inputs_and_keeps_air_neighbours():
+    """With 2.5D input, predict_stack feeds exactly ``slice_inputs`` (what the
+    dataset stores), and an air slice next to the body is still run (its
+    neighbours are not air), while air far from it is skipped."""
+    from liverlib.predict import predict_stack
+    from liverlib.views import CONTEXT_STEP, slice_inputs
+
+    windows = [(60, 400), (60, 150)]
+    stack = np.full((10, 8, 8), -1024.0, np.float32)
+    stack[4:6] = 100.0  # body in slices 4 and 5 only
+    model = _RecordingModel()
+    predict_stack(model, stack, windows, batch_size=64, context_slices=1)
+    x = np.concatenate(model.inputs)
+    assert x.shape[-1] == 4
+    run = sorted({i for i in range(10) if any(np.array_equal(x[j], slice_inputs(stack, [i], windows, 1)[0])
+                                              for j in range(len(x)))})
+    near = {i for i in range(10) if any(4 <= i + o <= 5 for o in (-CONTEXT_STEP, 0, CONTEXT_STEP))}
+    assert near <= set(run)  # slices 2-7: the body or a neighbour is in them
+    assert len(x) == len(near) + 1  # plus one representative all-air slice

@@ -78,6 +78,17 @@ def test_tumor_fraction_oversamples_tumor_slices(tmp_path):
     assert not np.array_equal(order, ds.epoch_order(1))
     plain = SliceBatches(split, 8, shuffle=True, seed=1).epoch_order(0)
     assert sorted(plain) == list(range(n))
+    np.testing.assert_array_equal(SliceBatches(split, 8, shuffle=True, seed=1, tumor_fraction=0).epoch_order(0), plain)
+    # A floor: a split already rich in tumor slices is not undersampled.
+    rich = SliceSplit(split.images, zeros, (np.arange(n) % 2).astype(np.uint8), split.view, split.case_id,
+                      split.slice_index)
+    assert sorted(SliceBatches(rich, 8, shuffle=True, seed=1, tumor_fraction=0.4).epoch_order(0)) == list(range(n))
+    none = SliceSplit(split.images, zeros, np.zeros(n, np.uint8), split.view, split.case_id, split.slice_index)
+    assert sorted(SliceBatches(none, 8, shuffle=True, seed=1, tumor_fraction=0.4).epoch_order(0)) == list(range(n))
+    # Resuming at epoch 1 reads the same batches as the uninterrupted stream.
+    stream = SliceBatches(split, 8, shuffle=True, seed=1, tumor_fraction=0.4, infinite=True)
+    resumed = SliceBatches(split, 8, shuffle=True, seed=1, tumor_fraction=0.4, infinite=True, start_epoch=1)
+    np.testing.assert_array_equal(stream.indices(1, 2), resumed.indices(1, 2))
     with pytest.raises(ValueError, match="tumor_fraction"):
         SliceBatches(split, 8, tumor_fraction=1.0)
 

@@ -20,7 +20,7 @@ from liverlib.phantom.anatomy import Body
 from liverlib.phantom.geometry import Grid, capsule, ellipsoid, smooth_noise, softmin
 
 
-def liver_function(grid: Grid, body: Body, rng: np.random.Generator, dome) -> tuple[np.ndarray, np.ndarray]:
+def liver_function(grid: Grid, body: Body, rng: np.random.Generator, dome) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The implicit liver function on the grid, before the inferior cut.
 
     Returns:

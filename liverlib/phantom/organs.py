@@ -144,7 +144,8 @@ def paint_mesenteric_vessels(tissue, grid: Grid, body: Body, cavity, vessels: di
     axial slice below the pancreas they are the two round vessels in front of
     the aorta (Horton & Fishman, RadioGraphics 2001;21:1463-1473). Painted only
     into free visceral fat, before the bowel, which then winds around them.
-    Uses its own random stream, so the other organs of a seed do not change.
+    Uses its own random stream, so the organs painted before it keep their
+    shape for a seed (the bowel, painted after, winds differently).
 
     Returns:
         The number of vessel segments painted.
