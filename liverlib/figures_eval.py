@@ -83,8 +83,8 @@ def confusion_figure(cancer: dict, title: str = "Cancer per slice: confusion mat
     fig = go.Figure(go.Heatmap(z=cm, x=labels, y=labels, colorscale="Blues", text=cm, texttemplate="%{text}",
                                showscale=False))
     fig.update_layout(
-        title=f"{title} (threshold {cancer['threshold']:.2f}; sensitivity {_fmt(cancer['sensitivity'])}, "
-              f"specificity {_fmt(cancer['specificity'])})",
+        title=f"{title}<br><sup>threshold {cancer['threshold']:.2f}: sensitivity {_fmt(cancer['sensitivity'])}, "
+              f"specificity {_fmt(cancer['specificity'])}</sup>",
         xaxis_title="predicted", yaxis_title="true", yaxis_autorange="reversed", template="plotly_white",
         height=380, width=560,
     )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from pathlib import Path
 
 from liverlib.atomic import write_text
@@ -41,6 +42,36 @@ def _figure_html(spec: dict, div_id: str) -> str:
         f'<div id="{div_id}" class="plotly-graph-div" style="height:{int(height)}px;width:100%"></div>'
         f'<script type="text/javascript">{script}</script>'
     )
+
+
+#: Start-up lines TensorFlow/XLA print to stderr (absl logging ignores
+#: TF_CPP_MIN_LOG_LEVEL in recent releases): noise in a report, e.g.
+#: "E0000 00:00:1795828247.75 15846 cuda_platform.cc:52] failed call to cuInit".
+STDERR_NOISE = re.compile(r"^([IWE]\d{4} [\d:. ]+\d+ \S+\.cc:\d+\]|WARNING: All log messages before absl)")
+
+
+def drop_stderr_noise(nb) -> int:
+    """Remove framework start-up lines from stderr outputs (empty outputs go too).
+
+    Returns:
+        The number of lines removed.
+    """
+    removed = 0
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        kept = []
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "stream" and output.get("name") == "stderr":
+                lines = output.get("text", "").splitlines(keepends=True)
+                clean = [line for line in lines if not STDERR_NOISE.match(line)]
+                removed += len(lines) - len(clean)
+                if not "".join(clean).strip():
+                    continue
+                output["text"] = "".join(clean)
+            kept.append(output)
+        cell["outputs"] = kept
+    return removed
 
 
 def inline_outputs(nb) -> int:
@@ -76,6 +107,7 @@ def export_html(notebook: str | Path, out: str | Path, *, keep_code: bool = Fals
     from nbconvert import HTMLExporter
 
     nb = nbformat.read(str(notebook), as_version=4)
+    drop_stderr_noise(nb)
     figures = inline_outputs(nb)
     nb.metadata.pop("widgets", None)
     exporter = HTMLExporter(
@@ -106,8 +138,12 @@ def headline_metrics(run_dir: Path) -> dict:
     return metrics.get("headline", {})
 
 
+#: How headline rows read on the index page: slice-level views, then the 3D result.
+ROW_LABELS = {"all views": "all slices", "fused": "fused 3D (mean over patients)"}
+
+
 def _metrics_figure(headline: dict) -> dict | None:
-    rows = [(name, vals) for name, vals in headline.items() if isinstance(vals, dict)]
+    rows = [(ROW_LABELS.get(name, name), vals) for name, vals in headline.items() if isinstance(vals, dict)]
     if not rows:
         return None
     names = [n for n, _ in rows]
@@ -138,7 +174,7 @@ def write_index(run_dir: str | Path, result, description: str = "") -> Path:
         for k, v in sorted(result.parameters.items())
     )
     metric_rows = "".join(
-        f"<tr><td>{esc(name)}</td>" + "".join(
+        f"<tr><td>{esc(ROW_LABELS.get(name, name))}</td>" + "".join(
             f"<td>{'' if vals.get(k) is None else f'{vals[k]:.3f}'}</td>" for k in ("liver_dice", "tumor_dice", "cancer_auc")
         ) + "</tr>"
         for name, vals in headline.items() if isinstance(vals, dict)

@@ -29,6 +29,9 @@ def test_every_step_ran_and_reported(smoke_run):
     log = (run_dir / "run.log").read_text()
     assert "decode" in log and "epoch 1/" in log  # one line per study and per epoch
     assert "it/s]" not in log  # no tqdm bars under papermill
+    for name in ("03_train.html", "04_evaluate.html"):  # framework start-up noise stays out of reports
+        text = (run_dir / name).read_text()
+        assert "All log messages before absl" not in text and "cuda_platform.cc" not in text, name
 
 
 def _planted_identity(raw: Path) -> set[str]:
