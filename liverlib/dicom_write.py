@@ -155,8 +155,9 @@ def write_dicom_series(
         name_order = np.arange(nz)
     # Every tag that is the same on all slices is built and encoded once; per
     # slice only the UID, instance number, position and pixels are encoded.
-    # The bytes are exactly what ``Dataset.save_as`` writes (tested), about
-    # ten times faster for the hundreds of files of a phantom study.
+    # The bytes are exactly what the earlier per-slice ``Dataset.save_as``
+    # writer produced (golden-hash test); a phantom study (about 330 files)
+    # writes in 0.25-0.40 s instead of about 0.7 s (benchmarks/phantoms.py).
     common = Dataset()
     common.SOPClassUID = CTImageStorage
     common.StudyInstanceUID = study_uid

@@ -24,6 +24,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -328,8 +329,7 @@ def predict_path(
     model = model if model is not None else load_model(model_path)
     params = resolve_params(model_path, manifest)
     if params.image_size != int(model.input_shape[1]):
-        params = PredictParams(int(model.input_shape[1]), params.spacing_mm, params.windows, params.context_slices,
-                               params.context_step)
+        params = dataclasses.replace(params, image_size=int(model.input_shape[1]))
     pred = predict_volume(volume, model, params, batch_size)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

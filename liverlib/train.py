@@ -227,7 +227,7 @@ def train_model(
         dropout: Dropout rate (see ``build_unet``).
         tumor_class_weight: Cross-entropy weight of tumor pixels.
         tumor_fraction: Share of each training epoch drawn from slices with
-            tumor (oversampled; ``SliceBatches``), None for plain shuffling.
+            tumor (oversampled; ``SliceBatches``), None or 0 for plain shuffling.
         dice_weight: Weight of soft Dice in the ``seg`` loss.
         ce_weight: Weight of cross-entropy in the ``seg`` loss.
         seg_loss_weight: Weight of the ``seg`` loss.

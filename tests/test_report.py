@@ -1,10 +1,10 @@
-"""Report export details: framework start-up noise, index labels."""
+"""Report export details: framework start-up noise."""
 
 from __future__ import annotations
 
 import nbformat
 
-from liverlib.report import ROW_LABELS, drop_stderr_noise
+from liverlib.report import drop_stderr_noise
 
 
 def test_stderr_noise_is_dropped_and_real_warnings_kept():
@@ -20,7 +20,3 @@ def test_stderr_noise_is_dropped_and_real_warnings_kept():
     nb.cells = [cell]
     assert drop_stderr_noise(nb) == 4
     assert [o.get("text") for o in cell.outputs] == ["UserWarning: 3 studies have no label\n", "I0000 kept on stdout\n"]
-
-
-def test_index_rows_say_which_result_is_3d():
-    assert ROW_LABELS["fused"].startswith("fused 3D") and ROW_LABELS["all views"] == "all slices"

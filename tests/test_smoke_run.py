@@ -32,6 +32,8 @@ def test_every_step_ran_and_reported(smoke_run):
     for name in ("03_train.html", "04_evaluate.html"):  # framework start-up noise stays out of reports
         text = (run_dir / name).read_text()
         assert "All log messages before absl" not in text and "cuda_platform.cc" not in text, name
+    index = (run_dir / "index.html").read_text()
+    assert "fused 3D (mean over patients)" in index and "<td>all slices</td>" in index  # 3D vs slice rows
 
 
 def _planted_identity(raw: Path) -> set[str]:
