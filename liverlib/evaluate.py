@@ -9,11 +9,16 @@
 2. predicts up to ``max_cases`` test studies from the interim cache in 3D
    (:func:`liverlib.predict.predict_volume`: three views, fusion, lesions,
    volumetry) and scores each single view and the fusion;
-3. writes, atomically, into the run folder::
+3. reads a second cancer score per slice off the fused 3D result of its
+   study (``predict.fused_slice_scores``) and scores it like the head's
+   (``metrics.json["slice_fused"]``), and both by how much tumor the slice
+   shows (``"cancer_by_size"``);
+4. writes, atomically, into the run folder::
 
        metrics.json                 everything above (curves included; NaN as null)
-       predictions/slices/          pred_mask.npy (N, S, S) uint8, cancer_prob.npy,
-                                    seg_confidence.npy, view.npy, case_id.npy, slice_index.npy
+       predictions/slices/          pred_mask.npy (N, S, S) uint8, cancer_prob.npy, cancer_fused.npy
+                                    (NaN: study not predicted in 3D), seg_confidence.npy,
+                                    view.npy, case_id.npy, slice_index.npy
        predictions/cases/<case_id>/ mask.nii.gz (the case's grid) and summary.json
 
 ``predictions/`` is built as ``predictions.tmp`` and swapped in, and
@@ -47,11 +52,15 @@ class SlicePredictions:
         cancer_prob: ``(N,)`` ``cancer`` head output.
         seg_confidence: ``(N,)`` mean top-class probability over the pixels
             predicted liver or tumor (over all pixels when there are none).
+        cancer_fused: ``(N,)`` cancer score read off the fused 3D prediction of
+            the slice's study (``predict.fused_slice_scores``); NaN where the
+            study was not predicted in 3D.
     """
 
     pred_mask: np.ndarray
     cancer_prob: np.ndarray
     seg_confidence: np.ndarray
+    cancer_fused: np.ndarray | None = None
 
 
 @dataclass
@@ -85,12 +94,20 @@ class EvaluationResult:
                 continue
             c = m["cancer"]
             rows.append({
-                "group": name, "slices": m["n_images"], "liver Dice": m["liver_dice"], "liver IoU": m["liver_iou"],
+                "group": "all slices" if name == "overall" else name, "slices": m["n_images"], "liver Dice": m["liver_dice"], "liver IoU": m["liver_iou"],
                 "tumor Dice": m["tumor_dice"], "tumor IoU": m["tumor_iou"], "pixel acc.": m["pixel_accuracy"],
                 "median image IoU": m["median_image_iou"], "cancer AUC": c["auc"],
                 "sensitivity": c["sensitivity"], "specificity": c["specificity"],
             })
+        fused = self.metrics.get("slice_fused", {}).get("overall")
+        if fused:  # the cancer call read off the fused 3D result; segmentation is scored in 3D below
+            rows.append({"group": "fused 3D", "slices": fused["n"], "cancer AUC": fused["auc"],
+                         "sensitivity": fused["sensitivity"], "specificity": fused["specificity"]})
         return rows
+
+    def size_table(self) -> list[dict]:
+        """The cancer call by tumor pixels per slice (``metrics.cancer_by_size``)."""
+        return list(self.metrics.get("cancer_by_size", []))
 
     def case_table(self) -> list[dict]:
         """One row per evaluated case: Dice per view and fused, gain, lesions, volumes."""
@@ -180,8 +197,10 @@ def headline(record: dict) -> dict:
 
     Returns:
         ``{"axial" | "coronal" | "sagittal" | "all views": {"liver_dice", "tumor_dice",
-        "cancer_auc", "pixel_accuracy"}, "fused": {"liver_dice", "tumor_dice"}}``,
-        slice-level except ``fused``, which is the mean 3D Dice of the fused test studies.
+        "cancer_auc", "pixel_accuracy"}, "fused": {"liver_dice", "tumor_dice", "cancer_auc"}}``,
+        slice-level except ``fused``: the mean 3D Dice of the fused test studies, and
+        the slice-level AUC of the cancer score read off them (the slices of the
+        studies predicted in 3D).
     """
     out = {}
     for name, label in [(v, v) for v in VIEWS] + [("overall", "all views")]:
@@ -196,6 +215,9 @@ def headline(record: dict) -> dict:
     fused = record.get("cases_summary", {}).get("mean_dice", {}).get("fused")
     if fused:
         out["fused"] = {"liver_dice": fused["liver"], "tumor_dice": fused["tumor"]}
+        fused_call = record.get("slice_fused", {}).get("overall")
+        if fused_call:
+            out["fused"]["cancer_auc"] = fused_call["auc"]
     return out
 
 
@@ -257,6 +279,8 @@ def evaluate_run(
         iou_stats["mean"] = float(valid.mean())
 
     cases, viewer, failures = [], {}, []
+    slices.cancer_fused = np.full(len(data), np.nan, np.float32)
+    case_ids, views, slice_index = np.asarray(data.case_id, dtype=str), np.asarray(data.view), np.asarray(data.slice_index)
     if write:
         shutil.rmtree(run_dir / "predictions.tmp", ignore_errors=True)  # left by a crashed run
     params = PredictParams.from_manifest(manifest)
@@ -272,6 +296,9 @@ def evaluate_run(
                 continue
             summary = pred.summary()
             cases.append(summary)
+            fused_scores = pred.fused_slice_scores()
+            for i in np.nonzero(case_ids == pred.case_id)[0]:
+                slices.cancer_fused[i] = fused_scores[VIEWS[views[i]]][slice_index[i]]
             ref = to_cube(volume.label, pred.grid, order=0, fill=0, dtype=np.uint8) if volume.label is not None else None
             viewer[pred.case_id] = {"hu": pred.cube_hu.astype(np.float16), "probs": pred.fused_cube.astype(np.float16),
                                     "label": ref}
@@ -287,6 +314,10 @@ def evaluate_run(
 
     history_path = run_dir / "training_history.json"
     history = load_history(history_path) if history_path.exists() else {}
+    tumor_pixels = (np.asarray(data.masks) == 2).reshape(len(data), -1).sum(axis=1)
+    head_scores = {"cancer head": slices.cancer_prob}
+    if not np.isnan(slices.cancer_fused).all():
+        head_scores["fused 3D"] = slices.cancer_fused
     record = {
         "split": split,
         "threshold": float(threshold),
@@ -296,6 +327,8 @@ def evaluate_run(
         "reference_pixel_accuracy": REFERENCE_PIXEL_ACCURACY,
         "slice": sm,
         "per_image_iou": iou_stats,
+        "slice_fused": metrics.cancer_by_view(data.cancer, slices.cancer_fused, data.view, threshold),
+        "cancer_by_size": metrics.cancer_by_size(tumor_pixels, data.cancer, head_scores, threshold),
         "cases": cases,
         "cases_summary": _summarize_cases(cases),
         "failures": failures,
@@ -305,7 +338,8 @@ def evaluate_run(
         tmp = run_dir / "predictions.tmp" / "slices"
         tmp.mkdir(parents=True, exist_ok=True)
         arrays = {
-            "pred_mask": slices.pred_mask, "cancer_prob": slices.cancer_prob, "seg_confidence": slices.seg_confidence,
+            "pred_mask": slices.pred_mask, "cancer_prob": slices.cancer_prob, "cancer_fused": slices.cancer_fused,
+            "seg_confidence": slices.seg_confidence,
             "view": np.asarray(data.view), "case_id": np.asarray(data.case_id, dtype=str),
             "slice_index": np.asarray(data.slice_index),
         }

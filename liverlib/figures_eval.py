@@ -31,11 +31,13 @@ def _fmt(value) -> str:
     return f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
-def roc_figure(slice_metrics: dict):
+def roc_figure(slice_metrics: dict, fused: dict | None = None):
     """ROC curves of the slice-level cancer call, overall and per view, AUC in the legend.
 
     Args:
         slice_metrics: ``metrics.json["slice"]`` (groups with ``cancer.roc``).
+        fused: ``metrics.json["slice_fused"]["overall"]``: the call read off the
+            fused 3D result, drawn dashed; None leaves it out.
     """
     import plotly.graph_objects as go
 
@@ -46,6 +48,10 @@ def roc_figure(slice_metrics: dict):
             continue
         fig.add_trace(go.Scatter(x=c["roc"]["fpr"], y=c["roc"]["tpr"], mode="lines", name=f"{name} (AUC {_fmt(c['auc'])})",
                                  line={"color": COLORS[name], "width": 3 if name == "overall" else 1.5}))
+    if fused and fused["roc"]["fpr"]:
+        fig.add_trace(go.Scatter(x=fused["roc"]["fpr"], y=fused["roc"]["tpr"], mode="lines",
+                                 name=f"fused 3D, {fused['n']} slices (AUC {_fmt(fused['auc'])})",
+                                 line={"color": COLORS["fused"], "width": 3, "dash": "dash"}))
     fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="chance", line={"dash": "dot", "color": "gray"}))
     fig.update_layout(title="Cancer per slice: ROC", xaxis_title="1 - specificity (false positive rate)",
                       yaxis_title="sensitivity (true positive rate)", **LAYOUT)
@@ -208,6 +214,9 @@ def table_figure(rows: list[dict], title: str = ""):
         return go.Figure().update_layout(title=f"{title}: no rows", height=120)
     columns = list(dict.fromkeys(k for r in rows for k in r))
     cells = [[_fmt(r.get(c)) for r in rows] for c in columns]
-    fig = go.Figure(go.Table(header={"values": columns, "fill_color": "#e8eef7"}, cells={"values": cells}))
+    # Width by content (a case id needs more room than "0.941"); plotly makes them relative.
+    widths = [max(len(str(c)) * 0.6, *(len(v) for v in col), 4) for c, col in zip(columns, cells)]
+    fig = go.Figure(go.Table(header={"values": columns, "fill_color": "#e8eef7"}, cells={"values": cells},
+                             columnwidth=widths))
     fig.update_layout(title=title, height=120 + 30 * len(rows), margin={"l": 10, "r": 10, "t": 40, "b": 10})
     return fig

@@ -237,11 +237,8 @@ def slice_metrics(
     """
     cm = confusion_per_image(true_masks, pred_masks)
     ious = per_image_iou(cm)
-    view = np.asarray(view)
-    groups = {"overall": np.ones(len(view), bool)}
-    groups.update({name: view == v for v, name in enumerate(VIEWS)})
     out = {}
-    for name, sel in groups.items():
+    for name, sel in view_groups(view).items():
         if not sel.any():
             continue
         scores = segmentation_scores(cm[sel])
@@ -250,6 +247,85 @@ def slice_metrics(
         out[name] = scores
     out["per_image_iou"] = ious
     return out
+
+
+def view_groups(view: np.ndarray) -> dict:
+    """Boolean selections ``{"overall", "axial", "coronal", "sagittal"}`` of a view array (0, 1, 2)."""
+    view = np.asarray(view)
+    groups = {"overall": np.ones(len(view), bool)}
+    groups.update({name: view == v for v, name in enumerate(VIEWS)})
+    return groups
+
+
+def cancer_by_view(cancer_true: np.ndarray, cancer_score: np.ndarray, view: np.ndarray, threshold: float = 0.5) -> dict:
+    """:func:`classification_scores` overall and per view, over the slices whose score is not NaN.
+
+    Args:
+        cancer_true: ``(N,)`` 0/1.
+        cancer_score: ``(N,)`` scores; NaN marks a slice that was not scored
+            (e.g. its study was not predicted in 3D).
+        view: ``(N,)`` 0 axial, 1 coronal, 2 sagittal.
+        threshold: Decision threshold.
+
+    Returns:
+        ``{"overall": {...}, "axial": {...}, ...}`` (groups without a scored
+        slice are left out).
+    """
+    score = np.asarray(cancer_score, float)
+    scored = ~np.isnan(score)
+    out = {}
+    for name, sel in view_groups(view).items():
+        sel = sel & scored
+        if sel.any():
+            out[name] = classification_scores(np.asarray(cancer_true)[sel], score[sel], threshold)
+    return out
+
+
+#: Lower edges of the groups of :func:`cancer_by_size`, in tumor pixels per slice.
+#: At 128 px a pixel of our phantom cubes is about 2.6 mm (a 328 mm cube), so
+#: 10 px is about 0.7 cm^2 (a 1 cm lesion cut through its middle) and 40 px about 2.7 cm^2.
+SIZE_EDGES = (1, 10, 40)
+
+
+def cancer_by_size(tumor_pixels: np.ndarray, cancer_true: np.ndarray, scores: dict, threshold: float = 0.5,
+                   edges=SIZE_EDGES) -> list[dict]:
+    """How the cancer call depends on how much tumor a slice shows.
+
+    Each group holds the slices with tumor whose tumor pixel count lies in
+    ``[edges[k], edges[k + 1])``; its AUC ranks them against every slice
+    without tumor, so the groups share their negatives and differ only in how
+    hard their positives are.
+
+    Args:
+        tumor_pixels: ``(N,)`` reference tumor pixels per slice.
+        cancer_true: ``(N,)`` 0/1 (1 where ``tumor_pixels > 0``).
+        scores: Name -> ``(N,)`` scores, e.g. ``{"cancer head": ..., "fused 3D": ...}``;
+            NaN entries are left out.
+        threshold: Decision threshold of the sensitivity.
+        edges: Increasing lower edges in pixels, the first >= 1.
+
+    Returns:
+        One row per group: ``{"tumor pixels": "1-9", "slices": n, "<name> AUC": .., "<name> sensitivity": ..}``.
+    """
+    from sklearn.metrics import roc_auc_score
+
+    pixels = np.asarray(tumor_pixels)
+    y = np.asarray(cancer_true).astype(bool)
+    bounds = list(edges) + [np.inf]
+    rows = []
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        group = y & (pixels >= lo) & (pixels < hi)
+        row = {"tumor pixels": f"{lo}-{int(hi) - 1}" if np.isfinite(hi) else f">={lo}", "slices": int(group.sum())}
+        for name, score in scores.items():
+            score = np.asarray(score, float)
+            pos = group & ~np.isnan(score)
+            neg = ~y & ~np.isnan(score)
+            both = pos.any() and neg.any()
+            sel = pos | neg
+            row[f"{name} AUC"] = float(roc_auc_score(y[sel], score[sel])) if both else float("nan")
+            row[f"{name} sensitivity"] = float((score[pos] >= threshold).mean()) if pos.any() else float("nan")
+        rows.append(row)
+    return rows
 
 
 def _nanmedian(values: np.ndarray) -> float:

@@ -173,6 +173,10 @@ class StudyPrediction:
         """Fused probabilities in the cube, ``(S, S, S, 3)``."""
         return np.mean([self.cube_probs[v] for v in self.cube_probs], axis=0)
 
+    def fused_slice_scores(self) -> dict:
+        """Every view's per-slice cancer score read off the fused 3D result (:func:`fused_slice_scores`)."""
+        return fused_slice_scores(self.fused_cube[..., 2])
+
     def view_probs(self, view: str) -> np.ndarray:
         """One single view's probabilities mapped onto the study grid ``(z, y, x, 3)``."""
         return to_study_grid(self.cube_probs[view], self.grid, derive_background=True)
@@ -205,6 +209,38 @@ def fuse(cube_probs: dict) -> np.ndarray:
         fused += other
     fused /= len(arrays)
     return fused
+
+
+#: Side (voxels) of the mean filter applied to the fused tumor probability
+#: before a slice's score is taken: one stray voxel does not make a slice positive.
+FUSED_SCORE_SMOOTH = 3
+
+
+def fused_slice_scores(fused_tumor: np.ndarray, views=VIEWS, smooth: int = FUSED_SCORE_SMOOTH) -> dict:
+    """A cancer score for every slice of every view, from the fused 3D tumor probability.
+
+    The ``cancer`` head of one slice sees that slice (and its 2.5D
+    neighbours); the fused volume holds what all three views found there. A
+    lesion cut at its edge by an axial slice is a few pixels in that slice
+    but crosses many coronal and sagittal slices, so the fused volume
+    remembers it. Score of a slice: the largest tumor probability in its
+    plane after a ``smooth``-voxel 3D mean filter.
+
+    Args:
+        fused_tumor: ``(S, S, S)`` fused tumor probability in cube ``(z, y, x)`` order.
+        views: Views to score.
+        smooth: Side of the mean filter (1: none).
+
+    Returns:
+        View name -> ``(S,)`` float32 scores in that view's slice order
+        (``views.view_slices``), e.g. ``scores["axial"][k]`` for axial slice ``k``.
+    """
+    from scipy import ndimage as ndi
+
+    cube = np.asarray(fused_tumor, np.float32)
+    if smooth > 1:
+        cube = ndi.uniform_filter(cube, size=int(smooth), mode="nearest")
+    return {view: view_slices(cube, view).max(axis=(1, 2)).astype(np.float32) for view in views}
 
 
 def study_metrics(pred: StudyPrediction, true_label: np.ndarray) -> dict:

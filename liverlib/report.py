@@ -139,7 +139,13 @@ def headline_metrics(run_dir: Path) -> dict:
 
 
 #: How headline rows read on the index page: slice-level views, then the 3D result.
-ROW_LABELS = {"all views": "all slices", "fused": "fused 3D (mean over patients)"}
+ROW_LABELS = {"all views": "all slices", "fused": "fused 3D"}
+#: What the fused row means, under the table.
+FUSED_NOTE = ("Fused 3D: the three views averaged into one volume per test patient. Its Dice is the mean over "
+              "patients (a patient without tumor scores tumor Dice 1 when nothing is predicted, 0 otherwise); its "
+              "cancer AUC ranks every test slice of those patients by the largest tumor probability the fused volume "
+              "holds in that slice. Single views are scored per slice in the rows above, per patient in 3D in 04_evaluate's "
+              "per-case table: compare the fused Dice with that table, not with these rows.")
 
 
 def _metrics_figure(headline: dict) -> dict | None:
@@ -193,6 +199,7 @@ td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}.failed{{color:#b0
 <p>Profile <b>{esc(result.profile)}</b>. {esc(description)}</p>
 <h2>Headline metrics (test split)</h2>
 {"<table><tr><th>view</th><th>liver Dice</th><th>tumor Dice</th><th>cancer AUC</th></tr>" + metric_rows + "</table>" if metric_rows else "<p>No metrics yet (04_evaluate has not run).</p>"}
+{f"<p>{esc(FUSED_NOTE)}</p>" if "fused" in headline else ""}
 {plot}
 <h2>Steps</h2>
 <table><tr><th>notebook</th><th>status</th><th>time</th><th>report</th><th>error</th></tr>{step_rows}</table>

@@ -42,7 +42,7 @@ def tiny_split(n: int, seed: int, case_ids) -> SliceSplit:
         images=images.astype(np.float16), masks=masks,
         cancer=(masks.reshape(n, -1) == 2).any(1).astype(np.uint8),
         view=(np.arange(n) % 3).astype(np.uint8),
-        case_id=np.asarray([case_ids[i % len(case_ids)] for i in range(n)]),
+        case_id=np.asarray([case_ids[(i // 2) % len(case_ids)] for i in range(n)]),  # each case: slices with and without tumor
         slice_index=np.arange(n, dtype=np.int32),
     )
 
@@ -108,7 +108,27 @@ def test_evaluate_run_writes_metrics(tiny_run):
     record = _check_outputs(tiny_run["run"], 9, 1)
     assert record["cases_summary"]["n_cases"] == 1
     rows = result.table()
-    assert [r["group"] for r in rows] == ["overall", "axial", "coronal", "sagittal"]
+    assert [r["group"] for r in rows] == ["all slices", "axial", "coronal", "sagittal", "fused 3D"]
+    # The fused score of a slice is its study's fused volume read in the slice's view and index;
+    # slices of a study not predicted in 3D (test-b) stay NaN and out of the AUC.
+    from liverlib.interim import load_case
+    from liverlib.predict import PredictParams, load_model, predict_volume
+
+    fused = np.load(tiny_run["run"] / "predictions" / "slices" / "cancer_fused.npy")
+    case_ids = np.asarray(result.data.case_id, dtype=str)
+    assert np.isnan(fused[case_ids == "test-b"]).all() and not np.isnan(fused[case_ids == "test-a"]).any()
+    pred = predict_volume(load_case(tiny_run["interim"] / "test-a.npz"), load_model(tiny_run["run"] / "best_model.keras"),
+                          PredictParams(image_size=SIZE, spacing_mm=2.0), with_metrics=False)
+    scores = pred.fused_slice_scores()
+    for i in np.nonzero(case_ids == "test-a")[0]:
+        view = ("axial", "coronal", "sagittal")[result.data.view[i]]
+        assert fused[i] == pytest.approx(scores[view][result.data.slice_index[i]], rel=1e-5)
+    assert record["slice_fused"]["overall"]["n"] == int((case_ids == "test-a").sum())
+    assert 0.0 <= record["slice_fused"]["overall"]["auc"] <= 1.0  # test-a has slices with and without tumor
+    assert record["headline"]["fused"]["cancer_auc"] == record["slice_fused"]["overall"]["auc"]
+    sizes = record["cancer_by_size"]
+    assert sum(r["slices"] for r in sizes) == int(np.asarray(result.data.cancer).sum())
+    assert {"cancer head AUC", "fused 3D AUC"} <= set(sizes[0])
     assert len(result.worst_slices(3)) == 3
     case = result.viewer["test-a"]
     assert case["hu"].shape == (SIZE,) * 3 and case["probs"].shape == (SIZE,) * 3 + (3,)
@@ -139,7 +159,13 @@ def test_figures_and_viewers(tiny_run):
     ]
     assert all(isinstance(f, go.Figure) and f.data for f in figs)
     assert len(figs[0].data) == 5  # overall + 3 views + chance line
-    assert "loss" in figures_eval.training_curves(result.history)
+    with_fused = figures_eval.roc_figure(sm, result.metrics["slice_fused"]["overall"])
+    assert len(with_fused.data) == 6 and with_fused.data[4].name.startswith("fused 3D")
+    assert figures_eval.table_figure(result.size_table()).data
+    curves = figures_eval.training_curves(result.history)
+    assert "loss" in curves and curves["lr"].layout.yaxis.type == "log" and curves["lr"].layout.yaxis.dtick == "D2"
+    table = figures_eval.table_figure([{"case": "ircadb-5172e836ac", "tumor Dice": 0.5}]).data[0]
+    assert table.columnwidth[0] > 2 * table.columnwidth[1]  # the case id gets room, numbers less
     slider = viewer_eval.slice_slider_figure(result.viewer["test-a"], "coronal", step=4)
     assert len(slider.frames) == SIZE // 4 and slider.layout.sliders[0].steps[0].method == "animate"
     widget = viewer_eval.overlay_viewer(result.viewer)

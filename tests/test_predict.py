@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from liverlib import metrics
-from liverlib.predict import PredictParams, fuse, predict_path, predict_volume
+from liverlib.predict import PredictParams, fuse, fused_slice_scores, predict_path, predict_volume
 from liverlib.volume import Volume
 
 SIZE = 32
@@ -87,6 +87,36 @@ def test_predict_volume_recovers_label_and_views_agree(model):
     assert set(pred.view_scores) == {"axial", "coronal", "sagittal"}
     assert pred.timings["model_s"] > 0 and pred.timings["total_s"] >= pred.timings["model_s"]
     json.dumps(pred.summary())  # JSON-ready, NaN-free
+
+
+def test_fused_slice_scores_index_each_view_and_ignore_a_stray_voxel():
+    cube = np.zeros((12, 12, 12), np.float32)
+    cube[2:5, 6:9, 8:11] = 1.0  # a 3-voxel lesion centred at z 3, y 7, x 9
+    cube[9, 1, 1] = 1.0  # one stray voxel
+    scores = fused_slice_scores(cube)
+    # axial k = cube[k] (k = z); coronal j = cube[::-1, j, :] (j = y); sagittal i = cube[::-1, :, i] (i = x).
+    assert int(np.argmax(scores["axial"])) == 3 and int(np.argmax(scores["coronal"])) == 7
+    assert int(np.argmax(scores["sagittal"])) == 9
+    assert scores["axial"][3] == pytest.approx(1.0) and scores["axial"][9] == pytest.approx(1 / 27)
+    raw = fused_slice_scores(cube, smooth=1)
+    assert raw["axial"][9] == 1.0  # unsmoothed, the stray voxel would count as much as the lesion
+
+
+def test_fused_slice_scores_rank_tumor_slices_first(model):
+    from sklearn.metrics import roc_auc_score
+
+    from liverlib.views import to_cube, view_slices
+
+    volume = labelled_study()
+    pred = predict_volume(volume, model, PARAMS, batch_size=64)
+    ref = to_cube(volume.label, pred.grid, order=0, fill=0, dtype=np.uint8)
+    for view, scores in pred.fused_slice_scores().items():
+        has_tumor = (view_slices(ref, view) == 2).any(axis=(1, 2))
+        assert scores.shape == (SIZE,) and has_tumor.any()
+        assert roc_auc_score(has_tumor, scores) > 0.97, view  # tumor slices on top
+        # Partial volume and the 3-voxel smoothing reach a slice or two past the tumor; beyond, ~0.
+        near = np.convolve(has_tumor, np.ones(5), mode="same") > 0
+        assert scores[has_tumor].max() > 0.9 and scores[~near].max() < 0.05, view
 
 
 def test_no_tumor_gives_low_score(model):
