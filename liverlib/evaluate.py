@@ -9,16 +9,17 @@
 2. predicts up to ``max_cases`` test studies from the interim cache in 3D
    (:func:`liverlib.predict.predict_volume`: three views, fusion, lesions,
    volumetry) and scores each single view and the fusion;
-3. reads a second cancer score per slice off the fused 3D result of its
-   study (``predict.fused_slice_scores``) and scores it like the head's
-   (``metrics.json["slice_fused"]``), and both by how much tumor the slice
-   shows (``"cancer_by_size"``);
+3. reads the fused 3D result of each such study back on its test slices (the
+   fused label, and a cancer score: ``predict.fused_slice_scores``) and scores
+   them exactly like the model's own slice outputs, on the same pixels
+   (``metrics.json["slice_fused"]``), and both cancer scores by how much
+   tumor the slice shows (``"cancer_by_size"``);
 4. writes, atomically, into the run folder::
 
        metrics.json                 everything above (curves included; NaN as null)
-       predictions/slices/          pred_mask.npy (N, S, S) uint8, cancer_prob.npy, cancer_fused.npy
-                                    (NaN: study not predicted in 3D), seg_confidence.npy,
-                                    view.npy, case_id.npy, slice_index.npy
+       predictions/slices/          pred_mask.npy (N, S, S) uint8, cancer_prob.npy, fused_mask.npy,
+                                    cancer_fused.npy (NaN: study not predicted in 3D),
+                                    seg_confidence.npy, view.npy, case_id.npy, slice_index.npy
        predictions/cases/<case_id>/ mask.nii.gz (the case's grid) and summary.json
 
 ``predictions/`` is built as ``predictions.tmp`` and swapped in, and
@@ -55,12 +56,15 @@ class SlicePredictions:
         cancer_fused: ``(N,)`` cancer score read off the fused 3D prediction of
             the slice's study (``predict.fused_slice_scores``); NaN where the
             study was not predicted in 3D.
+        fused_mask: ``(N, S, S)`` uint8 label of the fused 3D prediction in the
+            slice (0 where ``cancer_fused`` is NaN).
     """
 
     pred_mask: np.ndarray
     cancer_prob: np.ndarray
     seg_confidence: np.ndarray
     cancer_fused: np.ndarray | None = None
+    fused_mask: np.ndarray | None = None
 
 
 @dataclass
@@ -100,9 +104,14 @@ class EvaluationResult:
                 "sensitivity": c["sensitivity"], "specificity": c["specificity"],
             })
         fused = self.metrics.get("slice_fused", {}).get("overall")
-        if fused:  # the cancer call read off the fused 3D result; segmentation is scored in 3D below
-            rows.append({"group": "fused 3D", "slices": fused["n"], "cancer AUC": fused["auc"],
-                         "sensitivity": fused["sensitivity"], "specificity": fused["specificity"]})
+        if fused:  # the fused 3D result read back on the same test slices
+            c = fused["cancer"]
+            rows.append({
+                "group": "fused 3D", "slices": fused["n_images"], "liver Dice": fused["liver_dice"],
+                "liver IoU": fused["liver_iou"], "tumor Dice": fused["tumor_dice"], "tumor IoU": fused["tumor_iou"],
+                "pixel acc.": fused["pixel_accuracy"], "median image IoU": fused["median_image_iou"],
+                "cancer AUC": c["auc"], "sensitivity": c["sensitivity"], "specificity": c["specificity"],
+            })
         return rows
 
     def size_table(self) -> list[dict]:
@@ -197,10 +206,10 @@ def headline(record: dict) -> dict:
 
     Returns:
         ``{"axial" | "coronal" | "sagittal" | "all views": {"liver_dice", "tumor_dice",
-        "cancer_auc", "pixel_accuracy"}, "fused": {"liver_dice", "tumor_dice", "cancer_auc"}}``,
-        slice-level except ``fused``: the mean 3D Dice of the fused test studies, and
-        the slice-level AUC of the cancer score read off them (the slices of the
-        studies predicted in 3D).
+        "cancer_auc", "pixel_accuracy"}, "fused": {...the same keys}}``, all on
+        the test slices: ``fused`` is the fused 3D result of the studies predicted
+        in 3D read back on their slices (``slice_fused``; the per-patient 3D Dice
+        is in ``cases_summary``).
     """
     out = {}
     for name, label in [(v, v) for v in VIEWS] + [("overall", "all views")]:
@@ -212,12 +221,26 @@ def headline(record: dict) -> dict:
                 "cancer_auc": group["cancer"]["auc"],
                 "pixel_accuracy": group["pixel_accuracy"],
             }
-    fused = record.get("cases_summary", {}).get("mean_dice", {}).get("fused")
+    fused = record.get("slice_fused", {}).get("overall")
     if fused:
-        out["fused"] = {"liver_dice": fused["liver"], "tumor_dice": fused["tumor"]}
-        fused_call = record.get("slice_fused", {}).get("overall")
-        if fused_call:
-            out["fused"]["cancer_auc"] = fused_call["auc"]
+        out["fused"] = {
+            "liver_dice": fused["liver_dice"],
+            "tumor_dice": fused["tumor_dice"],
+            "cancer_auc": fused["cancer"]["auc"],
+            "pixel_accuracy": fused["pixel_accuracy"],
+        }
+    return out
+
+
+def _fused_slice_metrics(data: SliceSplit, slices: SlicePredictions, threshold: float) -> dict:
+    """``metrics.slice_metrics`` of the fused 3D result on the slices of the studies predicted in 3D ({} if none)."""
+    covered = np.nonzero(~np.isnan(slices.cancer_fused))[0]
+    if not covered.size:
+        return {}
+    out = metrics.slice_metrics(np.asarray(data.masks)[covered], slices.fused_mask[covered],
+                                np.asarray(data.cancer)[covered], slices.cancer_fused[covered],
+                                np.asarray(data.view)[covered], threshold)
+    out.pop("per_image_iou")
     return out
 
 
@@ -261,8 +284,8 @@ def evaluate_run(
     from liverlib.interim import load_case, read_cases
     from liverlib.nifti_io import write_label_nifti
     from liverlib.plots_training import load_history
-    from liverlib.predict import PredictParams, load_model, predict_volume
-    from liverlib.views import to_cube
+    from liverlib.predict import PredictParams, fused_slice_scores, load_model, predict_volume
+    from liverlib.views import to_cube, view_slices
 
     run_dir, dataset_root = Path(run_dir), Path(dataset_root)
     model_path = Path(model_path) if model_path else run_dir / "best_model.keras"
@@ -280,6 +303,7 @@ def evaluate_run(
 
     cases, viewer, failures = [], {}, []
     slices.cancer_fused = np.full(len(data), np.nan, np.float32)
+    slices.fused_mask = np.zeros_like(slices.pred_mask)
     case_ids, views, slice_index = np.asarray(data.case_id, dtype=str), np.asarray(data.view), np.asarray(data.slice_index)
     if write:
         shutil.rmtree(run_dir / "predictions.tmp", ignore_errors=True)  # left by a crashed run
@@ -296,9 +320,12 @@ def evaluate_run(
                 continue
             summary = pred.summary()
             cases.append(summary)
-            fused_scores = pred.fused_slice_scores()
+            fused_cube = pred.fused_cube
+            fused_scores = fused_slice_scores(fused_cube[..., 2])
             for i in np.nonzero(case_ids == pred.case_id)[0]:
-                slices.cancer_fused[i] = fused_scores[VIEWS[views[i]]][slice_index[i]]
+                view = VIEWS[views[i]]
+                slices.cancer_fused[i] = fused_scores[view][slice_index[i]]
+                slices.fused_mask[i] = np.argmax(view_slices(fused_cube, view)[slice_index[i]], axis=-1)
             ref = to_cube(volume.label, pred.grid, order=0, fill=0, dtype=np.uint8) if volume.label is not None else None
             viewer[pred.case_id] = {"hu": pred.cube_hu.astype(np.float16), "probs": pred.fused_cube.astype(np.float16),
                                     "label": ref}
@@ -327,7 +354,7 @@ def evaluate_run(
         "reference_pixel_accuracy": REFERENCE_PIXEL_ACCURACY,
         "slice": sm,
         "per_image_iou": iou_stats,
-        "slice_fused": metrics.cancer_by_view(data.cancer, slices.cancer_fused, data.view, threshold),
+        "slice_fused": _fused_slice_metrics(data, slices, threshold),
         "cancer_by_size": metrics.cancer_by_size(tumor_pixels, data.cancer, head_scores, threshold),
         "cases": cases,
         "cases_summary": _summarize_cases(cases),
@@ -338,7 +365,8 @@ def evaluate_run(
         tmp = run_dir / "predictions.tmp" / "slices"
         tmp.mkdir(parents=True, exist_ok=True)
         arrays = {
-            "pred_mask": slices.pred_mask, "cancer_prob": slices.cancer_prob, "cancer_fused": slices.cancer_fused,
+            "pred_mask": slices.pred_mask, "cancer_prob": slices.cancer_prob, "fused_mask": slices.fused_mask,
+            "cancer_fused": slices.cancer_fused,
             "seg_confidence": slices.seg_confidence,
             "view": np.asarray(data.view), "case_id": np.asarray(data.case_id, dtype=str),
             "slice_index": np.asarray(data.slice_index),

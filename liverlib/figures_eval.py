@@ -36,8 +36,8 @@ def roc_figure(slice_metrics: dict, fused: dict | None = None):
 
     Args:
         slice_metrics: ``metrics.json["slice"]`` (groups with ``cancer.roc``).
-        fused: ``metrics.json["slice_fused"]["overall"]``: the call read off the
-            fused 3D result, drawn dashed; None leaves it out.
+        fused: ``metrics.json["slice_fused"]["overall"]["cancer"]``: the call
+            read off the fused 3D result, drawn dashed; None leaves it out.
     """
     import plotly.graph_objects as go
 

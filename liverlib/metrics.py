@@ -257,30 +257,6 @@ def view_groups(view: np.ndarray) -> dict:
     return groups
 
 
-def cancer_by_view(cancer_true: np.ndarray, cancer_score: np.ndarray, view: np.ndarray, threshold: float = 0.5) -> dict:
-    """:func:`classification_scores` overall and per view, over the slices whose score is not NaN.
-
-    Args:
-        cancer_true: ``(N,)`` 0/1.
-        cancer_score: ``(N,)`` scores; NaN marks a slice that was not scored
-            (e.g. its study was not predicted in 3D).
-        view: ``(N,)`` 0 axial, 1 coronal, 2 sagittal.
-        threshold: Decision threshold.
-
-    Returns:
-        ``{"overall": {...}, "axial": {...}, ...}`` (groups without a scored
-        slice are left out).
-    """
-    score = np.asarray(cancer_score, float)
-    scored = ~np.isnan(score)
-    out = {}
-    for name, sel in view_groups(view).items():
-        sel = sel & scored
-        if sel.any():
-            out[name] = classification_scores(np.asarray(cancer_true)[sel], score[sel], threshold)
-    return out
-
-
 #: Lower edges of the groups of :func:`cancer_by_size`, in tumor pixels per slice.
 #: At 128 px a pixel of our phantom cubes is about 2.6 mm (a 328 mm cube), so
 #: 10 px is about 0.7 cm^2 (a 1 cm lesion cut through its middle) and 40 px about 2.7 cm^2.

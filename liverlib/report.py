@@ -141,11 +141,9 @@ def headline_metrics(run_dir: Path) -> dict:
 #: How headline rows read on the index page: slice-level views, then the 3D result.
 ROW_LABELS = {"all views": "all slices", "fused": "fused 3D"}
 #: What the fused row means, under the table.
-FUSED_NOTE = ("Fused 3D: the three views averaged into one volume per test patient. Its Dice is the mean over "
-              "patients (a patient without tumor scores tumor Dice 1 when nothing is predicted, 0 otherwise); its "
-              "cancer AUC ranks every test slice of those patients by the largest tumor probability the fused volume "
-              "holds in that slice. Single views are scored per slice in the rows above, per patient in 3D in 04_evaluate's "
-              "per-case table: compare the fused Dice with that table, not with these rows.")
+FUSED_NOTE = ("Fused 3D: the three views averaged into one volume per test patient, then read back on the same "
+              "test slices as the rows above (its label, and as cancer score the largest tumor probability it holds in "
+              "the slice). 04_evaluate also scores each patient in 3D (mean Dice over patients, per view and fused).")
 
 
 def _metrics_figure(headline: dict) -> dict | None:

@@ -88,7 +88,7 @@ def _check_outputs(run: Path, n_slices: int, n_cases: int) -> dict:
     assert headline["axial"]["liver_dice"] == record["slice"]["axial"]["liver_dice"]
     assert headline["all views"]["cancer_auc"] == record["slice"]["overall"]["cancer"]["auc"]
     if n_cases:
-        assert headline["fused"]["liver_dice"] == record["cases_summary"]["mean_dice"]["fused"]["liver"]
+        assert headline["fused"]["liver_dice"] == record["slice_fused"]["overall"]["liver_dice"]
     for case in record["cases"]:
         assert set(case["metrics"]["dice"]) == {"axial", "coronal", "sagittal", "fused"}
     slices = run / "predictions" / "slices"
@@ -120,12 +120,25 @@ def test_evaluate_run_writes_metrics(tiny_run):
     pred = predict_volume(load_case(tiny_run["interim"] / "test-a.npz"), load_model(tiny_run["run"] / "best_model.keras"),
                           PredictParams(image_size=SIZE, spacing_mm=2.0), with_metrics=False)
     scores = pred.fused_slice_scores()
+    from liverlib.views import view_slices
+
+    fused_mask = np.load(tiny_run["run"] / "predictions" / "slices" / "fused_mask.npy")
     for i in np.nonzero(case_ids == "test-a")[0]:
-        view = ("axial", "coronal", "sagittal")[result.data.view[i]]
-        assert fused[i] == pytest.approx(scores[view][result.data.slice_index[i]], rel=1e-5)
-    assert record["slice_fused"]["overall"]["n"] == int((case_ids == "test-a").sum())
-    assert 0.0 <= record["slice_fused"]["overall"]["auc"] <= 1.0  # test-a has slices with and without tumor
-    assert record["headline"]["fused"]["cancer_auc"] == record["slice_fused"]["overall"]["auc"]
+        view, k = ("axial", "coronal", "sagittal")[result.data.view[i]], result.data.slice_index[i]
+        assert fused[i] == pytest.approx(scores[view][k], rel=1e-5)
+        np.testing.assert_array_equal(fused_mask[i], np.argmax(view_slices(pred.fused_cube, view)[k], axis=-1))
+    # Scored like the model's own slices, on the covered slices only.
+    from liverlib.metrics import slice_metrics
+
+    a = case_ids == "test-a"
+    expected = slice_metrics(np.asarray(result.data.masks)[a], fused_mask[a], result.data.cancer[a], fused[a],
+                             result.data.view[a])
+    got = record["slice_fused"]["overall"]
+    assert got["n_images"] == int(a.sum()) and got["liver_dice"] == pytest.approx(expected["overall"]["liver_dice"])
+    assert 0.0 <= got["cancer"]["auc"] <= 1.0  # test-a has slices with and without tumor
+    assert got["cancer"]["auc"] == pytest.approx(expected["overall"]["cancer"]["auc"])
+    assert record["headline"]["fused"] == {"liver_dice": got["liver_dice"], "tumor_dice": got["tumor_dice"],
+                                           "cancer_auc": got["cancer"]["auc"], "pixel_accuracy": got["pixel_accuracy"]}
     sizes = record["cancer_by_size"]
     assert sum(r["slices"] for r in sizes) == int(np.asarray(result.data.cancer).sum())
     assert {"cancer head AUC", "fused 3D AUC"} <= set(sizes[0])
@@ -159,7 +172,7 @@ def test_figures_and_viewers(tiny_run):
     ]
     assert all(isinstance(f, go.Figure) and f.data for f in figs)
     assert len(figs[0].data) == 5  # overall + 3 views + chance line
-    with_fused = figures_eval.roc_figure(sm, result.metrics["slice_fused"]["overall"])
+    with_fused = figures_eval.roc_figure(sm, result.metrics["slice_fused"]["overall"]["cancer"])
     assert len(with_fused.data) == 6 and with_fused.data[4].name.startswith("fused 3D")
     assert figures_eval.table_figure(result.size_table()).data
     curves = figures_eval.training_curves(result.history)

@@ -127,16 +127,6 @@ def test_jsonable_replaces_nan():
     assert out == {"a": 0.5, "b": None, "c": [0, 1], "d": [3]}
 
 
-def test_cancer_by_view_skips_unscored_slices():
-    y = np.array([0, 1, 0, 1, 0, 1])
-    score = np.array([0.1, 0.9, np.nan, np.nan, 0.8, 0.2])
-    view = np.array([0, 0, 1, 1, 2, 2])
-    out = metrics.cancer_by_view(y, score, view)
-    assert "coronal" not in out  # no scored slice there
-    assert out["overall"]["n"] == 4 and out["axial"]["auc"] == 1.0 and out["sagittal"]["auc"] == 0.0
-    assert out["overall"]["auc"] == pytest.approx(0.75)  # 3 of the 4 positive-negative pairs in order
-
-
 def test_cancer_by_size_groups_positives_against_all_negatives():
     pixels = np.array([0, 0, 0, 3, 12, 50, 60])
     y = (pixels > 0).astype(int)
