@@ -220,6 +220,7 @@ def headline(record: dict) -> dict:
                 "tumor_dice": group["tumor_dice"],
                 "cancer_auc": group["cancer"]["auc"],
                 "pixel_accuracy": group["pixel_accuracy"],
+                "n_slices": group["n_images"],
             }
     fused = record.get("slice_fused", {}).get("overall")
     if fused:
@@ -228,18 +229,54 @@ def headline(record: dict) -> dict:
             "tumor_dice": fused["tumor_dice"],
             "cancer_auc": fused["cancer"]["auc"],
             "pixel_accuracy": fused["pixel_accuracy"],
+            "n_slices": fused["n_images"],
         }
     return out
 
 
+def _read_back_fused(case_id: str, fused_cube: np.ndarray, ref: np.ndarray | None, data: SliceSplit,
+                     slices: SlicePredictions, case_ids, views, slice_index) -> str | None:
+    """Fill ``slices.cancer_fused`` / ``fused_mask`` for the test slices of one study.
+
+    The slices are cut from the same cube as the fused result, so the study's
+    reference label read at each slice's view and index must equal that slice's
+    mask; where it does not (an interim cache rebuilt after the slice dataset,
+    say), the study's slices stay unscored and the reason is returned.
+    """
+    from liverlib.predict import fused_slice_scores
+    from liverlib.views import view_slices
+
+    rows = np.nonzero(case_ids == case_id)[0]
+    if ref is not None:
+        differ = sum(not np.array_equal(view_slices(ref, VIEWS[views[i]])[slice_index[i]], data.masks[i]) for i in rows)
+        if differ:
+            return (f"its interim label does not match the slice dataset in {differ} of {len(rows)} slices: "
+                    "fused result not scored per slice (rebuild the dataset from this cache)")
+    scores = fused_slice_scores(fused_cube[..., 2])
+    for i in rows:
+        view = VIEWS[views[i]]
+        slices.cancer_fused[i] = scores[view][slice_index[i]]
+        slices.fused_mask[i] = np.argmax(view_slices(fused_cube, view)[slice_index[i]], axis=-1)
+    return None
+
+
+def _tumor_pixels(masks, chunk: int = 512) -> np.ndarray:
+    """Reference tumor pixels per slice, read in chunks (the masks may be a large memory map)."""
+    return np.concatenate([(np.asarray(masks[s : s + chunk]) == 2).reshape(-1, masks.shape[1] * masks.shape[2]).sum(1)
+                           for s in range(0, len(masks), chunk)] or [np.zeros(0, int)])
+
+
 def _fused_slice_metrics(data: SliceSplit, slices: SlicePredictions, threshold: float) -> dict:
     """``metrics.slice_metrics`` of the fused 3D result on the slices of the studies predicted in 3D ({} if none)."""
-    covered = np.nonzero(~np.isnan(slices.cancer_fused))[0]
-    if not covered.size:
+    covered = ~np.isnan(slices.cancer_fused)
+    if not covered.any():
         return {}
-    out = metrics.slice_metrics(np.asarray(data.masks)[covered], slices.fused_mask[covered],
-                                np.asarray(data.cancer)[covered], slices.cancer_fused[covered],
-                                np.asarray(data.view)[covered], threshold)
+    if covered.all():  # no copy of the (memory-mapped) masks
+        out = metrics.slice_metrics(data.masks, slices.fused_mask, data.cancer, slices.cancer_fused, data.view, threshold)
+    else:
+        idx = np.nonzero(covered)[0]
+        out = metrics.slice_metrics(np.asarray(data.masks)[idx], slices.fused_mask[idx], np.asarray(data.cancer)[idx],
+                                    slices.cancer_fused[idx], np.asarray(data.view)[idx], threshold)
     out.pop("per_image_iou")
     return out
 
@@ -284,8 +321,8 @@ def evaluate_run(
     from liverlib.interim import load_case, read_cases
     from liverlib.nifti_io import write_label_nifti
     from liverlib.plots_training import load_history
-    from liverlib.predict import PredictParams, fused_slice_scores, load_model, predict_volume
-    from liverlib.views import to_cube, view_slices
+    from liverlib.predict import PredictParams, load_model, predict_volume
+    from liverlib.views import to_cube
 
     run_dir, dataset_root = Path(run_dir), Path(dataset_root)
     model_path = Path(model_path) if model_path else run_dir / "best_model.keras"
@@ -321,13 +358,11 @@ def evaluate_run(
             summary = pred.summary()
             cases.append(summary)
             fused_cube = pred.fused_cube
-            fused_scores = fused_slice_scores(fused_cube[..., 2])
-            for i in np.nonzero(case_ids == pred.case_id)[0]:
-                view = VIEWS[views[i]]
-                slices.cancer_fused[i] = fused_scores[view][slice_index[i]]
-                slices.fused_mask[i] = np.argmax(view_slices(fused_cube, view)[slice_index[i]], axis=-1)
             ref = to_cube(volume.label, pred.grid, order=0, fill=0, dtype=np.uint8) if volume.label is not None else None
-            viewer[pred.case_id] = {"hu": pred.cube_hu.astype(np.float16), "probs": pred.fused_cube.astype(np.float16),
+            reason = _read_back_fused(pred.case_id, fused_cube, ref, data, slices, case_ids, views, slice_index)
+            if reason:
+                failures.append({"case_id": pred.case_id, "reason": reason})
+            viewer[pred.case_id] = {"hu": pred.cube_hu.astype(np.float16), "probs": fused_cube.astype(np.float16),
                                     "label": ref}
             if write:
                 folder = run_dir / "predictions.tmp" / "cases" / pred.case_id
@@ -341,7 +376,7 @@ def evaluate_run(
 
     history_path = run_dir / "training_history.json"
     history = load_history(history_path) if history_path.exists() else {}
-    tumor_pixels = (np.asarray(data.masks) == 2).reshape(len(data), -1).sum(axis=1)
+    tumor_pixels = _tumor_pixels(data.masks)
     head_scores = {"cancer head": slices.cancer_prob}
     if not np.isnan(slices.cancer_fused).all():
         head_scores["fused 3D"] = slices.cancer_fused

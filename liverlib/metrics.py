@@ -281,7 +281,9 @@ def cancer_by_size(tumor_pixels: np.ndarray, cancer_true: np.ndarray, scores: di
         edges: Increasing lower edges in pixels, the first >= 1.
 
     Returns:
-        One row per group: ``{"tumor pixels": "1-9", "slices": n, "<name> AUC": .., "<name> sensitivity": ..}``.
+        One row per group: ``{"tumor pixels": "1-9", "slices": n, "<name> AUC": ..,
+        "<name> sensitivity": ..}``, plus ``"<name> slices"`` where a score with NaN
+        entries covers fewer of the group's slices than ``"slices"``.
     """
     from sklearn.metrics import roc_auc_score
 
@@ -300,6 +302,8 @@ def cancer_by_size(tumor_pixels: np.ndarray, cancer_true: np.ndarray, scores: di
             sel = pos | neg
             row[f"{name} AUC"] = float(roc_auc_score(y[sel], score[sel])) if both else float("nan")
             row[f"{name} sensitivity"] = float((score[pos] >= threshold).mean()) if pos.any() else float("nan")
+            if pos.sum() != group.sum():  # a score with NaN entries covers fewer slices
+                row[f"{name} slices"] = int(pos.sum())
         rows.append(row)
     return rows
 

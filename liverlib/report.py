@@ -141,9 +141,22 @@ def headline_metrics(run_dir: Path) -> dict:
 #: How headline rows read on the index page: slice-level views, then the 3D result.
 ROW_LABELS = {"all views": "all slices", "fused": "fused 3D"}
 #: What the fused row means, under the table.
-FUSED_NOTE = ("Fused 3D: the three views averaged into one volume per test patient, then read back on the same "
-              "test slices as the rows above (its label, and as cancer score the largest tumor probability it holds in "
-              "the slice). 04_evaluate also scores each patient in 3D (mean Dice over patients, per view and fused).")
+FUSED_NOTE = ("Fused 3D: the three views averaged into one volume per test patient, then read back on {slices} "
+              "(its label, and as cancer score the largest tumor probability it holds in the slice). 04_evaluate also "
+              "scores each patient in 3D (mean Dice over patients, per view and fused).")
+
+
+def fused_note(headline: dict) -> str:
+    """What the fused headline row means, with how many test slices it covers ('' for older metrics.json)."""
+    fused, everything = headline.get("fused", {}), headline.get("all views", {})
+    if "cancer_auc" not in fused:  # written before the fused row was scored per slice
+        return ""
+    n, total = fused.get("n_slices"), everything.get("n_slices")
+    if n is not None and total is not None and n < total:
+        slices = f"{n} of the {total} test slices (those of the studies predicted in 3D; 04's max_cases)"
+    else:
+        slices = "the same test slices as the rows above"
+    return FUSED_NOTE.format(slices=slices)
 
 
 def _metrics_figure(headline: dict) -> dict | None:
@@ -197,7 +210,7 @@ td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}.failed{{color:#b0
 <p>Profile <b>{esc(result.profile)}</b>. {esc(description)}</p>
 <h2>Headline metrics (test split)</h2>
 {"<table><tr><th>view</th><th>liver Dice</th><th>tumor Dice</th><th>cancer AUC</th></tr>" + metric_rows + "</table>" if metric_rows else "<p>No metrics yet (04_evaluate has not run).</p>"}
-{f"<p>{esc(FUSED_NOTE)}</p>" if "fused" in headline else ""}
+{f"<p>{esc(fused_note(headline))}</p>" if fused_note(headline) else ""}
 {plot}
 <h2>Steps</h2>
 <table><tr><th>notebook</th><th>status</th><th>time</th><th>report</th><th>error</th></tr>{step_rows}</table>

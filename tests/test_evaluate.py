@@ -47,6 +47,32 @@ def tiny_split(n: int, seed: int, case_ids) -> SliceSplit:
     )
 
 
+def cut_split(volumes: list[Volume]) -> SliceSplit:
+    """Test slices cut from the studies' own cubes, as build_dataset does: per study and view one
+    slice through the tumor, one through liver only, one outside the liver."""
+    from liverlib.views import VIEWS, apply_windows, prepare_volume, view_slices
+
+    images, masks, view_codes, case_ids, index = [], [], [], [], []
+    for volume in volumes:
+        cube_hu, cube_label, _ = prepare_volume(volume, 2.0, SIZE)
+        for code, view in enumerate(VIEWS):
+            labels = view_slices(cube_label, view)
+            tumor = np.nonzero((labels == 2).any(axis=(1, 2)))[0]
+            liver = np.nonzero((labels == 1).any(axis=(1, 2)) & ~(labels == 2).any(axis=(1, 2)))[0]
+            empty = np.nonzero(~(labels > 0).any(axis=(1, 2)))[0]
+            for k in (tumor[len(tumor) // 2], liver[0], empty[len(empty) // 2]):
+                images.append(apply_windows(view_slices(cube_hu, view)[k]))
+                masks.append(labels[k])
+                view_codes.append(code)
+                case_ids.append(volume.case_id)
+                index.append(k)
+    masks = np.asarray(masks, np.uint8)
+    return SliceSplit(
+        images=np.asarray(images, np.float16), masks=masks, cancer=(masks == 2).any(axis=(1, 2)).astype(np.uint8),
+        view=np.asarray(view_codes, np.uint8), case_id=np.asarray(case_ids), slice_index=np.asarray(index, np.int32),
+    )
+
+
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     """Slice dataset + interim cache + random-weight model + history, all tiny."""
@@ -57,8 +83,9 @@ def tiny_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("evalrun")
     # The layout the notebooks expect: <data_root>/processed/<dataset>/<size>, <data_root>/interim/<dataset>.
     dataset, interim, run = tmp / "data" / "processed" / "tiny" / str(SIZE), tmp / "data" / "interim" / "tiny", tmp / "run"
-    for i, split in enumerate(("train", "valid", "test")):
-        save_split(dataset, split, tiny_split(6 if split != "test" else 9, i, [f"{split}-a", f"{split}-b"]))
+    for i, split in enumerate(("train", "valid")):
+        save_split(dataset, split, tiny_split(6, i, [f"{split}-a", f"{split}-b"]))
+    save_split(dataset, "test", cut_split([tiny_volume("test-a", 0), tiny_volume("test-b", 1)]))
     write_manifest(dataset, {"image_size": SIZE, "spacing_mm": 2.0, "windows": [list(w) for w in DEFAULT_WINDOWS],
                              "channels": 2})
     rows = []
@@ -84,6 +111,7 @@ def _check_outputs(run: Path, n_slices: int, n_cases: int) -> dict:
         assert m["cancer"]["confusion"][0][0] + m["cancer"]["confusion"][0][1] + m["cancer"]["confusion"][1][0] \
             + m["cancer"]["confusion"][1][1] == m["n_images"]
     assert [c["case_id"] for c in record["cases"]] == ["test-a", "test-b"][:n_cases]
+    assert record["failures"] == []  # the test slices match their studies' cubes
     headline = record["headline"]
     assert headline["axial"]["liver_dice"] == record["slice"]["axial"]["liver_dice"]
     assert headline["all views"]["cancer_auc"] == record["slice"]["overall"]["cancer"]["auc"]
@@ -105,7 +133,7 @@ def test_evaluate_run_writes_metrics(tiny_run):
     from liverlib.evaluate import evaluate_run
 
     result = evaluate_run(tiny_run["run"], tiny_run["dataset"], tiny_run["interim"], max_cases=1, progress=False)
-    record = _check_outputs(tiny_run["run"], 9, 1)
+    record = _check_outputs(tiny_run["run"], 18, 1)
     assert record["cases_summary"]["n_cases"] == 1
     rows = result.table()
     assert [r["group"] for r in rows] == ["all slices", "axial", "coronal", "sagittal", "fused 3D"]
@@ -138,7 +166,13 @@ def test_evaluate_run_writes_metrics(tiny_run):
     assert 0.0 <= got["cancer"]["auc"] <= 1.0  # test-a has slices with and without tumor
     assert got["cancer"]["auc"] == pytest.approx(expected["overall"]["cancer"]["auc"])
     assert record["headline"]["fused"] == {"liver_dice": got["liver_dice"], "tumor_dice": got["tumor_dice"],
-                                           "cancer_auc": got["cancer"]["auc"], "pixel_accuracy": got["pixel_accuracy"]}
+                                           "cancer_auc": got["cancer"]["auc"], "pixel_accuracy": got["pixel_accuracy"],
+                                           "n_slices": int(a.sum())}
+    from liverlib.report import fused_note
+
+    note = fused_note(record["headline"])
+    assert f"{int(a.sum())} of the 18 test slices" in note  # test-b was not predicted in 3D
+    assert fused_note({"fused": {"liver_dice": 0.9}}) == ""  # an older metrics.json: no note
     sizes = record["cancer_by_size"]
     assert sum(r["slices"] for r in sizes) == int(np.asarray(result.data.cancer).sum())
     assert {"cancer head AUC", "fused 3D AUC"} <= set(sizes[0])
@@ -151,6 +185,27 @@ def test_evaluate_run_writes_metrics(tiny_run):
     perfect = slice_metrics(result.data.masks, np.asarray(result.data.masks), result.data.cancer,
                             result.data.cancer.astype(float), result.data.view)
     assert perfect["overall"]["tumor_dice"] == 1.0 and perfect["overall"]["cancer"]["auc"] == 1.0
+
+
+def test_fused_result_not_scored_on_slices_of_another_cube(tiny_run, tmp_path):
+    """A slice dataset that no longer matches the interim cache (here: one mask changed) must not be
+    scored against the fused result: the study is reported, its slices stay unscored."""
+    import shutil
+
+    from liverlib.evaluate import evaluate_run
+
+    dataset = tmp_path / "dataset"
+    shutil.copytree(tiny_run["dataset"], dataset)
+    masks = np.load(dataset / "test" / "masks.npy")
+    masks[0] = 0  # the first slice of test-a passes through its tumor
+    np.save(dataset / "test" / "masks.npy", masks)
+    result = evaluate_run(tiny_run["run"], dataset, tiny_run["interim"], max_cases=2, write=False, progress=False)
+    assert [f["case_id"] for f in result.metrics["failures"]] == ["test-a"]
+    assert "does not match the slice dataset in 1 of 9 slices" in result.metrics["failures"][0]["reason"]
+    case_ids = np.asarray(result.data.case_id, dtype=str)
+    assert np.isnan(result.slices.cancer_fused[case_ids == "test-a"]).all()
+    assert not np.isnan(result.slices.cancer_fused[case_ids == "test-b"]).any()
+    assert result.metrics["slice_fused"]["overall"]["n_images"] == 9
 
 
 def test_figures_and_viewers(tiny_run):
@@ -203,7 +258,7 @@ def test_notebook_runs_under_papermill(tiny_run, tmp_path):
                     "image_size": SIZE, "max_cases": 2, "batch_size": 8, "slider_step": 8},
         progress_bar=False,
     )
-    _check_outputs(tiny_run["run"], 9, 2)
+    _check_outputs(tiny_run["run"], 18, 2)
     import nbformat
 
     nb = nbformat.read(out, as_version=4)

@@ -139,3 +139,4 @@ def test_cancer_by_size_groups_positives_against_all_negatives():
     assert rows[0]["head AUC"] == pytest.approx(2 / 3) and rows[1]["head AUC"] == 1.0 and rows[2]["head AUC"] == 1.0
     assert rows[0]["head sensitivity"] == 0.0 and rows[2]["head sensitivity"] == 1.0
     assert math.isnan(rows[0]["other AUC"]) and rows[1]["other AUC"] == 1.0  # NaN score: not counted
+    assert "head slices" not in rows[0] and rows[0]["other slices"] == 0  # counted only where it differs
