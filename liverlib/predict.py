@@ -220,11 +220,13 @@ def fused_slice_scores(fused_tumor: np.ndarray, views=VIEWS, smooth: int = FUSED
     """A cancer score for every slice of every view, from the fused 3D tumor probability.
 
     The ``cancer`` head of one slice sees that slice (and its 2.5D
-    neighbours); the fused volume holds what all three views found there. A
+    neighbours); the fused volume holds what all three views found there (a
     lesion cut at its edge by an axial slice is a few pixels in that slice
-    but crosses many coronal and sagittal slices, so the fused volume
-    remembers it. Score of a slice: the largest tumor probability in its
-    plane after a ``smooth``-voxel 3D mean filter.
+    but crosses many coronal and sagittal slices). Score of a slice: the
+    largest tumor probability in its plane after a ``smooth``-voxel 3D mean
+    filter. On the demo's test split it ranks slices better than the head
+    (AUC 0.912 against 0.878), though not the slices with under 10 tumor
+    pixels (``metrics.cancer_by_size``).
 
     Args:
         fused_tumor: ``(S, S, S)`` fused tumor probability in cube ``(z, y, x)`` order.
