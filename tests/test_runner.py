@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -85,3 +86,14 @@ def test_unknown_parameter_is_refused(project):
 def test_overrides_are_typed():
     assert parse_overrides([["epochs", "5"], ["source", "data/raw/x"], ["windows", "[[60, 400]]"]]) == {
         "epochs": 5, "source": "data/raw/x", "windows": [[60, 400]]}
+
+
+@pytest.mark.parametrize("profile", ["smoke", "demo", "full"])
+def test_every_profile_parameter_reaches_a_notebook(profile):
+    """A misspelt key in configs/*.yaml would be dropped without a word: each must be declared by a notebook."""
+    from liverlib.runner import declared_parameters, load_profile
+
+    root = Path(__file__).resolve().parents[1]
+    declared = set().union(*(set(declared_parameters(nb)) for nb in (root / "notebooks").glob("*.ipynb")))
+    keys = set(load_profile(profile, root / "configs")["parameters"])
+    assert keys and not keys - declared, keys - declared
