@@ -237,8 +237,11 @@ def slice_metrics(
     """
     cm = confusion_per_image(true_masks, pred_masks)
     ious = per_image_iou(cm)
+    view = np.asarray(view)
+    groups = {"overall": np.ones(len(view), bool)}
+    groups.update({name: view == v for v, name in enumerate(VIEWS)})
     out = {}
-    for name, sel in view_groups(view).items():
+    for name, sel in groups.items():
         if not sel.any():
             continue
         scores = segmentation_scores(cm[sel])
@@ -247,14 +250,6 @@ def slice_metrics(
         out[name] = scores
     out["per_image_iou"] = ious
     return out
-
-
-def view_groups(view: np.ndarray) -> dict:
-    """Boolean selections ``{"overall", "axial", "coronal", "sagittal"}`` of a view array (0, 1, 2)."""
-    view = np.asarray(view)
-    groups = {"overall": np.ones(len(view), bool)}
-    groups.update({name: view == v for v, name in enumerate(VIEWS)})
-    return groups
 
 
 #: Lower edges of the groups of :func:`cancer_by_size`, in tumor pixels per slice.

@@ -173,10 +173,6 @@ class StudyPrediction:
         """Fused probabilities in the cube, ``(S, S, S, 3)``."""
         return np.mean([self.cube_probs[v] for v in self.cube_probs], axis=0)
 
-    def fused_slice_scores(self) -> dict:
-        """Every view's per-slice cancer score read off the fused 3D result (:func:`fused_slice_scores`)."""
-        return fused_slice_scores(self.fused_cube[..., 2])
-
     def view_probs(self, view: str) -> np.ndarray:
         """One single view's probabilities mapped onto the study grid ``(z, y, x, 3)``."""
         return to_study_grid(self.cube_probs[view], self.grid, derive_background=True)

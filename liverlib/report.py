@@ -210,7 +210,7 @@ td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}.failed{{color:#b0
 <p>Profile <b>{esc(result.profile)}</b>. {esc(description)}</p>
 <h2>Headline metrics (test split)</h2>
 {"<table><tr><th>view</th><th>liver Dice</th><th>tumor Dice</th><th>cancer AUC</th></tr>" + metric_rows + "</table>" if metric_rows else "<p>No metrics yet (04_evaluate has not run).</p>"}
-{f"<p>{esc(fused_note(headline))}</p>" if fused_note(headline) else ""}
+{f"<p>{esc(note)}</p>" if (note := fused_note(headline)) else ""}
 {plot}
 <h2>Steps</h2>
 <table><tr><th>notebook</th><th>status</th><th>time</th><th>report</th><th>error</th></tr>{step_rows}</table>

@@ -110,7 +110,7 @@ def test_fused_slice_scores_rank_tumor_slices_first(model):
     volume = labelled_study()
     pred = predict_volume(volume, model, PARAMS, batch_size=64)
     ref = to_cube(volume.label, pred.grid, order=0, fill=0, dtype=np.uint8)
-    for view, scores in pred.fused_slice_scores().items():
+    for view, scores in fused_slice_scores(pred.fused_cube[..., 2]).items():
         has_tumor = (view_slices(ref, view) == 2).any(axis=(1, 2))
         assert scores.shape == (SIZE,) and has_tumor.any()
         assert roc_auc_score(has_tumor, scores) > 0.97, view  # tumor slices on top

@@ -33,7 +33,7 @@ def test_every_step_ran_and_reported(smoke_run):
         text = (run_dir / name).read_text()
         assert "All log messages before absl" not in text and "cuda_platform.cc" not in text, name
     index = (run_dir / "index.html").read_text()
-    assert "<td>fused 3D</td>" in index and "<td>all slices</td>" in index  # 3D vs slice rows
+    assert "<td>fused 3D</td>" in index and "<td>all slices</td>" in index  # the model's slices vs the fused volume
     assert "read back on the same test slices" in index
 
 
