@@ -4,7 +4,8 @@ Every function returns a ``plotly.graph_objects.Figure`` and never shows it;
 the notebook leaves it as a cell's last expression so the HTML report embeds
 it. Inputs are the ``metrics.json`` content and the arrays of an
 :class:`liverlib.evaluate.EvaluationResult`. Training curves come from
-:func:`liverlib.plots_training.training_curves` (re-exported here).
+:func:`liverlib.plots_training.training_curves` and tables from
+:func:`liverlib.tables.table_figure` (both re-exported here).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import numpy as np
 
 from liverlib.plots_training import training_curves
 from liverlib.slice_dataset import VIEWS
+from liverlib.tables import format_cell, table_figure
 
 __all__ = [
     "case_dice_figure", "confidence_figure", "confusion_figure", "iou_distribution_figure",
@@ -23,12 +25,6 @@ __all__ = [
 ]
 COLORS = {"overall": "#222222", "axial": "#1f77b4", "coronal": "#2ca02c", "sagittal": "#d62728", "fused": "#9467bd"}
 LAYOUT = {"template": "plotly_white", "height": 420}
-
-
-def _fmt(value) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "n/a"
-    return f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
 def roc_figure(slice_metrics: dict, fused: dict | None = None):
@@ -46,11 +42,11 @@ def roc_figure(slice_metrics: dict, fused: dict | None = None):
         c = slice_metrics.get(name, {}).get("cancer")
         if not c or not c["roc"]["fpr"]:
             continue
-        fig.add_trace(go.Scatter(x=c["roc"]["fpr"], y=c["roc"]["tpr"], mode="lines", name=f"{name} (AUC {_fmt(c['auc'])})",
+        fig.add_trace(go.Scatter(x=c["roc"]["fpr"], y=c["roc"]["tpr"], mode="lines", name=f"{name} (AUC {format_cell(c['auc'])})",
                                  line={"color": COLORS[name], "width": 3 if name == "overall" else 1.5}))
     if fused and fused["roc"]["fpr"]:
         fig.add_trace(go.Scatter(x=fused["roc"]["fpr"], y=fused["roc"]["tpr"], mode="lines",
-                                 name=f"fused 3D, {fused['n']} slices (AUC {_fmt(fused['auc'])})",
+                                 name=f"fused 3D, {fused['n']} slices (AUC {format_cell(fused['auc'])})",
                                  line={"color": COLORS["fused"], "width": 3, "dash": "dash"}))
     fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="chance", line={"dash": "dot", "color": "gray"}))
     fig.update_layout(title="Cancer per slice: ROC", xaxis_title="1 - specificity (false positive rate)",
@@ -68,7 +64,7 @@ def pr_figure(slice_metrics: dict):
         if not c or not c["pr"]["recall"]:
             continue
         fig.add_trace(go.Scatter(x=c["pr"]["recall"], y=c["pr"]["precision"], mode="lines",
-                                 name=f"{name} (AP {_fmt(c['average_precision'])})",
+                                 name=f"{name} (AP {format_cell(c['average_precision'])})",
                                  line={"color": COLORS[name], "width": 3 if name == "overall" else 1.5}))
     fig.update_layout(title="Cancer per slice: precision-recall", xaxis_title="recall (sensitivity)",
                       yaxis_title="precision", yaxis_range=[0, 1.02], **LAYOUT)
@@ -89,8 +85,8 @@ def confusion_figure(cancer: dict, title: str = "Cancer per slice: confusion mat
     fig = go.Figure(go.Heatmap(z=cm, x=labels, y=labels, colorscale="Blues", text=cm, texttemplate="%{text}",
                                showscale=False))
     fig.update_layout(
-        title=f"{title}<br><sup>threshold {cancer['threshold']:.2f}: sensitivity {_fmt(cancer['sensitivity'])}, "
-              f"specificity {_fmt(cancer['specificity'])}</sup>",
+        title=f"{title}<br><sup>threshold {cancer['threshold']:.2f}: sensitivity {format_cell(cancer['sensitivity'])}, "
+              f"specificity {format_cell(cancer['specificity'])}</sup>",
         xaxis_title="predicted", yaxis_title="true", yaxis_autorange="reversed", template="plotly_white",
         height=380, width=560,
     )
@@ -203,20 +199,4 @@ def worst_cases_gallery(images: np.ndarray, true_masks: np.ndarray, pred_masks: 
     fig.update_yaxes(visible=False)
     fig.update_layout(title="Worst slices: prediction filled (liver green, tumor red), reference outlined",
                       height=300 * rows + 60, template="plotly_white", margin={"l": 10, "r": 10, "t": 80, "b": 10})
-    return fig
-
-
-def table_figure(rows: list[dict], title: str = ""):
-    """A list of dict rows as a plotly table (floats to 3 decimals, missing as n/a)."""
-    import plotly.graph_objects as go
-
-    if not rows:
-        return go.Figure().update_layout(title=f"{title}: no rows", height=120)
-    columns = list(dict.fromkeys(k for r in rows for k in r))
-    cells = [[_fmt(r.get(c)) for r in rows] for c in columns]
-    # Width by content (a case id needs more room than "0.941"); plotly makes them relative.
-    widths = [max(len(str(c)) * 0.6, *(len(v) for v in col), 4) for c, col in zip(columns, cells)]
-    fig = go.Figure(go.Table(header={"values": columns, "fill_color": "#e8eef7"}, cells={"values": cells},
-                             columnwidth=widths))
-    fig.update_layout(title=title, height=120 + 30 * len(rows), margin={"l": 10, "r": 10, "t": 40, "b": 10})
     return fig

@@ -10,7 +10,7 @@ Every function returns a ``plotly.graph_objects.Figure`` (never shown here):
   few cases, with liver (green) and tumor (red) overlays;
 * :func:`slice_slider_figure`: one view of one case with a slider over its
   slices, which keeps working in exported HTML without a kernel;
-* :func:`table_figure`: a list of dicts as a plotly table (pandas-free).
+* :func:`table_figure`: a list of dicts as a plotly table (from :mod:`liverlib.tables`).
 
 Images are embedded as small base64 PNGs (``go.Image(source=...)``), at most
 ``image_size`` (e.g. 128) pixels a side, so a report stays a few MB. The
@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from liverlib.slice_dataset import SPLITS, VIEWS, load_split
+from liverlib.tables import table_figure  # noqa: F401  (notebooks call fx.table_figure)
 
 LIVER_RGB = (46, 204, 113)
 TUMOR_RGB = (231, 76, 60)
@@ -125,38 +126,6 @@ def pick_cases(cases: list[dict], n: int) -> list[str]:
     order = {split: i for i, split in enumerate(SPLITS)}
     ranked = sorted(cases, key=lambda r: (not (r.get("n_lesions") or 0), order.get(r.get("split"), 9), r["case_id"]))
     return [row["case_id"] for row in ranked[: max(0, int(n))]]
-
-
-def table_figure(rows: list[dict], columns: list[str] | None = None, title: str | None = None, max_rows: int = 500):
-    """A plotly table of rows (list of dicts); numbers rounded to 2 decimals.
-
-    Args:
-        rows: e.g. ``[{"case_id": "ab12", "liver_ml": 1450.0}, ...]``.
-        columns: Column order (default: keys of the first row).
-        title: Figure title.
-        max_rows: Rows shown (the title says when some are left out).
-
-    Returns:
-        A ``go.Figure`` with one ``go.Table``.
-    """
-    import plotly.graph_objects as go
-
-    columns = columns or (list(rows[0]) if rows else ["(empty)"])
-    shown = rows[:max_rows]
-    if title and len(rows) > max_rows:
-        title += f" (first {max_rows} of {len(rows)})"
-
-    def fmt(value):
-        if isinstance(value, float):
-            return f"{value:.2f}"
-        return "" if value is None else str(value)
-
-    cells = [[fmt(row.get(c)) for row in shown] for c in columns]
-    fig = go.Figure(go.Table(header={"values": columns, "align": "left", "fill_color": "#dfe6e9"},
-                             cells={"values": cells, "align": "left"}))
-    height = 80 + 28 * (min(len(shown), 20) + 1) + (40 if title else 0)
-    fig.update_layout(title=title, height=height, margin={"l": 10, "r": 10, "t": 40 if title else 10, "b": 10})
-    return fig
 
 
 def hu_histograms(interim_dir: str | Path, case_ids: list[str] | None = None, *, hu_range=(-250, 350),
@@ -309,8 +278,10 @@ def montage(interim_dir: str | Path, case_ids: list[str], *, spacing_mm: float =
 
     n = max(len(case_ids), 1)
     titles = [f"{case} {view}" for case in case_ids for view in VIEWS]
+    # Rows of ~250 px images (780 px wide, 3 columns) with a 36 px gap that holds the next row's titles.
+    plot_px = 250 * n + 36 * (n - 1)
     fig = make_subplots(rows=n, cols=3, subplot_titles=titles or None, horizontal_spacing=0.02,
-                        vertical_spacing=0.06 / n)
+                        vertical_spacing=36 / plot_px if n > 1 else 0.0)
     for row, case_id in enumerate(case_ids, 1):
         cube_hu, cube_label = load_cube(interim_dir, case_id, spacing_mm, image_size)
         for col, view in enumerate(VIEWS, 1):
@@ -324,7 +295,8 @@ def montage(interim_dir: str | Path, case_ids: list[str], *, spacing_mm: float =
     fig.update_yaxes(visible=False, scaleanchor="x")
     for i in range(2, 3 * n + 1):
         fig.update_yaxes(scaleanchor=f"x{i}", row=(i - 1) // 3 + 1, col=(i - 1) % 3 + 1)
-    fig.update_layout(title="Three views through the liver (green liver, red tumor)", height=260 * n + 80,
+    fig.update_annotations(font_size=12)
+    fig.update_layout(title="Three views through the liver (green liver, red tumor)", height=plot_px + 80,
                       width=780, margin={"l": 10, "r": 10, "t": 70, "b": 10})
     return fig
 
