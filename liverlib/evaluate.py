@@ -29,6 +29,7 @@ leaves a half-written evaluation behind.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 from dataclasses import dataclass, field
@@ -235,7 +236,7 @@ def headline(record: dict) -> dict:
 
 
 def _read_back_fused(case_id: str, fused_cube: np.ndarray, ref: np.ndarray | None, data: SliceSplit,
-                     slices: SlicePredictions, case_ids, views, slice_index) -> str | None:
+                     slices: SlicePredictions, case_ids, views, slice_index, tumor_threshold: float) -> str | None:
     """Fill ``slices.cancer_fused`` / ``fused_mask`` for the test slices of one study.
 
     The slices are cut from the same cube as the fused result, so the study's
@@ -243,7 +244,7 @@ def _read_back_fused(case_id: str, fused_cube: np.ndarray, ref: np.ndarray | Non
     mask; where it does not (an interim cache rebuilt after the slice dataset,
     say), the study's slices stay unscored and the reason is returned.
     """
-    from liverlib.predict import fused_slice_scores
+    from liverlib.predict import fused_slice_scores, label_from_probs
     from liverlib.views import view_slices
 
     rows = np.nonzero(case_ids == case_id)[0]
@@ -256,7 +257,7 @@ def _read_back_fused(case_id: str, fused_cube: np.ndarray, ref: np.ndarray | Non
     for i in rows:
         view = VIEWS[views[i]]
         slices.cancer_fused[i] = scores[view][slice_index[i]]
-        slices.fused_mask[i] = np.argmax(view_slices(fused_cube, view)[slice_index[i]], axis=-1)
+        slices.fused_mask[i] = label_from_probs(view_slices(fused_cube, view)[slice_index[i]], tumor_threshold)
     return None
 
 
@@ -295,6 +296,7 @@ def evaluate_run(
     threshold: float = 0.5,
     batch_size: int = 32,
     max_cases: int = 6,
+    tumor_threshold: float | None = None,
     write: bool = True,
     progress: bool = True,
 ) -> EvaluationResult:
@@ -312,6 +314,10 @@ def evaluate_run(
         threshold: Cancer decision threshold for sensitivity/specificity.
         batch_size: Slices per model call.
         max_cases: At most this many studies for the 3D evaluation (0: none).
+        tumor_threshold: Tumor threshold of the fused label
+            (``predict.label_from_probs``); None: ``calibration.json`` of the
+            run (chosen on the validation split by ``calibrate.calibrate_run``)
+            or 0.5, the argmax, without one.
         write: Write ``metrics.json`` and ``predictions/``.
         progress: Print one line per case.
 
@@ -322,6 +328,7 @@ def evaluate_run(
     from liverlib.nifti_io import write_label_nifti
     from liverlib.plots_training import load_history
     from liverlib.predict import PredictParams, load_model, predict_volume
+    from liverlib.saved_model import calibrated_tumor_threshold
     from liverlib.views import to_cube
 
     run_dir, dataset_root = Path(run_dir), Path(dataset_root)
@@ -344,7 +351,10 @@ def evaluate_run(
     case_ids, views, slice_index = np.asarray(data.case_id, dtype=str), np.asarray(data.view), np.asarray(data.slice_index)
     if write:
         shutil.rmtree(run_dir / "predictions.tmp", ignore_errors=True)  # left by a crashed run
-    params = PredictParams.from_manifest(manifest)
+    if tumor_threshold is None:
+        calibrated = calibrated_tumor_threshold(model_path)
+        tumor_threshold = 0.5 if calibrated is None else calibrated
+    params = dataclasses.replace(PredictParams.from_manifest(manifest), tumor_threshold=float(tumor_threshold))
     if interim_dir is not None and max_cases > 0:
         rows = [r for r in read_cases(interim_dir) if r.get("split") == split]
         for row in sorted(rows, key=lambda r: r["case_id"])[:max_cases]:
@@ -359,7 +369,8 @@ def evaluate_run(
             cases.append(summary)
             fused_cube = pred.fused_cube
             ref = to_cube(volume.label, pred.grid, order=0, fill=0, dtype=np.uint8) if volume.label is not None else None
-            reason = _read_back_fused(pred.case_id, fused_cube, ref, data, slices, case_ids, views, slice_index)
+            reason = _read_back_fused(pred.case_id, fused_cube, ref, data, slices, case_ids, views, slice_index,
+                                      params.tumor_threshold)
             if reason:
                 failures.append({"case_id": pred.case_id, "reason": reason})
             viewer[pred.case_id] = {"hu": pred.cube_hu.astype(np.float16), "probs": fused_cube.astype(np.float16),
@@ -383,6 +394,7 @@ def evaluate_run(
     record = {
         "split": split,
         "threshold": float(threshold),
+        "tumor_threshold": params.tumor_threshold,
         "model": model_path.name,
         "dataset": {"name": dataset_root.name, "image_size": manifest.get("image_size"),
                     "spacing_mm": manifest.get("spacing_mm"), "windows": manifest.get("windows")},

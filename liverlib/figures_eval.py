@@ -20,7 +20,7 @@ from liverlib.tables import format_cell, table_figure
 
 __all__ = [
     "case_dice_figure", "confidence_figure", "confusion_figure", "iou_distribution_figure",
-    "pr_figure", "roc_figure", "score_scatter_figure", "table_figure", "training_curves",
+    "pr_figure", "roc_figure", "score_scatter_figure", "table_figure", "threshold_figure", "training_curves",
     "worst_cases_gallery",
 ]
 COLORS = {"overall": "#222222", "axial": "#1f77b4", "coronal": "#2ca02c", "sagittal": "#d62728", "fused": "#9467bd"}
@@ -200,3 +200,29 @@ def worst_cases_gallery(images: np.ndarray, true_masks: np.ndarray, pred_masks: 
     fig.update_layout(title="Worst slices: prediction filled (liver green, tumor red), reference outlined",
                       height=300 * rows + 60, template="plotly_white", margin={"l": 10, "r": 10, "t": 80, "b": 10})
     return fig
+
+
+def threshold_figure(calibration: dict | None):
+    """Pooled 3D tumor Dice of the fused label against its tumor threshold (``calibrate.calibrate_run``).
+
+    Args:
+        calibration: The calibration record (``calibration.json``); None draws
+            an empty figure that says the argmax (0.5) is used.
+
+    Returns:
+        A ``go.Figure``: one line over the candidates, the chosen one marked.
+    """
+    import plotly.graph_objects as go
+
+    fig = go.Figure().update_layout(**LAYOUT, xaxis_title="tumor threshold (0.5 = argmax)",
+                                    yaxis_title="pooled 3D tumor Dice")
+    if not calibration:
+        return fig.update_layout(title="No calibration: the fused label is the argmax (tumor threshold 0.5)")
+    x, y, chosen = calibration["candidates"], calibration["tumor_dice"], calibration["tumor_threshold"]
+    fig.add_trace(go.Scatter(x=x, y=y, mode="lines+markers", name="tumor Dice", line={"color": COLORS["fused"]}))
+    if chosen in x:
+        fig.add_trace(go.Scatter(x=[chosen], y=[y[x.index(chosen)]], mode="markers", name=f"chosen: {chosen:g}",
+                                 marker={"size": 14, "symbol": "star", "color": "#d62728"}))
+    return fig.update_layout(title=f"Tumor threshold of the fused label, chosen on {len(calibration['cases'])} "
+                                   f"{calibration['split']} studies: {chosen:g}")
+

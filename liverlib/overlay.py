@@ -30,9 +30,10 @@ def save_overlay_png(pred, path: str | Path) -> Path:
     fused label drawn over them (liver green, tumor red), as one PNG."""
     from PIL import Image, ImageDraw
 
+    from liverlib.predict import label_from_probs
     from liverlib.viewer_eval import overlay_rgb
 
-    cube_label = np.argmax(pred.fused_cube, axis=-1).astype(np.uint8)
+    cube_label = label_from_probs(pred.fused_cube, pred.params.tumor_threshold)
     k, j, i = focus_point(cube_label)
     index = {"axial": k, "coronal": j, "sagittal": i}
     panels = []

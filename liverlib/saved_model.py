@@ -3,19 +3,23 @@
 A ``.keras`` file does not say how its input slices were made; training writes
 ``preprocessing.json`` beside it (image size, isotropic spacing, HU windows), and
 prediction reads it back so a new study is prepared exactly like the training
-slices.
+slices. ``calibration.json`` beside it (:mod:`liverlib.calibrate`, written by
+04_evaluate from the validation split) adds the tumor threshold of the fused label.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from liverlib.views import CONTEXT_STEP, DEFAULT_IMAGE_SIZE, DEFAULT_SPACING_MM, DEFAULT_WINDOWS
 
 log = logging.getLogger(__name__)
+
+#: Written beside the model by :func:`liverlib.calibrate.calibrate_run`.
+CALIBRATION_FILE = "calibration.json"
 
 
 @dataclass(frozen=True)
@@ -28,6 +32,8 @@ class PredictParams:
         windows: HU ``(level, width)`` per channel, e.g. ``((60, 400), (60, 150))``.
         context_slices: 2.5D neighbours each side (``views.slice_inputs``).
         context_step: Cube slices between those neighbours.
+        tumor_threshold: Fused tumor probability that makes a foreground voxel
+            tumor (:func:`liverlib.predict.label_from_probs`; 0.5 = argmax).
     """
 
     image_size: int = DEFAULT_IMAGE_SIZE
@@ -35,6 +41,7 @@ class PredictParams:
     windows: tuple = DEFAULT_WINDOWS
     context_slices: int = 0
     context_step: int = CONTEXT_STEP
+    tumor_threshold: float = 0.5
 
     @classmethod
     def from_manifest(cls, manifest: dict) -> PredictParams:
@@ -44,11 +51,13 @@ class PredictParams:
             windows=tuple(tuple(float(v) for v in w) for w in manifest.get("windows", DEFAULT_WINDOWS)),
             context_slices=int(manifest.get("context_slices", 0)),
             context_step=int(manifest.get("context_step", CONTEXT_STEP)),
+            tumor_threshold=float(manifest.get("tumor_threshold", 0.5)),
         )
 
     def to_dict(self) -> dict:
         return {"image_size": self.image_size, "spacing_mm": self.spacing_mm, "windows": [list(w) for w in self.windows],
-                "context_slices": self.context_slices, "context_step": self.context_step}
+                "context_slices": self.context_slices, "context_step": self.context_step,
+                "tumor_threshold": self.tumor_threshold}
 
 
 def resolve_params(model_path: str | Path | None = None, manifest: dict | str | Path | None = None) -> PredictParams:
@@ -58,7 +67,8 @@ def resolve_params(model_path: str | Path | None = None, manifest: dict | str | 
     folder), at ``manifest.json`` or ``preprocessing.json`` beside the model,
     and at the dataset named in ``training_history.json`` beside the model
     (``config.dataset_root``); falls back to the defaults of
-    :mod:`liverlib.views`.
+    :mod:`liverlib.views`. The tumor threshold comes from ``calibration.json``
+    beside the model when there is one (else 0.5, the argmax).
 
     Args:
         model_path: ``outputs/runs/<run>/best_model.keras``.
@@ -67,13 +77,12 @@ def resolve_params(model_path: str | Path | None = None, manifest: dict | str | 
     Returns:
         The PredictParams.
     """
-    if isinstance(manifest, dict):
-        return PredictParams.from_manifest(manifest)
+    params = PredictParams.from_manifest(manifest) if isinstance(manifest, dict) else None
     candidates = []
-    if manifest is not None:
+    if manifest is not None and params is None:
         path = Path(manifest)
         candidates.append(path / "manifest.json" if path.is_dir() else path)
-    if model_path is not None:
+    if model_path is not None and params is None:
         folder = Path(model_path).parent
         candidates += [folder / "preprocessing.json", folder / "manifest.json"]
         history = folder / "training_history.json"
@@ -83,9 +92,45 @@ def resolve_params(model_path: str | Path | None = None, manifest: dict | str | 
                 candidates.append(Path(root) / "manifest.json")
     for path in candidates:
         if path.exists():
-            return PredictParams.from_manifest(json.loads(path.read_text()))
-    log.warning("no preprocessing.json or manifest found for %s; using the defaults %s", model_path, PredictParams())
-    return PredictParams()
+            params = PredictParams.from_manifest(json.loads(path.read_text()))
+            break
+    if params is None:
+        params = PredictParams()
+        log.warning("no preprocessing.json or manifest found for %s; using the defaults %s", model_path, params)
+    threshold = calibrated_tumor_threshold(model_path)
+    return params if threshold is None else replace(params, tumor_threshold=threshold)
+
+
+def model_digest(model_path: str | Path) -> str:
+    """SHA-256 of a model file (ties ``calibration.json`` to the model it was made for)."""
+    import hashlib
+
+    return hashlib.sha256(Path(model_path).read_bytes()).hexdigest()
+
+
+def calibrated_tumor_threshold(model_path: str | Path | None) -> float | None:
+    """The tumor threshold in ``calibration.json`` beside the model.
+
+    Returns:
+        The threshold, or None without a calibration file or when the file was
+        made for another model (the run was retrained since: a warning says so).
+    """
+    if model_path is None:
+        return None
+    path = Path(model_path).parent / CALIBRATION_FILE
+    if not path.exists():
+        return None
+    try:
+        record = json.loads(path.read_text())
+        threshold = float(record["tumor_threshold"])
+    except (ValueError, KeyError, TypeError) as exc:
+        from liverlib.errors import StudyError
+
+        raise StudyError(path, f"not a calibration file ({exc}); delete it or rerun the calibration") from None
+    if Path(model_path).exists() and record.get("model_sha256") != model_digest(model_path):
+        log.warning("%s was made for another model than %s: ignored (rerun the calibration)", path, model_path)
+        return None
+    return threshold
 
 
 def load_model(model_path: str | Path):

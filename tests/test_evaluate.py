@@ -279,3 +279,26 @@ def test_notebook_is_committed_clean():
             assert "def " not in cell.source and "class " not in cell.source
     for line in nb.cells[2].source.splitlines():
         assert ": " in line.split("=")[0] and "#" in line  # typed literal with a comment
+
+
+def test_calibrate_run_and_the_threshold_reaches_the_evaluation(tiny_run, tmp_path):
+    import shutil
+
+    from liverlib.calibrate import CANDIDATES, calibrate_run
+    from liverlib.evaluate import evaluate_run
+    from liverlib.saved_model import CALIBRATION_FILE, calibrated_tumor_threshold
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run["run"], run)
+    record = calibrate_run(run, tiny_run["dataset"], tiny_run["interim"], split="test", progress=False)
+    assert record["cases"] == ["test-a", "test-b"] and len(record["tumor_dice"]) == len(CANDIDATES)
+    assert record["reference_tumor_voxels"] > 0
+    defined = [(d, t) for d, t in zip(record["tumor_dice"], CANDIDATES) if d is not None]
+    assert record["tumor_threshold"] == max(defined, key=lambda c: (c[0], c[1]))[1]
+    assert calibrated_tumor_threshold(run / "best_model.keras") == record["tumor_threshold"]
+    (run / CALIBRATION_FILE).write_text(json.dumps({**record, "tumor_threshold": 0.1}))
+    result = evaluate_run(run, tiny_run["dataset"], tiny_run["interim"], max_cases=1, write=False, progress=False)
+    assert result.metrics["tumor_threshold"] == 0.1
+    covered = ~np.isnan(result.slices.cancer_fused)
+    case = result.cases[0]
+    assert case["preprocessing"]["tumor_threshold"] == 0.1 and covered.any()

@@ -1,0 +1,120 @@
+"""Choose the tumor threshold of the fused 3D label on the validation split.
+
+The fused volume is the mean of three views' probabilities. Where one view
+misses a lesion's edge, the mean there drops below 0.5 although the other two
+views found it, so the argmax of the fused volume shrinks every tumor (on the
+demo's validation and test studies the predicted tumor volume was 0.2-0.6 of
+the reference). :func:`liverlib.predict.label_from_probs` takes a tumor
+threshold instead; ``calibrate_run`` predicts the validation studies in 3D,
+scores the pooled 3D tumor Dice of every candidate threshold and writes the
+best one to ``calibration.json`` beside the model, which prediction and
+evaluation then use (:func:`liverlib.saved_model.resolve_params`). The test
+split is never looked at.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from liverlib.atomic import write_json
+from liverlib.saved_model import CALIBRATION_FILE, model_digest
+
+#: Tumor thresholds tried (0.5 is the argmax).
+CANDIDATES = (0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5)
+
+
+def pooled_tumor_dice(cases: list[tuple[np.ndarray, np.ndarray]], candidates=CANDIDATES) -> list[float]:
+    """Pooled 3D tumor Dice of the fused label at each candidate threshold.
+
+    Args:
+        cases: ``(fused_probs (S, S, S, 3), reference label (S, S, S))`` per study.
+        candidates: Tumor thresholds.
+
+    Returns:
+        One Dice per candidate over all studies' voxels together (a study
+        without tumor adds its false positives); NaN when no study has tumor
+        and none is predicted.
+    """
+    from liverlib.predict import label_from_probs
+
+    counts = np.zeros((len(candidates), 3))  # overlap, predicted, reference
+    for probs, ref in cases:
+        true = ref == 2
+        for i, t in enumerate(candidates):
+            pred = label_from_probs(probs, t) == 2
+            counts[i] += ((pred & true).sum(), pred.sum(), true.sum())
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return [float(v) for v in 2 * counts[:, 0] / (counts[:, 1] + counts[:, 2])]
+
+
+def choose_threshold(candidates, dice) -> float:
+    """The candidate with the highest Dice (ties: the one closest to 0.5); 0.5 when none is defined."""
+    best, best_dice = 0.5, -1.0
+    for t, d in sorted(zip(candidates, dice), key=lambda c: -c[0]):  # from 0.5 down: ties keep the argmax side
+        if not np.isnan(d) and d > best_dice + 1e-9:
+            best, best_dice = float(t), d
+    return best
+
+
+def calibrate_run(
+    run_dir: str | Path,
+    dataset_root: str | Path,
+    interim_dir: str | Path,
+    *,
+    split: str = "valid",
+    max_cases: int = 8,
+    candidates=CANDIDATES,
+    write: bool = True,
+    progress: bool = True,
+) -> dict:
+    """Predict the ``split`` studies in 3D and choose the tumor threshold.
+
+    Args:
+        run_dir: Run folder with ``best_model.keras``; ``calibration.json`` is written there.
+        dataset_root: Slice dataset (its manifest gives the preprocessing).
+        interim_dir: Interim cache with ``cases.csv`` and the studies.
+        split: Split to calibrate on (``valid``; never the test split you report).
+        max_cases: At most this many studies (sorted by case id).
+        candidates: Tumor thresholds tried.
+        write: Write ``calibration.json`` (atomically).
+        progress: Print one line per study.
+
+    Returns:
+        ``{"tumor_threshold": t, "split", "cases", "candidates", "tumor_dice", "reference_tumor_voxels",
+        "model_sha256"}`` (the digest ties it to this model: a retrained model ignores it);
+        ``tumor_threshold`` is 0.5 (the argmax) when the split has no study with tumor.
+    """
+    from liverlib.interim import load_case, read_cases
+    from liverlib.predict import PredictParams, load_model, predict_volume
+    from liverlib.slice_dataset import read_manifest
+    from liverlib.views import to_cube
+
+    run_dir = Path(run_dir)
+    model = load_model(run_dir / "best_model.keras")
+    params = PredictParams.from_manifest(read_manifest(dataset_root))
+    rows = sorted((r for r in read_cases(interim_dir) if r.get("split") == split), key=lambda r: r["case_id"])
+    cases, used = [], []
+    for row in rows[:max_cases]:
+        volume = load_case(Path(interim_dir) / f"{row['case_id']}.npz")
+        if volume.label is None:
+            continue
+        pred = predict_volume(volume, model, params, with_metrics=False)
+        cases.append((pred.fused_cube, to_cube(volume.label, pred.grid, order=0, fill=0, dtype=np.uint8)))
+        used.append(row["case_id"])
+        if progress:
+            print(f"calibration study {len(used)}/{min(len(rows), max_cases)}: {row['case_id']}", flush=True)
+    dice = pooled_tumor_dice(cases, candidates)
+    record = {
+        "tumor_threshold": choose_threshold(candidates, dice),
+        "split": split,
+        "cases": used,
+        "candidates": [float(t) for t in candidates],
+        "tumor_dice": [None if np.isnan(d) else d for d in dice],
+        "reference_tumor_voxels": int(sum((ref == 2).sum() for _, ref in cases)),
+        "model_sha256": model_digest(run_dir / "best_model.keras"),
+    }
+    if write:
+        write_json(run_dir / CALIBRATION_FILE, record)
+    return record

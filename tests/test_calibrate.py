@@ -1,0 +1,81 @@
+import json
+import logging
+
+import numpy as np
+import pytest
+
+from liverlib.calibrate import CANDIDATES, choose_threshold, pooled_tumor_dice
+from liverlib.errors import StudyError
+from liverlib.predict import label_from_probs
+from liverlib.saved_model import CALIBRATION_FILE, calibrated_tumor_threshold, model_digest, resolve_params
+
+
+def probs_of(*rows):
+    return np.array(rows, np.float32)
+
+
+def test_label_from_probs_adds_tumor_inside_the_foreground_only():
+    p = probs_of([0.40, 0.35, 0.25], [0.60, 0.10, 0.30], [0.30, 0.50, 0.20], [0.2, 0.3, 0.5])
+    assert list(label_from_probs(p, 0.5)) == list(np.argmax(p, -1)) == [0, 0, 1, 2]
+    assert list(label_from_probs(p, 0.2)) == [2, 0, 2, 2]  # background 0.60 stays background
+    assert list(label_from_probs(p, 0.25)) == [2, 0, 1, 2]
+    rng = np.random.default_rng(0)
+    random = rng.dirichlet((1, 1, 1), size=(4, 5, 6)).astype(np.float32)
+    assert np.array_equal(label_from_probs(random, 0.5), np.argmax(random, -1))
+
+
+def ball_case(size=24):
+    """Reference tumor: a ball of radius 6 in a liver; the model is sure (0.6) only inside radius 4, unsure
+    (0.3) in the shell, and has a 0.2 false positive elsewhere in the liver."""
+    z, y, x = np.mgrid[:size, :size, :size]
+    r = np.sqrt((z - 12) ** 2 + (y - 12) ** 2 + (x - 12) ** 2)
+    ref = np.where(r < 10, 1, 0).astype(np.uint8)
+    ref[r < 6] = 2
+    tumor = np.where(r < 4, 0.6, np.where(r < 6, 0.3, 0.0))
+    tumor[(r >= 7) & (r < 9) & (x < 8)] = 0.2
+    liver = np.where(r < 10, 1.0 - tumor, 0.0)
+    probs = np.stack([1.0 - liver - tumor, liver, tumor], -1).astype(np.float32)
+    return probs, ref
+
+
+def test_pooled_dice_and_choice_on_a_shrunken_tumor():
+    probs, ref = ball_case()
+    dice = pooled_tumor_dice([(probs, ref)], CANDIDATES)
+    inner, ball = (probs[..., 2] >= 0.6).sum(), (ref == 2).sum()
+    assert dice[CANDIDATES.index(0.5)] == pytest.approx(2 * inner / (inner + ball))  # argmax: the inner ball only
+    assert dice[CANDIDATES.index(0.3)] == pytest.approx(1.0)  # the whole ball, no false positive
+    assert dice[CANDIDATES.index(0.2)] < 1.0  # the 0.2 false positive joins
+    assert choose_threshold(CANDIDATES, dice) == 0.3  # 0.25 ties with 0.3: the one nearer the argmax wins
+    assert choose_threshold(CANDIDATES, [float("nan")] * len(CANDIDATES)) == 0.5
+    assert np.isnan(pooled_tumor_dice([], CANDIDATES)).all()
+
+
+def test_calibration_file_is_tied_to_its_model(tmp_path, caplog):
+    model = tmp_path / "best_model.keras"
+    model.write_bytes(b"weights v1")
+    (tmp_path / "preprocessing.json").write_text(json.dumps({"image_size": 64}))
+    path = tmp_path / CALIBRATION_FILE
+    assert calibrated_tumor_threshold(model) is None and resolve_params(model).tumor_threshold == 0.5
+    path.write_text(json.dumps({"tumor_threshold": 0.2, "model_sha256": model_digest(model)}))
+    assert calibrated_tumor_threshold(model) == 0.2
+    params = resolve_params(model)
+    assert params.tumor_threshold == 0.2 and params.image_size == 64
+    assert resolve_params(model, {"image_size": 32}).tumor_threshold == 0.2  # an explicit manifest keeps it
+    model.write_bytes(b"weights v2, retrained")
+    with caplog.at_level(logging.WARNING):
+        assert calibrated_tumor_threshold(model) is None
+    assert "another model" in caplog.text
+    path.write_text("{not json")
+    with pytest.raises(StudyError, match=CALIBRATION_FILE):
+        calibrated_tumor_threshold(model)
+
+
+def test_threshold_figure_marks_the_choice():
+    from liverlib.figures_eval import threshold_figure
+
+    record = {"candidates": [0.2, 0.3, 0.5], "tumor_dice": [0.7, 0.8, 0.6], "tumor_threshold": 0.3,
+              "split": "valid", "cases": ["a", "b"]}
+    fig = threshold_figure(record)
+    assert list(fig.data[1].x) == [0.3] and list(fig.data[1].y) == [0.8]
+    assert "2 valid studies: 0.3" in fig.layout.title.text
+    assert not threshold_figure(None).data and "argmax" in threshold_figure(None).layout.title.text
