@@ -7,7 +7,12 @@ import pytest
 from liverlib.calibrate import CANDIDATES, choose_threshold, pooled_tumor_dice
 from liverlib.errors import StudyError
 from liverlib.predict import label_from_probs
-from liverlib.saved_model import CALIBRATION_FILE, calibrated_tumor_threshold, model_digest, resolve_params
+from liverlib.saved_model import (
+    CALIBRATION_FILE,
+    calibrated_tumor_threshold,
+    model_digest,
+    resolve_params,
+)
 
 
 def probs_of(*rows):
