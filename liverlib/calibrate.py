@@ -6,8 +6,8 @@ views found it, so the argmax of the fused volume shrinks every tumor (on the
 demo's validation and test studies the predicted tumor volume was 0.2-0.6 of
 the reference). :func:`liverlib.predict.label_from_probs` takes a tumor
 threshold instead; ``calibrate_run`` predicts the validation studies in 3D,
-scores the pooled 3D tumor Dice of every candidate threshold and writes the
-best one to ``calibration.json`` beside the model, which prediction and
+scores the 3D tumor Dice per case (LiTS' ranking figure) of every candidate
+threshold and writes the best one to ``calibration.json`` beside the model, which prediction and
 evaluation then use (:func:`liverlib.saved_model.resolve_params`). The test
 split is never looked at.
 """
@@ -25,28 +25,35 @@ from liverlib.saved_model import CALIBRATION_FILE, model_digest
 CANDIDATES = (0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5)
 
 
-def pooled_tumor_dice(cases: list[tuple[np.ndarray, np.ndarray]], candidates=CANDIDATES) -> list[float]:
-    """Pooled 3D tumor Dice of the fused label at each candidate threshold.
+def tumor_dice_by_threshold(cases: list[tuple[np.ndarray, np.ndarray]], candidates=CANDIDATES) -> dict:
+    """3D tumor Dice of the fused label at each candidate threshold.
 
     Args:
         cases: ``(fused_probs (S, S, S, 3), reference label (S, S, S))`` per study.
         candidates: Tumor thresholds.
 
     Returns:
-        One Dice per candidate over all studies' voxels together (a study
-        without tumor adds its false positives); NaN when no study has tumor
-        and none is predicted.
+        ``{"per_case": [...], "pooled": [...]}``, one value per candidate.
+        ``per_case`` is the mean over studies of each study's Dice, as LiTS
+        ranks ("Dice per case": a study with no tumor scores 1 when none is
+        predicted, else 0), so one large lesion does not decide alone and
+        false positives in tumor-free studies count; ``pooled`` counts all
+        voxels together. NaN without studies.
     """
     from liverlib.predict import label_from_probs
 
-    counts = np.zeros((len(candidates), 3))  # overlap, predicted, reference
-    for probs, ref in cases:
+    counts = np.zeros((len(cases), len(candidates), 3))  # overlap, predicted, reference
+    for c, (probs, ref) in enumerate(cases):
         true = ref == 2
         for i, t in enumerate(candidates):
             pred = label_from_probs(probs, t) == 2
-            counts[i] += ((pred & true).sum(), pred.sum(), true.sum())
+            counts[c, i] = ((pred & true).sum(), pred.sum(), true.sum())
     with np.errstate(invalid="ignore", divide="ignore"):
-        return [float(v) for v in 2 * counts[:, 0] / (counts[:, 1] + counts[:, 2])]
+        study = np.where(counts[..., 1] + counts[..., 2] > 0, 2 * counts[..., 0] / (counts[..., 1] + counts[..., 2]), 1.0)
+        total = counts.sum(axis=0)
+        pooled = 2 * total[:, 0] / (total[:, 1] + total[:, 2])
+    per_case = study.mean(axis=0) if len(cases) else np.full(len(candidates), np.nan)
+    return {"per_case": [float(v) for v in per_case], "pooled": [float(v) for v in pooled]}
 
 
 def choose_threshold(candidates, dice) -> float:
@@ -82,8 +89,8 @@ def calibrate_run(
         progress: Print one line per study.
 
     Returns:
-        ``{"tumor_threshold": t, "split", "cases", "candidates", "tumor_dice", "reference_tumor_voxels",
-        "model_sha256"}`` (the digest ties it to this model: a retrained model ignores it);
+        ``{"tumor_threshold": t, "split", "cases", "candidates", "tumor_dice" (mean per case, the
+        criterion), "tumor_dice_pooled", "reference_tumor_voxels", "model_sha256"}`` (the digest ties it to this model: a retrained model ignores it);
         ``tumor_threshold`` is 0.5 (the argmax) when the split has no study with tumor.
     """
     from liverlib.interim import load_case, read_cases
@@ -105,13 +112,14 @@ def calibrate_run(
         used.append(row["case_id"])
         if progress:
             print(f"calibration study {len(used)}/{min(len(rows), max_cases)}: {row['case_id']}", flush=True)
-    dice = pooled_tumor_dice(cases, candidates)
+    dice = tumor_dice_by_threshold(cases, candidates)
     record = {
-        "tumor_threshold": choose_threshold(candidates, dice),
+        "tumor_threshold": choose_threshold(candidates, dice["per_case"]),
         "split": split,
         "cases": used,
         "candidates": [float(t) for t in candidates],
-        "tumor_dice": [None if np.isnan(d) else d for d in dice],
+        "tumor_dice": [None if np.isnan(d) else d for d in dice["per_case"]],
+        "tumor_dice_pooled": [None if np.isnan(d) else d for d in dice["pooled"]],
         "reference_tumor_voxels": int(sum((ref == 2).sum() for _, ref in cases)),
         "model_sha256": model_digest(run_dir / "best_model.keras"),
     }

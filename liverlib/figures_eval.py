@@ -203,23 +203,27 @@ def worst_cases_gallery(images: np.ndarray, true_masks: np.ndarray, pred_masks: 
 
 
 def threshold_figure(calibration: dict | None):
-    """Pooled 3D tumor Dice of the fused label against its tumor threshold (``calibrate.calibrate_run``).
+    """3D tumor Dice of the fused label against its tumor threshold (``calibrate.calibrate_run``).
 
     Args:
         calibration: The calibration record (``calibration.json``); None draws
             an empty figure that says the argmax (0.5) is used.
 
     Returns:
-        A ``go.Figure``: one line over the candidates, the chosen one marked.
+        A ``go.Figure``: Dice per case (the criterion) and pooled over the
+        candidates, the chosen one marked.
     """
     import plotly.graph_objects as go
 
     fig = go.Figure().update_layout(**LAYOUT, xaxis_title="tumor threshold (0.5 = argmax)",
-                                    yaxis_title="pooled 3D tumor Dice")
+                                    yaxis_title="3D tumor Dice")
     if not calibration:
         return fig.update_layout(title="No calibration: the fused label is the argmax (tumor threshold 0.5)")
     x, y, chosen = calibration["candidates"], calibration["tumor_dice"], calibration["tumor_threshold"]
-    fig.add_trace(go.Scatter(x=x, y=y, mode="lines+markers", name="tumor Dice", line={"color": COLORS["fused"]}))
+    fig.add_trace(go.Scatter(x=x, y=y, mode="lines+markers", name="Dice per case (mean)", line={"color": COLORS["fused"]}))
+    if calibration.get("tumor_dice_pooled"):
+        fig.add_trace(go.Scatter(x=x, y=calibration["tumor_dice_pooled"], mode="lines+markers", name="Dice pooled",
+                                 line={"color": COLORS["overall"], "dash": "dot"}))
     if chosen in x:
         fig.add_trace(go.Scatter(x=[chosen], y=[y[x.index(chosen)]], mode="markers", name=f"chosen: {chosen:g}",
                                  marker={"size": 14, "symbol": "star", "color": "#d62728"}))

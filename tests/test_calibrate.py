@@ -4,7 +4,7 @@ import logging
 import numpy as np
 import pytest
 
-from liverlib.calibrate import CANDIDATES, choose_threshold, pooled_tumor_dice
+from liverlib.calibrate import CANDIDATES, choose_threshold, tumor_dice_by_threshold
 from liverlib.errors import StudyError
 from liverlib.predict import label_from_probs
 from liverlib.saved_model import (
@@ -45,14 +45,28 @@ def ball_case(size=24):
 
 def test_pooled_dice_and_choice_on_a_shrunken_tumor():
     probs, ref = ball_case()
-    dice = pooled_tumor_dice([(probs, ref)], CANDIDATES)
+    dice = tumor_dice_by_threshold([(probs, ref)], CANDIDATES)["per_case"]
     inner, ball = (probs[..., 2] >= 0.6).sum(), (ref == 2).sum()
     assert dice[CANDIDATES.index(0.5)] == pytest.approx(2 * inner / (inner + ball))  # argmax: the inner ball only
     assert dice[CANDIDATES.index(0.3)] == pytest.approx(1.0)  # the whole ball, no false positive
     assert dice[CANDIDATES.index(0.2)] < 1.0  # the 0.2 false positive joins
     assert choose_threshold(CANDIDATES, dice) == 0.3  # 0.25 ties with 0.3: the one nearer the argmax wins
     assert choose_threshold(CANDIDATES, [float("nan")] * len(CANDIDATES)) == 0.5
-    assert np.isnan(pooled_tumor_dice([], CANDIDATES)).all()
+    assert np.isnan(tumor_dice_by_threshold([], CANDIDATES)["per_case"]).all()
+
+
+def test_dice_per_case_counts_each_study_and_tumor_free_false_positives():
+    probs, ref = ball_case()
+    free_ref = np.where(ref > 0, 1, 0).astype(np.uint8)  # the same study without its tumor
+    quiet = probs.copy()
+    quiet[..., 1] += quiet[..., 2]
+    quiet[..., 2] = 0  # ... and a model that sees none
+    dice = tumor_dice_by_threshold([(probs, ref), (quiet, free_ref), (probs, free_ref)], CANDIDATES)
+    i = CANDIDATES.index(0.3)
+    # Per case: 1.0 (the ball), 1.0 (nothing either side), 0.0 (tumor predicted in a tumor-free study).
+    assert dice["per_case"][i] == pytest.approx(2 / 3)
+    ball = (ref == 2).sum()
+    assert dice["pooled"][i] == pytest.approx(2 * ball / (2 * ball + ball))
 
 
 def test_calibration_file_is_tied_to_its_model(tmp_path, caplog):
@@ -78,9 +92,10 @@ def test_calibration_file_is_tied_to_its_model(tmp_path, caplog):
 def test_threshold_figure_marks_the_choice():
     from liverlib.figures_eval import threshold_figure
 
-    record = {"candidates": [0.2, 0.3, 0.5], "tumor_dice": [0.7, 0.8, 0.6], "tumor_threshold": 0.3,
-              "split": "valid", "cases": ["a", "b"]}
+    record = {"candidates": [0.2, 0.3, 0.5], "tumor_dice": [0.7, 0.8, 0.6], "tumor_dice_pooled": [0.9, 0.8, 0.5],
+              "tumor_threshold": 0.3, "split": "valid", "cases": ["a", "b"]}
     fig = threshold_figure(record)
-    assert list(fig.data[1].x) == [0.3] and list(fig.data[1].y) == [0.8]
+    assert list(fig.data[1].y) == [0.9, 0.8, 0.5]  # pooled, for information
+    assert list(fig.data[2].x) == [0.3] and list(fig.data[2].y) == [0.8]  # the choice: per case
     assert "2 valid studies: 0.3" in fig.layout.title.text
     assert not threshold_figure(None).data and "argmax" in threshold_figure(None).layout.title.text
