@@ -207,7 +207,7 @@ def headline(record: dict) -> dict:
 
     Returns:
         ``{"axial" | "coronal" | "sagittal" | "all views": {"liver_dice", "tumor_dice",
-        "cancer_auc", "pixel_accuracy"}, "fused": {...the same keys}}``, all on
+        "cancer_auc", "pixel_accuracy", "n_slices"}, "fused": {...the same keys, "tumor_threshold"}}``, all on
         the test slices: ``fused`` is the fused 3D result of the studies predicted
         in 3D read back on their slices (``slice_fused``; the per-patient 3D Dice
         is in ``cases_summary``).
@@ -231,6 +231,7 @@ def headline(record: dict) -> dict:
             "cancer_auc": fused["cancer"]["auc"],
             "pixel_accuracy": fused["pixel_accuracy"],
             "n_slices": fused["n_images"],
+            "tumor_threshold": record.get("tumor_threshold", 0.5),
         }
     return out
 

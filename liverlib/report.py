@@ -142,7 +142,8 @@ def headline_metrics(run_dir: Path) -> dict:
 ROW_LABELS = {"all views": "all slices", "fused": "fused 3D"}
 #: What the fused row means, under the table.
 FUSED_NOTE = ("Fused 3D: the three views averaged into one volume per test patient, then read back on {slices} "
-              "(its label, and as cancer score the largest tumor probability it holds in the slice). 04_evaluate also "
+              "(its label, {tumor_rule}; and as cancer score the largest tumor "
+              "probability it holds in the slice). 04_evaluate also "
               "scores each patient in 3D (mean Dice over patients, per view and fused).")
 
 
@@ -156,7 +157,10 @@ def fused_note(headline: dict) -> str:
         slices = f"{n} of the {total} test slices (those of the studies predicted in 3D; 04's max_cases)"
     else:
         slices = "the same test slices as the rows above"
-    return FUSED_NOTE.format(slices=slices)
+    threshold = fused.get("tumor_threshold", 0.5)
+    rule = ("the argmax" if threshold >= 0.5 else
+            f"tumor wherever its probability reaches {threshold:g}, a threshold chosen on the validation split")
+    return FUSED_NOTE.format(slices=slices, tumor_rule=rule)
 
 
 def _metrics_figure(headline: dict) -> dict | None:

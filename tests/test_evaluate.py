@@ -169,11 +169,14 @@ def test_evaluate_run_writes_metrics(tiny_run):
     assert got["cancer"]["auc"] == pytest.approx(expected["overall"]["cancer"]["auc"])
     assert record["headline"]["fused"] == {"liver_dice": got["liver_dice"], "tumor_dice": got["tumor_dice"],
                                            "cancer_auc": got["cancer"]["auc"], "pixel_accuracy": got["pixel_accuracy"],
-                                           "n_slices": int(a.sum())}
+                                           "n_slices": int(a.sum()), "tumor_threshold": 0.5}
     from liverlib.report import fused_note
 
     note = fused_note(record["headline"])
     assert f"{int(a.sum())} of the 18 test slices" in note  # test-b was not predicted in 3D
+    assert "its label, the argmax;" in note
+    calibrated = fused_note({"fused": {**record["headline"]["fused"], "tumor_threshold": 0.4}})
+    assert "tumor wherever its probability reaches 0.4, a threshold chosen on the validation split" in calibrated
     assert fused_note({"fused": {"liver_dice": 0.9}}) == ""  # an older metrics.json: no note
     sizes = record["cancer_by_size"]
     assert sum(r["slices"] for r in sizes) == int(np.asarray(result.data.cancer).sum())
