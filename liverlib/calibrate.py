@@ -14,12 +14,15 @@ split is never looked at.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
 
 from liverlib.atomic import write_json
 from liverlib.saved_model import CALIBRATION_FILE, model_digest
+
+log = logging.getLogger(__name__)
 
 #: Tumor thresholds tried (0.5 is the argmax).
 CANDIDATES = (0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5)
@@ -33,7 +36,8 @@ def tumor_dice_by_threshold(cases: list[tuple[np.ndarray, np.ndarray]], candidat
         candidates: Tumor thresholds.
 
     Returns:
-        ``{"per_case": [...], "pooled": [...]}``, one value per candidate.
+        ``{"per_case": [...], "pooled": [...], "per_study": [[...], ...]}``, one
+        value per candidate (``per_study``: one list per study).
         ``per_case`` is the mean over studies of each study's Dice, as LiTS
         ranks ("Dice per case": a study with no tumor scores 1 when none is
         predicted, else 0), so one large lesion does not decide alone and
@@ -53,14 +57,18 @@ def tumor_dice_by_threshold(cases: list[tuple[np.ndarray, np.ndarray]], candidat
         total = counts.sum(axis=0)
         pooled = 2 * total[:, 0] / (total[:, 1] + total[:, 2])
     per_case = study.mean(axis=0) if len(cases) else np.full(len(candidates), np.nan)
-    return {"per_case": [float(v) for v in per_case], "pooled": [float(v) for v in pooled]}
+    return {"per_case": [float(v) for v in per_case], "pooled": [float(v) for v in pooled],
+            "per_study": [[float(v) for v in row] for row in study]}
 
 
 def choose_threshold(candidates, dice) -> float:
-    """The candidate with the highest Dice (ties: the one closest to 0.5); 0.5 when none is defined."""
+    """The candidate with the highest Dice (ties: the highest candidate, nearest the argmax); 0.5 when none is defined.
+
+    ``dice`` may hold None for undefined values (as ``calibration.json`` stores them).
+    """
     best, best_dice = 0.5, -1.0
-    for t, d in sorted(zip(candidates, dice), key=lambda c: -c[0]):  # from 0.5 down: ties keep the argmax side
-        if not np.isnan(d) and d > best_dice + 1e-9:
+    for t, d in sorted(zip(candidates, dice), key=lambda c: -c[0]):  # highest first: ties keep the argmax side
+        if d is not None and not np.isnan(d) and d > best_dice + 1e-9:
             best, best_dice = float(t), d
     return best
 
@@ -90,7 +98,8 @@ def calibrate_run(
 
     Returns:
         ``{"tumor_threshold": t, "split", "cases", "candidates", "tumor_dice" (mean per case, the
-        criterion), "tumor_dice_pooled", "reference_tumor_voxels", "model_sha256"}`` (the digest ties it to this model: a retrained model ignores it);
+        criterion), "tumor_dice_pooled", "tumor_dice_per_study" (case id -> one Dice per candidate),
+        "reference_tumor_voxels", "model_sha256"}`` (the digest ties it to this model: a retrained model ignores it);
         ``tumor_threshold`` is 0.5 (the argmax) when the split has no study with tumor.
     """
     from liverlib.interim import load_case, read_cases
@@ -113,6 +122,8 @@ def calibrate_run(
         if progress:
             print(f"calibration study {len(used)}/{min(len(rows), max_cases)}: {row['case_id']}", flush=True)
     dice = tumor_dice_by_threshold(cases, candidates)
+    if not cases:
+        log.warning("no labelled %s study in %s: the fused label stays the argmax (tumor threshold 0.5)", split, interim_dir)
     record = {
         "tumor_threshold": choose_threshold(candidates, dice["per_case"]),
         "split": split,
@@ -120,6 +131,7 @@ def calibrate_run(
         "candidates": [float(t) for t in candidates],
         "tumor_dice": [None if np.isnan(d) else d for d in dice["per_case"]],
         "tumor_dice_pooled": [None if np.isnan(d) else d for d in dice["pooled"]],
+        "tumor_dice_per_study": {case: row for case, row in zip(used, dice["per_study"])},
         "reference_tumor_voxels": int(sum((ref == 2).sum() for _, ref in cases)),
         "model_sha256": model_digest(run_dir / "best_model.keras"),
     }

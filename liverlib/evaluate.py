@@ -29,10 +29,10 @@ leaves a half-written evaluation behind.
 
 from __future__ import annotations
 
-import dataclasses
+import logging
 import os
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +40,8 @@ import numpy as np
 from liverlib import metrics
 from liverlib.atomic import write_json
 from liverlib.slice_dataset import VIEWS, SliceSplit, load_split, read_manifest
+
+log = logging.getLogger(__name__)
 
 #: Pixel accuracy reported by the reference project (2D, all pixels), for comparison.
 REFERENCE_PIXEL_ACCURACY = 0.9066
@@ -232,6 +234,7 @@ def headline(record: dict) -> dict:
             "pixel_accuracy": fused["pixel_accuracy"],
             "n_slices": fused["n_images"],
             "tumor_threshold": record.get("tumor_threshold", 0.5),
+            "tumor_threshold_source": record.get("tumor_threshold_source", "argmax"),
         }
     return out
 
@@ -260,6 +263,22 @@ def _read_back_fused(case_id: str, fused_cube: np.ndarray, ref: np.ndarray | Non
         slices.cancer_fused[i] = scores[view][slice_index[i]]
         slices.fused_mask[i] = label_from_probs(view_slices(fused_cube, view)[slice_index[i]], tumor_threshold)
     return None
+
+
+def _tumor_threshold(model_path: Path, given: float | None, split: str) -> tuple[float, str]:
+    """The fused label's tumor threshold and where it came from (for metrics.json and the index note)."""
+    from liverlib.saved_model import read_calibration
+
+    if given is not None:
+        return float(given), "set by the caller" if given < 0.5 else "argmax"
+    calibration = read_calibration(model_path)
+    if calibration is None:
+        return 0.5, "argmax"
+    source = f"chosen on {len(calibration.get('cases', []))} {calibration.get('split', '?')} studies"
+    if calibration.get("split") == split:
+        log.warning("the tumor threshold was chosen on the %s split, the split evaluated: its figures are optimistic", split)
+        source += ", the split evaluated here: optimistic"
+    return calibration["tumor_threshold"], source
 
 
 def _tumor_pixels(masks, chunk: int = 512) -> np.ndarray:
@@ -316,9 +335,10 @@ def evaluate_run(
         batch_size: Slices per model call.
         max_cases: At most this many studies for the 3D evaluation (0: none).
         tumor_threshold: Tumor threshold of the fused label
-            (``predict.label_from_probs``); None: ``calibration.json`` of the
-            run (chosen on the validation split by ``calibrate.calibrate_run``)
-            or 0.5, the argmax, without one.
+            (``predict.label_from_probs``); None: ``calibration.json`` beside
+            the model (chosen on the validation split by
+            ``calibrate.calibrate_run``) or 0.5, the argmax, without one.
+            ``metrics.json`` records it and its source.
         write: Write ``metrics.json`` and ``predictions/``.
         progress: Print one line per case.
 
@@ -329,7 +349,6 @@ def evaluate_run(
     from liverlib.nifti_io import write_label_nifti
     from liverlib.plots_training import load_history
     from liverlib.predict import PredictParams, load_model, predict_volume
-    from liverlib.saved_model import calibrated_tumor_threshold
     from liverlib.views import to_cube
 
     run_dir, dataset_root = Path(run_dir), Path(dataset_root)
@@ -352,10 +371,8 @@ def evaluate_run(
     case_ids, views, slice_index = np.asarray(data.case_id, dtype=str), np.asarray(data.view), np.asarray(data.slice_index)
     if write:
         shutil.rmtree(run_dir / "predictions.tmp", ignore_errors=True)  # left by a crashed run
-    if tumor_threshold is None:
-        calibrated = calibrated_tumor_threshold(model_path)
-        tumor_threshold = 0.5 if calibrated is None else calibrated
-    params = dataclasses.replace(PredictParams.from_manifest(manifest), tumor_threshold=float(tumor_threshold))
+    tumor_threshold, threshold_source = _tumor_threshold(model_path, tumor_threshold, split)
+    params = replace(PredictParams.from_manifest(manifest), tumor_threshold=tumor_threshold)
     if interim_dir is not None and max_cases > 0:
         rows = [r for r in read_cases(interim_dir) if r.get("split") == split]
         for row in sorted(rows, key=lambda r: r["case_id"])[:max_cases]:
@@ -396,6 +413,7 @@ def evaluate_run(
         "split": split,
         "threshold": float(threshold),
         "tumor_threshold": params.tumor_threshold,
+        "tumor_threshold_source": threshold_source,
         "model": model_path.name,
         "dataset": {"name": dataset_root.name, "image_size": manifest.get("image_size"),
                     "spacing_mm": manifest.get("spacing_mm"), "windows": manifest.get("windows")},

@@ -210,8 +210,9 @@ def threshold_figure(calibration: dict | None):
             an empty figure that says the argmax (0.5) is used.
 
     Returns:
-        A ``go.Figure``: Dice per case (the criterion) and pooled over the
-        candidates, the chosen one marked.
+        A ``go.Figure``: Dice per case (the criterion), each study's Dice
+        (grey: a tumor-free study jumps between 0 and 1) and the pooled Dice
+        over the candidates, the chosen one marked.
     """
     import plotly.graph_objects as go
 
@@ -221,6 +222,9 @@ def threshold_figure(calibration: dict | None):
         return fig.update_layout(title="No calibration: the fused label is the argmax (tumor threshold 0.5)")
     x, y, chosen = calibration["candidates"], calibration["tumor_dice"], calibration["tumor_threshold"]
     fig.add_trace(go.Scatter(x=x, y=y, mode="lines+markers", name="Dice per case (mean)", line={"color": COLORS["fused"]}))
+    for n, (case, row) in enumerate(sorted(calibration.get("tumor_dice_per_study", {}).items())):
+        fig.add_trace(go.Scatter(x=x, y=row, mode="lines", name="each study", legendgroup="study", showlegend=n == 0,
+                                 line={"color": "#bbbbbb", "width": 1}, hovertemplate=f"{case}: %{{y:.3f}}<extra></extra>"))
     if calibration.get("tumor_dice_pooled"):
         fig.add_trace(go.Scatter(x=x, y=calibration["tumor_dice_pooled"], mode="lines+markers", name="Dice pooled",
                                  line={"color": COLORS["overall"], "dash": "dot"}))

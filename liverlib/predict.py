@@ -366,6 +366,7 @@ def predict_path(
     manifest: dict | str | Path | None = None,
     case_id: str | None = None,
     model=None,
+    tumor_threshold: float | None = None,
 ) -> dict:
     """Predict a study from disk and write ``mask.nii.gz``, ``summary.json``, ``overlay.png``.
 
@@ -378,6 +379,8 @@ def predict_path(
         manifest: Preprocessing override (see :func:`resolve_params`).
         case_id: Pseudonym to use instead of the study's keyed hash.
         model: An already loaded model (skips loading ``model_path``).
+        tumor_threshold: Tumor threshold of the fused label (default: the
+            model's ``calibration.json``, else 0.5 = argmax).
 
     Returns:
         The summary dict (as written), with ``"files"`` naming the outputs.
@@ -388,6 +391,8 @@ def predict_path(
     volume = read_study(study_path, case_id=case_id)
     model = model if model is not None else load_model(model_path)
     params = resolve_params(model_path, manifest)
+    if tumor_threshold is not None:
+        params = dataclasses.replace(params, tumor_threshold=float(tumor_threshold))
     if params.image_size != int(model.input_shape[1]):
         params = dataclasses.replace(params, image_size=int(model.input_shape[1]))
     pred = predict_volume(volume, model, params, batch_size)
@@ -420,6 +425,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=64, help="slices per model call")
     parser.add_argument("--manifest", default=None, help="slice dataset manifest.json (default: found from the run)")
     parser.add_argument("--case-id", default=None, help="pseudonym to use (default: keyed hash of the study)")
+    parser.add_argument("--tumor-threshold", type=float, default=None,
+                        help="fused tumor probability that makes a voxel tumor (default: calibration.json beside "
+                             "the model, else 0.5 = argmax)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -427,7 +435,8 @@ def run(args: argparse.Namespace) -> int:
     from liverlib.errors import StudyError
 
     try:
-        summary = predict_path(args.study, args.model, args.out, args.batch_size, args.manifest, args.case_id)
+        summary = predict_path(args.study, args.model, args.out, args.batch_size, args.manifest, args.case_id,
+                               tumor_threshold=args.tumor_threshold)
     except StudyError as exc:
         print(f"{type(exc).__name__}: {exc}")
         return 1

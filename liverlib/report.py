@@ -159,7 +159,8 @@ def fused_note(headline: dict) -> str:
         slices = "the same test slices as the rows above"
     threshold = fused.get("tumor_threshold", 0.5)
     rule = ("the argmax" if threshold >= 0.5 else
-            f"tumor wherever its probability reaches {threshold:g}, a threshold chosen on the validation split")
+            f"the argmax plus tumor wherever the tumor probability reaches {threshold:g} inside the liver "
+            f"(threshold {fused.get('tumor_threshold_source', 'set by the caller')})")
     return FUSED_NOTE.format(slices=slices, tumor_rule=rule)
 
 

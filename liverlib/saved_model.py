@@ -68,7 +68,8 @@ def resolve_params(model_path: str | Path | None = None, manifest: dict | str | 
     and at the dataset named in ``training_history.json`` beside the model
     (``config.dataset_root``); falls back to the defaults of
     :mod:`liverlib.views`. The tumor threshold comes from ``calibration.json``
-    beside the model when there is one (else 0.5, the argmax).
+    beside the model when there is one (else 0.5, the argmax), unless a
+    manifest dict sets ``tumor_threshold`` itself.
 
     Args:
         model_path: ``outputs/runs/<run>/best_model.keras``.
@@ -97,7 +98,8 @@ def resolve_params(model_path: str | Path | None = None, manifest: dict | str | 
     if params is None:
         params = PredictParams()
         log.warning("no preprocessing.json or manifest found for %s; using the defaults %s", model_path, params)
-    threshold = calibrated_tumor_threshold(model_path)
+    explicit = isinstance(manifest, dict) and "tumor_threshold" in manifest
+    threshold = None if explicit else calibrated_tumor_threshold(model_path)
     return params if threshold is None else replace(params, tumor_threshold=threshold)
 
 
@@ -108,12 +110,16 @@ def model_digest(model_path: str | Path) -> str:
     return hashlib.sha256(Path(model_path).read_bytes()).hexdigest()
 
 
-def calibrated_tumor_threshold(model_path: str | Path | None) -> float | None:
-    """The tumor threshold in ``calibration.json`` beside the model.
+def read_calibration(model_path: str | Path | None) -> dict | None:
+    """The ``calibration.json`` record beside the model (``calibrate.calibrate_run``).
 
     Returns:
-        The threshold, or None without a calibration file or when the file was
-        made for another model (the run was retrained since: a warning says so).
+        The record, or None without a calibration file or when it cannot be
+        tied to this model (the run was retrained since, or the model file is
+        missing: a warning says so).
+
+    Raises:
+        StudyError: The file is not a calibration record (names the file).
     """
     if model_path is None:
         return None
@@ -122,15 +128,22 @@ def calibrated_tumor_threshold(model_path: str | Path | None) -> float | None:
         return None
     try:
         record = json.loads(path.read_text())
-        threshold = float(record["tumor_threshold"])
+        record["tumor_threshold"] = float(record["tumor_threshold"])
     except (ValueError, KeyError, TypeError) as exc:
         from liverlib.errors import StudyError
 
         raise StudyError(path, f"not a calibration file ({exc}); delete it or rerun the calibration") from None
-    if Path(model_path).exists() and record.get("model_sha256") != model_digest(model_path):
-        log.warning("%s was made for another model than %s: ignored (rerun the calibration)", path, model_path)
+    if not Path(model_path).exists() or record.get("model_sha256") != model_digest(model_path):
+        log.warning("%s was not made for the model %s (retrained or missing): ignored, the fused label is the argmax; "
+                    "rerun the calibration (04_evaluate)", path, model_path)
         return None
-    return threshold
+    return record
+
+
+def calibrated_tumor_threshold(model_path: str | Path | None) -> float | None:
+    """The tumor threshold of :func:`read_calibration`, or None without a usable one."""
+    record = read_calibration(model_path)
+    return None if record is None else record["tumor_threshold"]
 
 
 def load_model(model_path: str | Path):

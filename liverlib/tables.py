@@ -9,31 +9,43 @@ two-row table does not leave a screen of white space in the HTML report.
 from __future__ import annotations
 
 import math
+import numbers
+import re
 
-#: Row and header heights in pixels (fixed, so the figure height can fit the rows).
+#: Row height and header line height in pixels (fixed, so the figure height can fit the rows).
 ROW_PX = 26
 HEADER_PX = 30
+#: Width a table is laid out for when estimating how its headers wrap (plotly's default figure is ~700-900 px).
+LAYOUT_WIDTH_PX = 760
+#: A column in millilitres (``liver_ml``, ``tumor mL error``) prints one decimal whatever the size.
+_ML_COLUMN = re.compile(r"(^|[\s_])ml($|[\s_])", re.IGNORECASE)
 
 
-def format_cell(value) -> str:
+def format_cell(value, decimals: int | None = None) -> str:
     """One table cell as text.
 
     Args:
-        value: A cell value; floats get decimals by magnitude: a Dice of
-            0.9413 prints 0.941, a volume error of 23.097 mL prints 23.1, a
-            liver of 1450.12 mL prints 1450.
+        value: A cell value; floats (numpy's too) get decimals by magnitude:
+            a Dice of 0.9413 prints 0.941, a volume error of 23.097 mL prints
+            23.1, a liver of 1450.12 mL prints 1450.
+        decimals: Fixed decimals instead (e.g. 1 for a column in mL, so 6.988
+            mL prints 7.0 beside 23.1).
 
     Returns:
         The text; ``"n/a"`` for None and NaN (a metric that is not defined,
         e.g. tumor Dice of a tumor-free case).
     """
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "n/a"
-    if isinstance(value, float):
-        magnitude = abs(value)
-        decimals = 3 if magnitude < 10 else 1 if magnitude < 1000 else 0
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return str(int(value))
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        value = float(value)
+        if math.isnan(value):
+            return "n/a"
+        if decimals is None:
+            magnitude = abs(value)
+            decimals = 3 if magnitude < 10 else 1 if magnitude < 1000 else 0
         return f"{value:.{decimals}f}"
-    return str(value)
+    return "n/a" if value is None else str(value)
 
 
 def table_figure(rows: list[dict], title: str | None = None, *, columns: list[str] | None = None, max_rows: int = 500):
@@ -57,11 +69,15 @@ def table_figure(rows: list[dict], title: str | None = None, *, columns: list[st
     title = title or ""
     if len(rows) > max_rows:
         title += f" (first {max_rows} of {len(rows)})"
-    cells = [[format_cell(r.get(c)) for r in shown] for c in columns]
+    cells = [[format_cell(r.get(c), 1 if _ML_COLUMN.search(str(c)) else None) for r in shown] for c in columns]
     widths = [max(len(str(c)) * 0.6, *(len(v) for v in col), 4) for c, col in zip(columns, cells)]
-    fig = go.Figure(go.Table(header={"values": columns, "fill_color": "#e8eef7", "height": HEADER_PX},
+    # Headers wrap in narrow columns ("lesion precision" over "0.500"): room for the longest one (~7 px a letter).
+    column_px = [LAYOUT_WIDTH_PX * w / sum(widths) for w in widths]
+    lines = max(math.ceil(len(str(c)) * 7 / max(px - 8, 1)) for c, px in zip(columns, column_px))
+    header_px = HEADER_PX + 18 * (min(lines, 4) - 1)
+    fig = go.Figure(go.Table(header={"values": columns, "fill_color": "#e8eef7", "height": header_px},
                              cells={"values": cells, "height": ROW_PX}, columnwidth=widths))
     top = 40 if title else 10
-    fig.update_layout(title=title or None, height=top + HEADER_PX + ROW_PX * min(len(shown), 20) + 20,
+    fig.update_layout(title=title or None, height=top + header_px + ROW_PX * min(len(shown), 20) + 20,
                       margin={"l": 10, "r": 10, "t": top, "b": 10})
     return fig

@@ -43,7 +43,7 @@ def ball_case(size=24):
     return probs, ref
 
 
-def test_pooled_dice_and_choice_on_a_shrunken_tumor():
+def test_dice_and_choice_on_a_shrunken_tumor():
     probs, ref = ball_case()
     dice = tumor_dice_by_threshold([(probs, ref)], CANDIDATES)["per_case"]
     inner, ball = (probs[..., 2] >= 0.6).sum(), (ref == 2).sum()
@@ -52,6 +52,7 @@ def test_pooled_dice_and_choice_on_a_shrunken_tumor():
     assert dice[CANDIDATES.index(0.2)] < 1.0  # the 0.2 false positive joins
     assert choose_threshold(CANDIDATES, dice) == 0.3  # 0.25 ties with 0.3: the one nearer the argmax wins
     assert choose_threshold(CANDIDATES, [float("nan")] * len(CANDIDATES)) == 0.5
+    assert choose_threshold((0.2, 0.3, 0.5), [None, 0.4, 0.4]) == 0.5  # None as stored in calibration.json; ties: highest
     assert np.isnan(tumor_dice_by_threshold([], CANDIDATES)["per_case"]).all()
 
 
@@ -67,6 +68,7 @@ def test_dice_per_case_counts_each_study_and_tumor_free_false_positives():
     assert dice["per_case"][i] == pytest.approx(2 / 3)
     ball = (ref == 2).sum()
     assert dice["pooled"][i] == pytest.approx(2 * ball / (2 * ball + ball))
+    assert [row[i] for row in dice["per_study"]] == [pytest.approx(1.0), 1.0, 0.0]
 
 
 def test_calibration_file_is_tied_to_its_model(tmp_path, caplog):
@@ -83,7 +85,11 @@ def test_calibration_file_is_tied_to_its_model(tmp_path, caplog):
     model.write_bytes(b"weights v2, retrained")
     with caplog.at_level(logging.WARNING):
         assert calibrated_tumor_threshold(model) is None
-    assert "another model" in caplog.text
+    assert "retrained or missing" in caplog.text
+    assert resolve_params(model, {"image_size": 32, "tumor_threshold": 0.5}).tumor_threshold == 0.5  # explicit wins
+    path.write_text(json.dumps({"tumor_threshold": 0.2, "model_sha256": model_digest(model)}))
+    model.unlink()
+    assert calibrated_tumor_threshold(model) is None  # no model to tie it to
     path.write_text("{not json")
     with pytest.raises(StudyError, match=CALIBRATION_FILE):
         calibrated_tumor_threshold(model)
@@ -93,9 +99,14 @@ def test_threshold_figure_marks_the_choice():
     from liverlib.figures_eval import threshold_figure
 
     record = {"candidates": [0.2, 0.3, 0.5], "tumor_dice": [0.7, 0.8, 0.6], "tumor_dice_pooled": [0.9, 0.8, 0.5],
+              "tumor_dice_per_study": {"a": [0.4, 0.6, 0.2], "b": [1.0, 1.0, 1.0]},
               "tumor_threshold": 0.3, "split": "valid", "cases": ["a", "b"]}
     fig = threshold_figure(record)
-    assert list(fig.data[1].y) == [0.9, 0.8, 0.5]  # pooled, for information
-    assert list(fig.data[2].x) == [0.3] and list(fig.data[2].y) == [0.8]  # the choice: per case
+    by_name = {}
+    for trace in fig.data:
+        by_name.setdefault(trace.name, []).append(trace)
+    assert list(by_name["Dice pooled"][0].y) == [0.9, 0.8, 0.5]  # for information
+    assert [list(t.y) for t in by_name["each study"]] == [[0.4, 0.6, 0.2], [1.0, 1.0, 1.0]]
+    assert list(by_name["chosen: 0.3"][0].x) == [0.3] and list(by_name["chosen: 0.3"][0].y) == [0.8]  # per case
     assert "2 valid studies: 0.3" in fig.layout.title.text
     assert not threshold_figure(None).data and "argmax" in threshold_figure(None).layout.title.text

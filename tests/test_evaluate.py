@@ -169,14 +169,16 @@ def test_evaluate_run_writes_metrics(tiny_run):
     assert got["cancer"]["auc"] == pytest.approx(expected["overall"]["cancer"]["auc"])
     assert record["headline"]["fused"] == {"liver_dice": got["liver_dice"], "tumor_dice": got["tumor_dice"],
                                            "cancer_auc": got["cancer"]["auc"], "pixel_accuracy": got["pixel_accuracy"],
-                                           "n_slices": int(a.sum()), "tumor_threshold": 0.5}
+                                           "n_slices": int(a.sum()), "tumor_threshold": 0.5,
+                                           "tumor_threshold_source": "argmax"}
     from liverlib.report import fused_note
 
     note = fused_note(record["headline"])
     assert f"{int(a.sum())} of the 18 test slices" in note  # test-b was not predicted in 3D
     assert "its label, the argmax;" in note
-    calibrated = fused_note({"fused": {**record["headline"]["fused"], "tumor_threshold": 0.4}})
-    assert "tumor wherever its probability reaches 0.4, a threshold chosen on the validation split" in calibrated
+    calibrated = fused_note({"fused": {**record["headline"]["fused"], "tumor_threshold": 0.4,
+                                       "tumor_threshold_source": "chosen on 8 valid studies"}})
+    assert "tumor probability reaches 0.4 inside the liver (threshold chosen on 8 valid studies)" in calibrated
     assert fused_note({"fused": {"liver_dice": 0.9}}) == ""  # an older metrics.json: no note
     sizes = record["cancer_by_size"]
     assert sum(r["slices"] for r in sizes) == int(np.asarray(result.data.cancer).sum())
@@ -301,7 +303,13 @@ def test_calibrate_run_and_the_threshold_reaches_the_evaluation(tiny_run, tmp_pa
     assert calibrated_tumor_threshold(run / "best_model.keras") == record["tumor_threshold"]
     (run / CALIBRATION_FILE).write_text(json.dumps({**record, "tumor_threshold": 0.1}))
     result = evaluate_run(run, tiny_run["dataset"], tiny_run["interim"], max_cases=1, write=False, progress=False)
-    assert result.metrics["tumor_threshold"] == 0.1
+    assert result.metrics["tumor_threshold"] == 0.1 and result.cases[0]["preprocessing"]["tumor_threshold"] == 0.1
+    # Calibrated on the split it evaluates: said in metrics.json (and the index note).
+    assert result.metrics["tumor_threshold_source"] == "chosen on 2 test studies, the split evaluated here: optimistic"
+    assert result.metrics["headline"]["fused"]["tumor_threshold_source"] == result.metrics["tumor_threshold_source"]
+    argmax = evaluate_run(run, tiny_run["dataset"], tiny_run["interim"], max_cases=1, tumor_threshold=0.5,
+                          write=False, progress=False)
+    assert argmax.metrics["tumor_threshold_source"] == "argmax"
     covered = ~np.isnan(result.slices.cancer_fused)
-    case = result.cases[0]
-    assert case["preprocessing"]["tumor_threshold"] == 0.1 and covered.any()
+    low, high = (r.slices.fused_mask[covered] == 2 for r in (result, argmax))
+    assert low.sum() >= high.sum() and (low | ~high).all()  # the lower threshold only adds tumor

@@ -189,6 +189,19 @@ def test_dicom_prediction_world_coordinates_and_cli(tmp_path, model):
     text = json.dumps(summary)
     assert str(tmp_path) not in text  # no local paths (they may name a person)
     assert Image.open(tmp_path / "pred" / "overlay.png").size == (768, 256)
+    assert summary["preprocessing"]["tumor_threshold"] == 0.5  # no calibration.json: the argmax
+    # A calibration.json made for this model is used; --tumor-threshold overrides it.
+    from liverlib.saved_model import CALIBRATION_FILE, model_digest
+
+    (model_path.parent / CALIBRATION_FILE).write_text(
+        json.dumps({"tumor_threshold": 0.05, "model_sha256": model_digest(model_path)}))
+    assert main(["predict", str(tmp_path / "series"), "--model", str(model_path), "--out", str(tmp_path / "cal")]) == 0
+    calibrated = json.loads((tmp_path / "cal" / "summary.json").read_text())
+    assert calibrated["preprocessing"]["tumor_threshold"] == 0.05
+    assert calibrated["tumor_ml"] >= summary["tumor_ml"]  # a lower threshold never shrinks the tumor
+    assert main(["predict", str(tmp_path / "series"), "--model", str(model_path), "--out", str(tmp_path / "arg"),
+                 "--tumor-threshold", "0.5"]) == 0
+    assert json.loads((tmp_path / "arg" / "summary.json").read_text())["preprocessing"]["tumor_threshold"] == 0.5
 
 
 def test_context_model_gets_neighbour_channels(model):

@@ -1,5 +1,7 @@
 import math
 
+import numpy as np
+
 from liverlib import figures_eval, figures_explore
 from liverlib.tables import HEADER_PX, ROW_PX, format_cell, table_figure
 
@@ -11,17 +13,25 @@ def test_format_cell_decimals_by_magnitude():
     assert format_cell(-3.5) == "-3.500"
     assert format_cell(None) == format_cell(math.nan) == "n/a"
     assert format_cell(7) == "7" and format_cell("ircadb-5172e836ac") == "ircadb-5172e836ac"
+    assert format_cell(np.float32(0.94137)) == "0.941" and format_cell(np.float32("nan")) == "n/a"
+    assert format_cell(np.int64(12)) == "12" and format_cell(True) == "True"
+    assert format_cell(6.988, decimals=1) == "7.0"
 
 
 def test_table_figure_cells_widths_and_height():
-    rows = [{"case": "ircadb-5172e836ac", "tumor Dice": 0.5}, {"case": "b", "liver_ml": 1450.123}]
+    rows = [{"case": "ircadb-5172e836ac", "tumor Dice": 0.5}, {"case": "b", "liver_ml": 1450.123, "tumor mL error": 6.988}]
     fig = table_figure(rows, "t")
     table = fig.data[0]
-    assert list(table.header.values) == ["case", "tumor Dice", "liver_ml"]
-    assert [list(c) for c in table.cells.values] == [["ircadb-5172e836ac", "b"], ["0.500", "n/a"], ["n/a", "1450"]]
+    assert list(table.header.values) == ["case", "tumor Dice", "liver_ml", "tumor mL error"]
+    assert [list(c) for c in table.cells.values] == [["ircadb-5172e836ac", "b"], ["0.500", "n/a"], ["n/a", "1450.1"],
+                                                     ["n/a", "7.0"]]  # mL columns: one decimal at any size
     assert table.columnwidth[0] > 2 * table.columnwidth[1]  # the case id gets room, numbers less
-    assert fig.layout.height == 40 + HEADER_PX + 2 * ROW_PX + 20  # fitted to two rows, no white space
-    assert table_figure(rows * 30).layout.height == 10 + HEADER_PX + 20 * ROW_PX + 20  # long tables scroll
+    short = table_figure([{"a": 1}, {"a": 2}], "t")
+    assert short.layout.height == 40 + HEADER_PX + 2 * ROW_PX + 20  # fitted to two rows, no white space
+    assert table_figure([{"a": 1}] * 60).layout.height == 10 + HEADER_PX + 20 * ROW_PX + 20  # long tables scroll
+    # Long headers over narrow number columns wrap: the header row grows and the figure with it.
+    wide = table_figure([{"case": "ircadb-5172e836ac", **{f"lesion precision {i}": 0.5 for i in range(8)}}])
+    assert wide.data[0].header.height > HEADER_PX and wide.layout.height == 10 + wide.data[0].header.height + ROW_PX + 20
 
 
 def test_table_figure_empty_and_cut():
