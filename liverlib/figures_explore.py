@@ -52,8 +52,8 @@ def render_slice(hu: np.ndarray, label: np.ndarray | None = None, *, level: floa
         label: ``(H, W)`` 0/1/2 or None.
         level: Window level in HU (60 for the abdomen).
         width: Window width in HU (400 for the abdomen, 150 for the liver).
-        liver: Blend liver (labels 1 and 2) in green.
-        tumor: Blend tumor (label 2) in red, over the liver.
+        liver: Blend liver in green (label 1; label 2 too when ``tumor`` is off).
+        tumor: Blend tumor (label 2) in red, over the grey (not over green).
         opacity: Overlay weight, 0 (invisible) to 1 (opaque).
 
     Returns:
@@ -62,7 +62,9 @@ def render_slice(hu: np.ndarray, label: np.ndarray | None = None, *, level: floa
     rgb = np.repeat(window_grey(hu, level, width)[..., None], 3, axis=-1).astype(np.float32)
     if label is not None and opacity > 0:
         a = float(np.clip(opacity, 0.0, 1.0))
-        for show, mask, color in ((liver, label >= 1, LIVER_RGB), (tumor, label == 2, TUMOR_RGB)):
+        # Tumor blends with the grey alone: red over green turned brown and hid small lesions.
+        liver_mask = label == 1 if tumor else label >= 1
+        for show, mask, color in ((liver, liver_mask, LIVER_RGB), (tumor, label == 2, TUMOR_RGB)):
             if show and mask.any():
                 rgb[mask] = (1 - a) * rgb[mask] + a * np.asarray(color, np.float32)
     return np.rint(rgb).astype(np.uint8)

@@ -90,6 +90,8 @@ def test_render_slice_overlays_only_masked_pixels():
     assert (both[0, 0] == plain[0, 0]).all()
     assert both[2, 2, 1] > both[2, 2, 0]  # liver green
     assert both[5, 5, 0] > both[5, 5, 1]  # tumor red, drawn over liver
+    # ... over the grey alone, no green under it (red over green looked brown)
+    assert np.array_equal(both[5, 5], np.rint(0.5 * plain[5, 5] + 0.5 * np.array(fx.TUMOR_RGB)).astype(np.uint8))
     no_tumor = fx.render_slice(hu, label, tumor=False, opacity=0.5)
     assert no_tumor[5, 5, 1] > no_tumor[5, 5, 0]  # tumor pixel still shows as liver
     none = fx.render_slice(hu, label, liver=False, tumor=False, opacity=0.5)
