@@ -142,6 +142,25 @@ class EvaluationResult:
             rows.append(row)
         return rows
 
+    def summary_tables(self) -> tuple[list[dict], list[dict]]:
+        """``cases_summary`` as two tables: mean 3D Dice per view and fused (with the fusion gain), and
+        lesion detection with volume errors (empty lists without studies)."""
+        summary = self.metrics.get("cases_summary") or {}
+        dice = summary.get("mean_dice") or {}
+        rows = [{"labels from": name, "mean liver Dice": d.get("liver"), "mean tumor Dice": d.get("tumor")}
+                for name, d in dice.items()]
+        gain = summary.get("mean_fusion_gain")
+        if rows and gain:
+            rows.append({"labels from": "fused minus mean single view", "mean liver Dice": gain.get("liver"),
+                         "mean tumor Dice": gain.get("tumor")})
+        lesions = summary.get("lesions") or {}
+        detection = [{"studies": summary.get("n_cases"), "lesions": lesions.get("n_true"),
+                      "predicted": lesions.get("n_pred"), "recall": lesions.get("recall"),
+                      "precision": lesions.get("precision"),
+                      "liver mL error (mean abs)": summary.get("mean_abs_liver_ml_error"),
+                      "tumor mL error (mean abs)": summary.get("mean_abs_tumor_ml_error")}] if lesions else []
+        return rows, detection
+
     def worst_slices(self, n: int = 6, require_reference: bool = True) -> np.ndarray:
         """Indices of the ``n`` slices with the lowest per-image IoU (ties: highest cancer error)."""
         iou = np.asarray(self.per_image_iou["mean"], float)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from liverlib.interim import save_case, write_cases
-from liverlib.slice_dataset import SliceSplit, save_split, write_manifest
+from liverlib.slice_dataset import VIEWS, SliceSplit, save_split, write_manifest
 from liverlib.views import DEFAULT_WINDOWS
 from liverlib.volume import Volume
 
@@ -237,6 +237,11 @@ def test_figures_and_viewers(tiny_run):
     with_fused = figures_eval.roc_figure(sm, result.metrics["slice_fused"]["overall"]["cancer"])
     assert len(with_fused.data) == 6 and with_fused.data[4].name.startswith("fused 3D")
     assert figures_eval.table_figure(result.size_table()).data
+    dice_rows, detection = result.summary_tables()
+    summary = result.metrics["cases_summary"]
+    assert [r["labels from"] for r in dice_rows] == [*VIEWS, "fused", "fused minus mean single view"]
+    assert dice_rows[3]["mean tumor Dice"] == summary["mean_dice"]["fused"]["tumor"]
+    assert detection[0]["lesions"] == summary["lesions"]["n_true"] and detection[0]["studies"] == len(result.cases)
     curves = figures_eval.training_curves(result.history)
     assert "loss" in curves and curves["lr"].layout.yaxis.type == "log" and curves["lr"].layout.yaxis.dtick == "D2"
     slider = viewer_eval.slice_slider_figure(result.viewer["test-a"], "coronal", step=4)
