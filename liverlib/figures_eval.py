@@ -141,7 +141,8 @@ def score_scatter_figure(cancer_prob: np.ndarray, tumor_iou: np.ndarray, cancer_
         text = None if seg_confidence is None else [f"seg confidence {c:.2f}" for c in np.asarray(seg_confidence)[sel]]
         fig.add_trace(go.Scatter(x=np.asarray(cancer_prob)[sel], y=y[sel], mode="markers", name=name, text=text,
                                  marker={"color": color, "size": 6, "opacity": 0.6}))
-    fig.update_layout(title="Tumor IoU vs cancer probability per slice (no tumor anywhere: -0.05)",
+    fig.update_layout(title="Tumor IoU vs cancer probability per slice<br><sup>slices with no tumor in the reference "
+                            "nor the prediction (IoU undefined) are drawn at -0.05</sup>",
                       xaxis_title="cancer probability", yaxis_title="tumor IoU", **LAYOUT)
     return fig
 
