@@ -141,10 +141,9 @@ def headline_metrics(run_dir: Path) -> dict:
 #: How headline rows read on the index page: slice-level views, then the 3D result.
 ROW_LABELS = {"all views": "all slices", "fused": "fused 3D"}
 #: What the fused row means, under the table.
-FUSED_NOTE = ("Fused 3D: the three views averaged into one volume per test patient, then read back on {slices} "
-              "(its label, {tumor_rule}; and as cancer score the largest tumor "
-              "probability it holds in the slice). 04_evaluate also "
-              "scores each patient in 3D (mean Dice over patients, per view and fused).")
+FUSED_NOTE = ("Fused 3D: the three views are averaged into one volume per test patient and read back on {slices}. "
+              "Its label is the argmax{tumor_rule}. A slice's cancer score is the largest tumor probability in it. "
+              "04_evaluate also scores each patient in 3D (mean Dice over patients, per view and fused).")
 
 
 def fused_note(headline: dict) -> str:
@@ -158,9 +157,9 @@ def fused_note(headline: dict) -> str:
     else:
         slices = "the same test slices as the rows above"
     threshold = fused.get("tumor_threshold", 0.5)
-    rule = ("the argmax" if threshold >= 0.5 else
-            f"the argmax plus tumor wherever the tumor probability reaches {threshold:g} inside the liver "
-            f"(threshold {fused.get('tumor_threshold_source', 'set by the caller')})")
+    rule = ("" if threshold >= 0.5 else
+            f", plus tumor wherever the tumor probability reaches {threshold:g} inside the liver; that threshold was "
+            f"{fused.get('tumor_threshold_source', 'set by the caller')}")
     return FUSED_NOTE.format(slices=slices, tumor_rule=rule)
 
 

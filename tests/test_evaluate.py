@@ -175,10 +175,10 @@ def test_evaluate_run_writes_metrics(tiny_run):
 
     note = fused_note(record["headline"])
     assert f"{int(a.sum())} of the 18 test slices" in note  # test-b was not predicted in 3D
-    assert "its label, the argmax;" in note
+    assert "Its label is the argmax." in note
     calibrated = fused_note({"fused": {**record["headline"]["fused"], "tumor_threshold": 0.4,
                                        "tumor_threshold_source": "chosen on 8 valid studies"}})
-    assert "tumor probability reaches 0.4 inside the liver (threshold chosen on 8 valid studies)" in calibrated
+    assert "plus tumor wherever the tumor probability reaches 0.4 inside the liver; that threshold was chosen on 8 valid" in calibrated
     assert fused_note({"fused": {"liver_dice": 0.9}}) == ""  # an older metrics.json: no note
     sizes = record["cancer_by_size"]
     assert sum(r["slices"] for r in sizes) == int(np.asarray(result.data.cancer).sum())
