@@ -228,7 +228,8 @@ def headline(record: dict) -> dict:
 
     Returns:
         ``{"axial" | "coronal" | "sagittal" | "all views": {"liver_dice", "tumor_dice",
-        "cancer_auc", "pixel_accuracy", "n_slices"}, "fused": {...the same keys, "tumor_threshold"}}``, all on
+        "cancer_auc", "pixel_accuracy", "n_slices"}, "fused": {...the same keys, "tumor_threshold",
+        "tumor_threshold_source"}}``, all on
         the test slices: ``fused`` is the fused 3D result of the studies predicted
         in 3D read back on their slices (``slice_fused``; the per-patient 3D Dice
         is in ``cases_summary``).
