@@ -185,7 +185,8 @@ def write_index(run_dir: str | Path, result, description: str = "") -> Path:
     headline = headline_metrics(run_dir)
     esc = html.escape
     step_rows = "".join(
-        f"<tr><td>{esc(s.name)}</td><td class='{esc(s.status)}'>{esc(s.status)}</td><td>{s.seconds:.1f} s</td>"
+        f"<tr><td>{esc(s.name)}</td><td class='{esc(s.status)}'>{esc(s.status)}</td>"
+        f"<td>{s.seconds:.1f} s{' (when it ran)' if s.status == 'skipped' else ''}</td>"
         f"<td>{f'<a href={chr(34)}{esc(s.html)}{chr(34)}>report</a>' if s.html else ''}</td>"
         f"<td>{esc(s.error)}</td></tr>"
         for s in result.steps
@@ -203,7 +204,7 @@ def write_index(run_dir: str | Path, result, description: str = "") -> Path:
     figure = _metrics_figure(headline)
     plot = _figure_html(figure, "liverlib-fig-1") if figure else ""
     plotly = f'<script type="text/javascript">{_plotly_js()}</script>' if figure else ""
-    total = sum(s.seconds for s in result.steps)
+    total = sum(s.seconds for s in result.steps if s.status != "skipped")  # this run's time, not the earlier runs'
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>liverlib run {esc(run_dir.name)}</title>
 {plotly}
@@ -218,7 +219,7 @@ td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}.failed{{color:#b0
 {plot}
 <h2>Steps</h2>
 <table><tr><th>notebook</th><th>status</th><th>time</th><th>report</th><th>error</th></tr>{step_rows}</table>
-<p>Total {total:.1f} s. Log: <a href="run.log">run.log</a>.</p>
+<p>This run: {total:.1f} s. Log: <a href="run.log">run.log</a>.</p>
 <h2>Parameters</h2>
 <table><tr><th>name</th><th>value</th></tr>{param_rows}</table>
 </body></html>

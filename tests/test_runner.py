@@ -61,6 +61,8 @@ def test_batch_runs_exports_and_skips(project):
     assert '<a href="01_make.html">' in index and "scale" in index
     again = _run(project)
     assert [s.status for s in again.steps] == ["skipped", "skipped"]
+    index = (run_dir / "index.html").read_text()
+    assert index.count("(when it ran)") == 2 and "This run: 0.0 s." in index  # skipped steps cost this run nothing
     changed = _run(project, overrides={"scale": 4})
     assert [s.status for s in changed.steps] == ["ran", "ran"]
     forced = _run(project, overrides={"scale": 4}, force=True, start="02_plot", keep_code=True)
