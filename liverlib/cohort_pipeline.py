@@ -226,6 +226,7 @@ def prepare_cohort(
     liver_free_fraction: float = 0.25,
     slice_stride: int = 2,
     context_slices: int = 0,
+    crop: str = "liver",
     image_channels: int = 1,
     workers: int = 0,
     force: bool = False,
@@ -252,6 +253,8 @@ def prepare_cohort(
         slice_stride: Keep every n-th slice.
         context_slices: 2.5D input: neighbour slices each side as extra
             channels (``views.slice_inputs``), 0 for plain 2D slices.
+        crop: ``liver`` (slices from a box around each reference liver, 1.6 mm
+            pixels at 128 px) or ``body`` (the whole body cube, about 2.6 mm).
         image_channels: Image-folder sources only: 1 (grey) or 3 (RGB).
         workers: Processes for generating and decoding; 0 = all CPUs.
         force: Decode and rebuild even when up to date.
@@ -299,7 +302,7 @@ def prepare_cohort(
     manifest = build_slice_dataset(
         interim, processed, image_size=image_size, spacing_mm=spacing_mm, windows=windows,
         liver_free_fraction=liver_free_fraction, slice_stride=slice_stride, context_slices=context_slices,
-        seed=seed, force=force, progress=progress,
+        crop=crop, seed=seed, force=force, progress=progress,
     )
     failures += [{"stage": "slice", "study": "", "case_id": f["case_id"], "reason": f["reason"]}
                  for f in manifest.get("failures", [])]

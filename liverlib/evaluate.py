@@ -10,7 +10,9 @@
    (:func:`liverlib.predict.predict_volume`: three views, fusion, lesions,
    volumetry) and scores each single view and the fusion;
 3. reads the fused 3D result of each such study back on its test slices (the
-   fused label, and a cancer score: ``predict.fused_slice_scores``) and scores
+   fused label, and a cancer score: ``predict.fused_slice_scores``; the result
+   is resampled into the cube the slices were cut from, e.g. the box around
+   the reference liver, ``liver_box.dataset_grid``) and scores
    them exactly like the model's own slice outputs, on the same pixels
    (``metrics.json["slice_fused"]``), and both cancer scores by how much
    tumor the slice shows (``"cancer_by_size"``);
@@ -366,6 +368,7 @@ def evaluate_run(
         The EvaluationResult.
     """
     from liverlib.interim import load_case, read_cases
+    from liverlib.liver_box import dataset_grid
     from liverlib.nifti_io import write_label_nifti
     from liverlib.plots_training import load_history
     from liverlib.predict import PredictParams, load_model, predict_volume
@@ -407,8 +410,12 @@ def evaluate_run(
             cases.append(summary)
             fused_cube = pred.fused_cube
             ref = to_cube(volume.label, pred.grid, order=0, fill=0, dtype=np.uint8) if volume.label is not None else None
-            reason = _read_back_fused(pred.case_id, fused_cube, ref, data, slices, case_ids, views, slice_index,
-                                      params.tumor_threshold)
+            # The test slices were cut from the box around the *reference* liver: read the result there.
+            slice_grid = dataset_grid(volume, params.spacing_mm, params.image_size, params.crop, params.liver_margin_mm)
+            slice_ref = ref if slice_grid == pred.grid or ref is None else to_cube(
+                volume.label, slice_grid, order=0, fill=0, dtype=np.uint8)
+            reason = _read_back_fused(pred.case_id, pred.fused_in(slice_grid), slice_ref, data, slices, case_ids,
+                                      views, slice_index, params.tumor_threshold)
             if reason:
                 failures.append({"case_id": pred.case_id, "reason": reason})
             viewer[pred.case_id] = {"hu": pred.cube_hu.astype(np.float16), "probs": fused_cube.astype(np.float16),

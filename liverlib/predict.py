@@ -14,6 +14,12 @@
    linear interpolation commutes with the mean); :func:`label_from_probs` gives
    the label 0/1/2 (argmax, with the tumor threshold chosen on the validation
    split: ``PredictParams.tumor_threshold``);
+   With a model trained on liver-box slices (``PredictParams.crop ==
+   "liver"``, the default dataset), steps 1-3 are a first pass: the largest
+   component of its liver gives a box, the box becomes a finer cube
+   (:mod:`liverlib.liver_box`; 1.6 mm pixels against about 2.6 mm) and steps
+   2-3 run again on it; the result is the second pass inside the box and the
+   first outside it;
 4. volumetry, lesion count, a patient-level cancer score and, when the study
    has a label, 3D Dice of every single view and of the fusion, lesion
    detection and volume errors (:mod:`liverlib.metrics`).
@@ -35,16 +41,19 @@ import numpy as np
 
 from liverlib import metrics
 from liverlib.atomic import write_json
+from liverlib.liver_box import locate_liver, resample_between
 from liverlib.overlay import focus_point, save_overlay_png
 from liverlib.saved_model import PredictParams, load_model, resolve_params
 from liverlib.slice_dataset import VIEWS
 from liverlib.views import (
+    AIR_HU,
     CONTEXT_STEP,
     DEFAULT_WINDOWS,
     StudyGrid,
     input_channels,
     prepare_volume,
     slice_inputs,
+    to_cube,
     to_study_grid,
     view_slices,
     view_slices_inverse,
@@ -140,9 +149,10 @@ class StudyPrediction:
 
     Args:
         case_id: The study's pseudonym.
-        grid: Cube <-> study mapping.
+        grid: Cube <-> study mapping of ``cube_hu`` and ``cube_probs`` (the
+            liver box after two passes, else the body cube).
         params: Preprocessing used.
-        cube_hu: ``(S, S, S)`` HU cube the model saw.
+        cube_hu: ``(S, S, S)`` HU cube the model saw (in the last pass).
         cube_probs: View name -> ``(S, S, S, 3)`` probabilities in cube ``(z, y, x)`` order.
         slice_cancer: View name -> ``(S,)`` cancer probability per slice (display order).
         probs: Fused ``(z, y, x, 3)`` float32 probabilities on the study grid.
@@ -152,7 +162,14 @@ class StudyPrediction:
         metrics: With a reference label: Dice per view and fused, gains,
             lesion detection, volumetry and errors; else None.
         timings: Seconds per step (``prepare_s``, ``window_s``, ``model_s``,
-            ``map_back_s``, ``fusion_s``, ``label_s``, ``metrics_s``, ``total_s``).
+            ``map_back_s``, ``fusion_s``, ``label_s``, ``metrics_s``, ``total_s``;
+            ``locate_s`` for the liver box).
+        body_grid: With two passes, the body cube's grid; else None.
+        body_probs: With two passes, the first pass's fused ``(S, S, S, 3)``
+            probabilities on the body cube: the result outside the liver box.
+        liver_at_box_edge: With two passes, whether the fused liver reaches a
+            face of the liver box (the box may have cut the liver: check the
+            overlay); else None.
     """
 
     case_id: str
@@ -169,15 +186,44 @@ class StudyPrediction:
     voxel_ml: float
     metrics: dict | None = None
     timings: dict = field(default_factory=dict)
+    body_grid: StudyGrid | None = None
+    body_probs: np.ndarray | None = None
+    liver_at_box_edge: bool | None = None
 
     @property
     def fused_cube(self) -> np.ndarray:
         """Fused probabilities in the cube, ``(S, S, S, 3)``."""
         return np.mean([self.cube_probs[v] for v in self.cube_probs], axis=0)
 
+    def fused_in(self, target: StudyGrid) -> np.ndarray:
+        """The fused probabilities resampled into another cube of the study,
+        ``(S, S, S, 3)`` (e.g. the liver box the slice dataset cut from the
+        reference liver); the first pass fills what the liver box does not reach."""
+        fused = self.fused_cube
+        if target == self.grid:
+            return fused
+        out = resample_between(fused, self.grid, target, fill=np.nan)
+        outside = np.isnan(out[..., 1])
+        if outside.any():
+            if self.body_probs is not None:
+                out[outside] = resample_between(self.body_probs, self.body_grid, target, fill=np.nan)[outside]
+            out[np.isnan(out[..., 1])] = (1.0, 0.0, 0.0)  # beyond every cube: background
+        return out
+
+    def on_study_grid(self, cube: np.ndarray) -> np.ndarray:
+        """Probabilities ``(S, S, S, 3)`` in ``grid``'s cube mapped onto the study grid;
+        after two passes, the first pass's fill the study beyond the liver box."""
+        if self.body_probs is None:
+            return to_study_grid(cube, self.grid, derive_background=True)
+        probs = to_study_grid(cube, self.grid, derive_background=True, fill=np.full(3, np.nan, np.float32))
+        outside = np.isnan(probs[..., 1])
+        if outside.any():
+            probs[outside] = to_study_grid(self.body_probs, self.body_grid, derive_background=True)[outside]
+        return probs
+
     def view_probs(self, view: str) -> np.ndarray:
         """One single view's probabilities mapped onto the study grid ``(z, y, x, 3)``."""
-        return to_study_grid(self.cube_probs[view], self.grid, derive_background=True)
+        return self.on_study_grid(self.cube_probs[view])
 
     def view_label(self, view: str) -> np.ndarray:
         """One single view's label on the study grid (the same rule as the fused label)."""
@@ -192,6 +238,10 @@ class StudyPrediction:
                 "cancer_score": self.cancer_score,
                 "view_scores": self.view_scores,
                 "grid": self.grid.to_dict(),
+                "passes": 1 if self.body_grid is None else 2,
+                "body_grid": None if self.body_grid is None else self.body_grid.to_dict(),
+                "pixel_mm": round(self.grid.cube_spacing_mm, 3),
+                "liver_at_box_edge": self.liver_at_box_edge,
                 "preprocessing": self.params.to_dict(),
                 "metrics": self.metrics,
                 "timings": {k: round(v, 3) for k, v in self.timings.items()},
@@ -292,6 +342,22 @@ def study_metrics(pred: StudyPrediction, true_label: np.ndarray) -> dict:
     }
 
 
+def _predict_views(model, cube_hu: np.ndarray, params: PredictParams, batch_size: int, timings: dict, views):
+    """Every slice of each view of one HU cube through the model: ``(cube_probs, slice_cancer)``."""
+    cube_probs, slice_cancer = {}, {}
+    for view in views:
+        seg, cancer = predict_stack(model, view_slices(cube_hu, view), params.windows, batch_size, timings,
+                                    params.context_slices, params.context_step)
+        cube_probs[view] = view_slices_inverse(seg, view)
+        slice_cancer[view] = cancer
+    return cube_probs, slice_cancer
+
+
+def _touches_faces(mask: np.ndarray) -> bool:
+    """Whether a cube mask has a voxel on any of the cube's six faces."""
+    return bool(any(np.take(mask, i, axis=a).any() for a in range(3) for i in (0, -1)))
+
+
 def predict_volume(
     volume: Volume,
     model,
@@ -330,25 +396,34 @@ def predict_volume(
     unlabeled = Volume(volume.hu, volume.spacing, volume.case_id)
     cube_hu, _, grid = prepare_volume(unlabeled, params.spacing_mm, params.image_size)
     timings["prepare_s"] = time.perf_counter() - start
-    cube_probs, slice_cancer = {}, {}
-    for view in views:
-        seg, cancer = predict_stack(model, view_slices(cube_hu, view), params.windows, batch_size, timings,
-                                    params.context_slices, params.context_step)
-        cube_probs[view] = view_slices_inverse(seg, view)
-        slice_cancer[view] = cancer
+    cube_probs, slice_cancer = _predict_views(model, cube_hu, params, batch_size, timings, views)
+    body_grid = body_probs = at_edge = None
+    if params.crop == "liver":  # second pass: the box around the liver the first pass found
+        t0 = time.perf_counter()
+        first = fuse(cube_probs)
+        liver_grid = locate_liver(grid, label_from_probs(first), params.liver_margin_mm)
+        if liver_grid is not None:
+            body_grid, body_probs, grid = grid, first, liver_grid
+            cube_hu = to_cube(unlabeled.hu, grid, order=1, fill=AIR_HU)
+        timings["locate_s"] = time.perf_counter() - t0
+        if liver_grid is not None:
+            cube_probs, slice_cancer = _predict_views(model, cube_hu, params, batch_size, timings, views)
     t0 = time.perf_counter()
     fused = fuse(cube_probs)
     t1 = time.perf_counter()
-    probs = to_study_grid(fused, grid, derive_background=True)
-    t2 = time.perf_counter()
-    label = label_from_probs(probs, params.tumor_threshold)
-    view_scores = {v: view_score(s) for v, s in slice_cancer.items()}
     pred = StudyPrediction(
         case_id=volume.case_id, grid=grid, params=params, cube_hu=cube_hu, cube_probs=cube_probs,
-        slice_cancer=slice_cancer, probs=probs, label=label, view_scores=view_scores,
-        cancer_score=float(np.mean(list(view_scores.values()))),
-        volumetry=metrics.label_volumetry(label, volume.voxel_ml), voxel_ml=volume.voxel_ml, timings=timings,
+        slice_cancer=slice_cancer, probs=None, label=None, view_scores={}, cancer_score=float("nan"),
+        volumetry={}, voxel_ml=volume.voxel_ml, timings=timings, body_grid=body_grid, body_probs=body_probs,
     )
+    pred.probs = pred.on_study_grid(fused)
+    t2 = time.perf_counter()
+    pred.label = label_from_probs(pred.probs, params.tumor_threshold)
+    if body_grid is not None:
+        pred.liver_at_box_edge = _touches_faces(label_from_probs(fused) > 0)
+    pred.view_scores = {v: view_score(s) for v, s in slice_cancer.items()}
+    pred.cancer_score = float(np.mean(list(pred.view_scores.values())))
+    pred.volumetry = metrics.label_volumetry(pred.label, volume.voxel_ml)
     t3 = time.perf_counter()
     timings.update(fusion_s=t1 - t0, map_back_s=t2 - t1, label_s=t3 - t2)
     if with_metrics and volume.label is not None:

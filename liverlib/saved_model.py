@@ -14,6 +14,7 @@ import logging
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from liverlib.liver_box import LIVER_MARGIN_MM
 from liverlib.views import CONTEXT_STEP, DEFAULT_IMAGE_SIZE, DEFAULT_SPACING_MM, DEFAULT_WINDOWS
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,12 @@ class PredictParams:
         context_step: Cube slices between those neighbours.
         tumor_threshold: Fused tumor probability that makes a foreground voxel
             tumor (:func:`liverlib.predict.label_from_probs`; 0.5 = argmax).
+        crop: ``liver``: the model was trained on liver-box slices, so a study
+            is predicted in two passes (body cube, then the box around the
+            liver it found: :mod:`liverlib.liver_box`); ``body``: one pass on
+            the body cube (datasets built before the liver box have no
+            ``crop`` and read as ``body``).
+        liver_margin_mm: Margin of the liver box, mm.
     """
 
     image_size: int = DEFAULT_IMAGE_SIZE
@@ -42,6 +49,8 @@ class PredictParams:
     context_slices: int = 0
     context_step: int = CONTEXT_STEP
     tumor_threshold: float = 0.5
+    crop: str = "body"
+    liver_margin_mm: float = LIVER_MARGIN_MM
 
     @classmethod
     def from_manifest(cls, manifest: dict) -> PredictParams:
@@ -52,12 +61,14 @@ class PredictParams:
             context_slices=int(manifest.get("context_slices", 0)),
             context_step=int(manifest.get("context_step", CONTEXT_STEP)),
             tumor_threshold=float(manifest.get("tumor_threshold", 0.5)),
+            crop=str(manifest.get("crop", "body")),
+            liver_margin_mm=float(manifest.get("liver_margin_mm", LIVER_MARGIN_MM)),
         )
 
     def to_dict(self) -> dict:
         return {"image_size": self.image_size, "spacing_mm": self.spacing_mm, "windows": [list(w) for w in self.windows],
                 "context_slices": self.context_slices, "context_step": self.context_step,
-                "tumor_threshold": self.tumor_threshold}
+                "tumor_threshold": self.tumor_threshold, "crop": self.crop, "liver_margin_mm": self.liver_margin_mm}
 
 
 def resolve_params(model_path: str | Path | None = None, manifest: dict | str | Path | None = None) -> PredictParams:

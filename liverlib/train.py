@@ -261,7 +261,8 @@ def train_model(
     manifest = read_manifest(dataset_root)
     _write_json(run_dir / "preprocessing.json", {
         key: manifest[key]
-        for key in ("image_size", "spacing_mm", "windows", "context_slices", "context_step", "channels", "views") if key in manifest
+        for key in ("image_size", "spacing_mm", "windows", "context_slices", "context_step", "channels", "views", "crop",
+                    "liver_margin_mm") if key in manifest
     })
     backup_dir = run_dir / "backup"
     history_path = run_dir / HISTORY_FILE

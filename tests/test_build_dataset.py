@@ -13,7 +13,8 @@ from liverlib.build_dataset import build_slice_dataset, select_slices
 from liverlib.errors import DatasetError
 from liverlib.interim import CASE_COLUMNS, save_case, write_cases
 from liverlib.slice_dataset import SPLITS, load_split, read_manifest
-from liverlib.views import prepare_volume, view_slices
+from liverlib.liver_box import dataset_grid
+from liverlib.views import AIR_HU, to_cube, view_slices
 from liverlib.volume import Volume
 
 SIZE = 24
@@ -46,6 +47,13 @@ def make_interim(folder, splits=None, extra_rows=()):
 
 BUILD = dict(image_size=SIZE, spacing_mm=2.0, windows=[(60, 400), (60, 150)], slice_stride=2,
              liver_free_fraction=0.5, seed=3, progress=False)
+
+
+def cut_cube(volume: Volume, crop: str, spacing_mm: float = BUILD["spacing_mm"], margin_mm: float = 10.0):
+    """HU and label cubes of the grid the dataset cuts ``volume`` from, and the grid."""
+    grid = dataset_grid(volume, spacing_mm, SIZE, crop, margin_mm)
+    return (to_cube(volume.hu, grid, order=1, fill=AIR_HU), to_cube(volume.label, grid, order=0, fill=0, dtype=np.uint8),
+            grid)
 
 
 def test_select_slices_keeps_liver_on_stride_and_some_body():
@@ -91,12 +99,24 @@ def test_build_writes_contract_and_manifest(tmp_path):
     assert train.cancer.sum() > 0 and (train.cancer == 0).sum() > 0
 
 
-def test_build_slices_match_the_views(tmp_path):
+@pytest.mark.parametrize("crop", ["body", "liver"])
+def test_build_slices_match_the_views(tmp_path, crop):
     interim = make_interim(tmp_path / "interim")
     out = tmp_path / "out"
-    build_slice_dataset(interim, out, **BUILD)
+    # 1 mm steps: the tiny phantom's body cube has 2 mm pixels, its liver box can be finer.
+    manifest = build_slice_dataset(interim, out, **{**BUILD, "spacing_mm": 1.0}, crop=crop, liver_margin_mm=4.0)
+    assert manifest["crop"] == crop
     data = load_split(out, "valid")  # case c-c alone
-    cube_hu, cube_label, _ = prepare_volume(phantom("c-c", tumor=True, shift=2), 2.0, SIZE)
+    volume = phantom("c-c", tumor=True, shift=2)
+    cube_hu, cube_label, grid = cut_cube(volume, crop, 1.0, 4.0)
+    body = dataset_grid(volume, 1.0, SIZE, "body")
+    if crop == "liver":  # a smaller box, so finer pixels, holding the whole liver
+        assert grid.cube_spacing_mm < body.cube_spacing_mm
+        assert grid.cube_spacing_mm >= 1.0  # never finer than the resampling step
+        liver_ml = (cube_label > 0).sum() * grid.cube_spacing_mm ** 3 / 1000
+        assert liver_ml == pytest.approx((volume.label > 0).sum() * volume.voxel_ml, rel=0.2)
+    else:
+        assert grid == body
     for v, view in enumerate(("axial", "coronal", "sagittal")):
         labels = view_slices(cube_label, view)
         liver_slices = np.flatnonzero(labels.max(axis=(1, 2)) > 0)
@@ -182,7 +202,7 @@ def test_context_slices_add_neighbour_channels(tmp_path):
     assert manifest["context_slices"] == 1 and manifest["channels"] == 4
     data = load_split(out, "valid")
     assert data.images.shape[-1] == 4
-    cube_hu, _, _ = prepare_volume(phantom("c-c", tumor=True, shift=2), 2.0, SIZE)
+    cube_hu, _, _ = cut_cube(phantom("c-c", tumor=True, shift=2), "liver")  # the default crop
     row = int(np.flatnonzero(data.view == 1)[0])
     expected = slice_inputs(view_slices(cube_hu, "coronal"), [data.slice_index[row]], BUILD["windows"], 1)[0]
     np.testing.assert_allclose(data.images[row], expected, atol=2e-3)

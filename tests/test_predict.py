@@ -89,6 +89,32 @@ def test_predict_volume_recovers_label_and_views_agree(model):
     json.dumps(pred.summary())  # JSON-ready, NaN-free
 
 
+def test_two_passes_predict_the_liver_box_finer_and_keep_the_first_pass_outside(model):
+    volume = labelled_study()
+    blob = (slice(20, 23), slice(22, 26), slice(20, 24))  # liver-like HU away from the liver, reference 0
+    volume.hu[blob] = 150
+    params = PredictParams(image_size=SIZE, spacing_mm=1.0, crop="liver", liver_margin_mm=4.0)
+    pred = predict_volume(volume, model, params, batch_size=16)
+    assert pred.body_grid is not None and pred.grid.cube_spacing_mm < pred.body_grid.cube_spacing_mm
+    assert pred.liver_at_box_edge is False  # the margin kept the liver off the box's faces
+    # The blob is a smaller component than the liver: outside the box, labelled by the first pass.
+    assert (pred.label[blob] == 1).mean() > 0.9
+    truth = volume.label.copy()
+    truth[blob] = 1
+    dice = metrics.region_dice(pred.label, truth)
+    assert dice["liver"] > 0.9 and dice["tumor"] > 0.75
+    np.testing.assert_allclose(pred.probs.sum(-1), 1.0, atol=1e-4)
+    assert not np.isnan(pred.probs).any()
+    summary = pred.summary()
+    assert summary["passes"] == 2 and summary["pixel_mm"] < summary["body_grid"]["cube_side"] / SIZE
+    one = predict_volume(volume, model, PARAMS, batch_size=16)
+    assert one.body_grid is None and one.summary()["passes"] == 1
+    # Back into the body cube, the two-pass result agrees with the one-pass result on the liver.
+    back = pred.fused_in(pred.body_grid)
+    one_body = predict_volume(volume, model, PredictParams(image_size=SIZE, spacing_mm=1.0), batch_size=16)
+    assert metrics.dice(back.argmax(-1) == 1, one_body.fused_cube.argmax(-1) == 1) > 0.9
+
+
 def test_fused_slice_scores_index_each_view_and_ignore_a_stray_voxel():
     cube = np.zeros((12, 12, 12), np.float32)
     cube[2:5, 6:9, 8:11] = 1.0  # a 3-voxel lesion centred at z 3, y 7, x 9
