@@ -39,6 +39,7 @@ import numpy as np
 
 from liverlib.errors import DatasetError
 from liverlib.interim import load_case, read_cases
+from liverlib.liver_box import CROPS, LIVER_MARGIN_MM, dataset_grid
 from liverlib.slice_dataset import (
     SPLITS,
     VIEWS,
@@ -49,7 +50,6 @@ from liverlib.slice_dataset import (
     write_manifest,
 )
 from liverlib.splits import check_disjoint
-from liverlib.liver_box import CROPS, LIVER_MARGIN_MM, dataset_grid
 from liverlib.views import (
     AIR_HU,
     BODY_THRESHOLD_HU,

@@ -397,7 +397,7 @@ def predict_volume(
     cube_hu, _, grid = prepare_volume(unlabeled, params.spacing_mm, params.image_size)
     timings["prepare_s"] = time.perf_counter() - start
     cube_probs, slice_cancer = _predict_views(model, cube_hu, params, batch_size, timings, views)
-    body_grid = body_probs = at_edge = None
+    body_grid = body_probs = None
     if params.crop == "liver":  # second pass: the box around the liver the first pass found
         t0 = time.perf_counter()
         first = fuse(cube_probs)

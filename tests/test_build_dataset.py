@@ -12,8 +12,8 @@ from liverlib import build_dataset
 from liverlib.build_dataset import build_slice_dataset, select_slices
 from liverlib.errors import DatasetError
 from liverlib.interim import CASE_COLUMNS, save_case, write_cases
-from liverlib.slice_dataset import SPLITS, load_split, read_manifest
 from liverlib.liver_box import dataset_grid
+from liverlib.slice_dataset import SPLITS, load_split, read_manifest
 from liverlib.views import AIR_HU, to_cube, view_slices
 from liverlib.volume import Volume
 
