@@ -1,9 +1,10 @@
 """The liver box: a second, finer cube around the liver (a two-pass cascade).
 
 The body cube (:func:`liverlib.views.study_grid`) must hold a whole abdomen,
-about 330 mm, so at 128 px a pixel is about 2.6 mm and a 5-10 mm lesion is a
-handful of pixels. The liver itself spans about 150-200 mm: a cube around it
-holds the same 128 px at the resampling step itself (1.6 mm), 1.6 times finer.
+300-420 mm, so at 128 px a pixel is 2.2-3.3 mm (median 2.8 mm on the demo
+cohort) and a 5-10 mm lesion is a handful of pixels. A cube around the liver
+with its margin is 205-280 mm: 1.6-2.2 mm pixels (median 1.9 mm), about 1.4
+times finer, twice the pixels per lesion.
 Cascaded liver-then-lesion networks (nnU-Net's cascade, the LiTS winners) work
 this way; here one model does both passes:
 
@@ -11,11 +12,11 @@ this way; here one model does both passes:
    component of its fused liver gives the liver's bounding box;
 2. the box, widened by ``margin_mm``, becomes a cube of its own
    (:func:`liver_box_grid`), never finer than ``spacing_mm`` (a small liver
-   keeps 1.6 mm pixels and more surroundings), and goes through the model
+   keeps ``spacing_mm`` pixels and more surroundings), and goes through the model
    again; inside it, this second pass is the result.
 
 The slice dataset of a ``crop="liver"`` build is cut from the same box,
-placed on the *reference* liver, so the model learns the 1.6 mm scale; on the
+placed on the *reference* liver, so the model learns that finer scale; on the
 demo cohort it still finds the liver on the coarser body cube (3D liver Dice
 0.958 from the body cube alone, test split).
 

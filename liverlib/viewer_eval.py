@@ -151,6 +151,20 @@ def overlay_viewer(cases: dict, threshold: float = 0.5, scale: int = 3):
     return widgets.VBox([widgets.HBox([case_w, view_w]), widgets.HBox([slice_w, thr_w]), image, caption])
 
 
+def case_with_most_tumor(cases: dict) -> str | None:
+    """The case of an overlay-viewer dict whose reference label holds the most tumor
+    voxels (the first case when none has a label; None for no case): the one
+    worth a static slider in a report."""
+    if not cases:
+        return None
+
+    def tumor_voxels(name: str) -> int:
+        label = cases[name].get("label")
+        return -1 if label is None else int((np.asarray(label) == 2).sum())
+
+    return max(cases, key=tumor_voxels)
+
+
 def slice_slider_figure(case: dict, view: str = "axial", threshold: float = 0.5, step: int = 2,
                         title: str = "", scale: int = 2):
     """Plotly figure with a slider over slices, working in static HTML.

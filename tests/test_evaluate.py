@@ -255,6 +255,12 @@ def test_figures_and_viewers(tiny_run):
     assert tuple(rgb[2, 2]) == viewer_eval.OUTLINE[2] and rgb[3, 3, 0] > rgb[3, 3, 1]
     thr = viewer_eval.threshold_label(np.array([[0.5, 0.2, 0.3]]), 0.4)
     assert thr.tolist() == [1]  # liver+tumor 0.5 >= 0.4, tumor 0.3 < 0.4
+    small, big = np.zeros((4, 4, 4), np.uint8), np.zeros((4, 4, 4), np.uint8)
+    small[1, 1, 1], big[1:3, 1:3, 1] = 2, 2
+    cases = {"a": {"label": None}, "b": {"label": small}, "c": {"label": big}, "d": {"label": small}}
+    assert viewer_eval.case_with_most_tumor(cases) == "c"
+    assert viewer_eval.case_with_most_tumor({"x": {"label": None}}) == "x"
+    assert viewer_eval.case_with_most_tumor({}) is None
 
 
 @pytest.mark.slow
