@@ -41,7 +41,7 @@ import numpy as np
 
 from liverlib import metrics
 from liverlib.atomic import write_json
-from liverlib.liver_box import locate_liver, resample_between
+from liverlib.liver_box import cube_box_mm, largest_component, liver_box_grid, locate_liver, resample_between
 from liverlib.overlay import focus_point, save_overlay_png
 from liverlib.saved_model import PredictParams, load_model, resolve_params
 from liverlib.slice_dataset import VIEWS
@@ -167,9 +167,12 @@ class StudyPrediction:
         body_grid: With two passes, the body cube's grid; else None.
         body_probs: With two passes, the first pass's fused ``(S, S, S, 3)``
             probabilities on the body cube: the result outside the liver box.
-        liver_at_box_edge: With two passes, whether the fused liver reaches a
-            face of the liver box (the box may have cut the liver: check the
-            overlay); else None.
+        liver_at_box_edge: With two passes, whether the fused liver still
+            reaches a face of the liver box after it was widened (up to
+            ``MAX_BOX_GROWTH`` times, one pass each): the box may have cut the
+            liver, check the overlay; else None.
+        passes: Passes through the model: 1 (body cube only), 2 (and the liver
+            box), more when the box was widened.
     """
 
     case_id: str
@@ -189,6 +192,7 @@ class StudyPrediction:
     body_grid: StudyGrid | None = None
     body_probs: np.ndarray | None = None
     liver_at_box_edge: bool | None = None
+    passes: int = 1
 
     @property
     def fused_cube(self) -> np.ndarray:
@@ -238,7 +242,7 @@ class StudyPrediction:
                 "cancer_score": self.cancer_score,
                 "view_scores": self.view_scores,
                 "grid": self.grid.to_dict(),
-                "passes": 1 if self.body_grid is None else 2,
+                "passes": self.passes,
                 "body_grid": None if self.body_grid is None else self.body_grid.to_dict(),
                 "pixel_mm": round(self.grid.cube_spacing_mm, 3),
                 "liver_at_box_edge": self.liver_at_box_edge,
@@ -358,6 +362,27 @@ def _touches_faces(mask: np.ndarray) -> bool:
     return bool(any(np.take(mask, i, axis=a).any() for a in range(3) for i in (0, -1)))
 
 
+#: Times the liver box may be widened when the liver found in it reaches its faces.
+MAX_BOX_GROWTH = 2
+#: A widened box gets this many margins around the liver found so far.
+GROWTH_MARGINS = 3
+
+
+def _grown_box(body_grid: StudyGrid, grid: StudyGrid, cube_liver: np.ndarray, margin_mm: float) -> StudyGrid | None:
+    """A wider liver box when the liver found in ``grid``'s cube reaches one of its
+    faces (the first pass saw less liver than there is); None when it does not,
+    or when the box would not change."""
+    liver = largest_component(cube_liver)
+    if not _touches_faces(liver):
+        return None
+    lo, hi = cube_box_mm(grid, liver)
+    old_lo = np.asarray(grid.body_box, float)[:, 0] * grid.spacing_mm + margin_mm
+    old_hi = np.asarray(grid.body_box, float)[:, 1] * grid.spacing_mm - margin_mm
+    # Three margins: the liver goes on beyond the face by an unknown amount, and each widening costs a pass.
+    grown = liver_box_grid(body_grid, np.minimum(lo, old_lo), np.maximum(hi, old_hi), GROWTH_MARGINS * margin_mm)
+    return None if grown == grid else grown
+
+
 def predict_volume(
     volume: Volume,
     model,
@@ -393,6 +418,7 @@ def predict_volume(
     if tuple(model.input_shape[1:]) != expected:
         raise ValueError(f"model input {tuple(model.input_shape[1:])} does not match the preprocessing {expected}")
     timings: dict = {}
+    passes = 1
     unlabeled = Volume(volume.hu, volume.spacing, volume.case_id)
     cube_hu, _, grid = prepare_volume(unlabeled, params.spacing_mm, params.image_size)
     timings["prepare_s"] = time.perf_counter() - start
@@ -408,6 +434,16 @@ def predict_volume(
         timings["locate_s"] = time.perf_counter() - t0
         if liver_grid is not None:
             cube_probs, slice_cancer = _predict_views(model, cube_hu, params, batch_size, timings, views)
+            passes = 2
+            for _ in range(MAX_BOX_GROWTH):  # the first pass missed part of the liver: widen the box
+                t0 = time.perf_counter()
+                grown = _grown_box(body_grid, grid, label_from_probs(fuse(cube_probs)) > 0, params.liver_margin_mm)
+                timings["locate_s"] += time.perf_counter() - t0
+                if grown is None:
+                    break
+                grid, cube_hu = grown, to_cube(unlabeled.hu, grown, order=1, fill=AIR_HU)
+                cube_probs, slice_cancer = _predict_views(model, cube_hu, params, batch_size, timings, views)
+                passes += 1
     t0 = time.perf_counter()
     fused = fuse(cube_probs)
     t1 = time.perf_counter()
@@ -415,6 +451,7 @@ def predict_volume(
         case_id=volume.case_id, grid=grid, params=params, cube_hu=cube_hu, cube_probs=cube_probs,
         slice_cancer=slice_cancer, probs=None, label=None, view_scores={}, cancer_score=float("nan"),
         volumetry={}, voxel_ml=volume.voxel_ml, timings=timings, body_grid=body_grid, body_probs=body_probs,
+        passes=passes,
     )
     pred.probs = pred.on_study_grid(fused)
     t2 = time.perf_counter()

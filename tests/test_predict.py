@@ -115,6 +115,60 @@ def test_two_passes_predict_the_liver_box_finer_and_keep_the_first_pass_outside(
     assert metrics.dice(back.argmax(-1) == 1, one_body.fused_cube.argmax(-1) == 1) > 0.9
 
 
+def test_liver_box_grows_when_the_liver_reaches_its_faces():
+    from liverlib.liver_box import cube_box_mm, dataset_grid, liver_box_grid, mask_box_mm
+    from liverlib.predict import MAX_BOX_GROWTH, _grown_box
+    from liverlib.views import to_cube
+
+    volume = labelled_study()
+    body = dataset_grid(volume, 0.5, SIZE, "body")  # 0.5 mm steps: a box of SIZE steps is smaller than the liver
+    lo, hi = mask_box_mm(volume.label > 0, volume.spacing)
+    small = liver_box_grid(body, lo + 8.0, hi - 8.0, margin_mm=2.0)  # a first pass that saw too little liver
+    liver = to_cube((volume.label > 0).astype(np.uint8), small, order=0, fill=0, dtype=np.uint8) > 0
+    grown = _grown_box(body, small, liver, margin_mm=2.0)
+    assert grown is not None and grown.cube_side > small.cube_side
+    def liver_mm3(grid):  # liver volume the box holds
+        return to_cube((volume.label > 0).astype(np.uint8), grid, order=0, fill=0, dtype=np.uint8).sum() * (
+            grid.cube_spacing_mm ** 3)
+
+    assert liver_mm3(grown) > 1.5 * liver_mm3(small)
+    for _ in range(MAX_BOX_GROWTH - 1):  # as predict_volume does: widen while the liver reaches a face
+        liver = to_cube((volume.label > 0).astype(np.uint8), grown, order=0, fill=0, dtype=np.uint8) > 0
+        grown = _grown_box(body, grown, liver, margin_mm=2.0) or grown
+    glo, ghi = cube_box_mm(grown, np.ones((SIZE,) * 3, bool))
+    assert (glo <= lo).all() and (ghi >= hi).all()  # the whole liver fits now
+    whole = liver_box_grid(body, lo, hi, margin_mm=4.0)
+    fits = to_cube((volume.label > 0).astype(np.uint8), whole, order=0, fill=0, dtype=np.uint8) > 0
+    assert _grown_box(body, whole, fits, margin_mm=4.0) is None  # nothing at the faces: no growth
+
+
+def test_no_liver_in_the_first_pass_keeps_one_pass():
+    import keras
+
+    blind = oracle_model()
+    kernel, bias = blind.get_layer("seg").get_weights()
+    blind.get_layer("seg").set_weights([np.zeros_like(kernel), np.array([5.0, 0.0, 0.0], np.float32)])
+    assert isinstance(blind, keras.Model)
+    params = PredictParams(image_size=SIZE, spacing_mm=1.0, crop="liver")
+    pred = predict_volume(labelled_study(), blind, params, batch_size=16)
+    assert pred.passes == 1 and pred.body_grid is None and pred.liver_at_box_edge is None
+    assert (pred.label == 0).all() and pred.summary()["passes"] == 1
+
+
+def test_fused_result_in_the_dataset_liver_box_matches_its_slices(model):
+    from liverlib.liver_box import dataset_grid
+    from liverlib.views import to_cube
+
+    volume = labelled_study()
+    params = PredictParams(image_size=SIZE, spacing_mm=1.0, crop="liver", liver_margin_mm=4.0)
+    pred = predict_volume(volume, model, params, batch_size=16)
+    slices_grid = dataset_grid(volume, 1.0, SIZE, "liver", 4.0)  # placed on the reference liver, not the predicted
+    ref = to_cube(volume.label, slices_grid, order=0, fill=0, dtype=np.uint8)
+    read = pred.fused_in(slices_grid).argmax(-1)
+    assert metrics.dice(read == 1, ref == 1) > 0.9 and metrics.dice(read == 2, ref == 2) > 0.75
+    np.testing.assert_allclose(pred.fused_in(pred.grid), pred.fused_cube)
+
+
 def test_fused_slice_scores_index_each_view_and_ignore_a_stray_voxel():
     cube = np.zeros((12, 12, 12), np.float32)
     cube[2:5, 6:9, 8:11] = 1.0  # a 3-voxel lesion centred at z 3, y 7, x 9
