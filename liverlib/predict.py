@@ -41,7 +41,13 @@ import numpy as np
 
 from liverlib import metrics
 from liverlib.atomic import write_json
-from liverlib.liver_box import cube_box_mm, largest_component, liver_box_grid, locate_liver, resample_between
+from liverlib.liver_box import (
+    cube_box_mm,
+    largest_component,
+    liver_box_grid,
+    locate_liver,
+    resample_between,
+)
 from liverlib.overlay import focus_point, save_overlay_png
 from liverlib.saved_model import PredictParams, load_model, resolve_params
 from liverlib.slice_dataset import VIEWS
