@@ -262,7 +262,8 @@ def headline(record: dict) -> dict:
 
 
 def _read_back_fused(case_id: str, fused_cube: np.ndarray, ref: np.ndarray | None, data: SliceSplit,
-                     slices: SlicePredictions, case_ids, views, slice_index, tumor_threshold: float) -> str | None:
+                     slices: SlicePredictions, case_ids, views, slice_index, tumor_threshold: float,
+                     pixel_mm: float) -> str | None:
     """Fill ``slices.cancer_fused`` / ``fused_mask`` for the test slices of one study.
 
     The slices are cut from the same cube as the fused result, so the study's
@@ -270,7 +271,7 @@ def _read_back_fused(case_id: str, fused_cube: np.ndarray, ref: np.ndarray | Non
     mask; where it does not (an interim cache rebuilt after the slice dataset,
     say), the study's slices stay unscored and the reason is returned.
     """
-    from liverlib.predict import fused_slice_scores, label_from_probs
+    from liverlib.predict import fused_slice_scores, label_from_probs, reach_slices
     from liverlib.views import view_slices
 
     rows = np.nonzero(case_ids == case_id)[0]
@@ -279,7 +280,7 @@ def _read_back_fused(case_id: str, fused_cube: np.ndarray, ref: np.ndarray | Non
         if differ:
             return (f"its interim label does not match the slice dataset in {differ} of {len(rows)} slices: "
                     "fused result not scored per slice (rebuild the dataset from this cache)")
-    scores = fused_slice_scores(fused_cube[..., 2])
+    scores = fused_slice_scores(fused_cube[..., 2], reach=reach_slices(pixel_mm))
     for i in rows:
         view = VIEWS[views[i]]
         slices.cancer_fused[i] = scores[view][slice_index[i]]
@@ -415,7 +416,7 @@ def evaluate_run(
             slice_ref = ref if slice_grid == pred.grid or ref is None else to_cube(
                 volume.label, slice_grid, order=0, fill=0, dtype=np.uint8)
             reason = _read_back_fused(pred.case_id, pred.fused_in(slice_grid), slice_ref, data, slices, case_ids,
-                                      views, slice_index, params.tumor_threshold)
+                                      views, slice_index, params.tumor_threshold, slice_grid.cube_spacing_mm)
             if reason:
                 failures.append({"case_id": pred.case_id, "reason": reason})
             viewer[pred.case_id] = {"hu": pred.cube_hu.astype(np.float16), "probs": fused_cube.astype(np.float16),

@@ -14,7 +14,14 @@ import numpy as np
 import pytest
 
 from liverlib import metrics
-from liverlib.predict import PredictParams, fuse, fused_slice_scores, predict_path, predict_volume
+from liverlib.predict import (
+    PredictParams,
+    fuse,
+    fused_slice_scores,
+    predict_path,
+    predict_volume,
+    reach_slices,
+)
 from liverlib.volume import Volume
 
 SIZE = 32
@@ -180,6 +187,12 @@ def test_fused_slice_scores_index_each_view_and_ignore_a_stray_voxel():
     assert scores["axial"][3] == pytest.approx(1.0) and scores["axial"][9] == pytest.approx(1 / 27)
     raw = fused_slice_scores(cube, smooth=1)
     assert raw["axial"][9] == 1.0  # unsmoothed, the stray voxel would count as much as the lesion
+    # With a reach of 2 slices, the slices 2 past the lesion's last one take its score; 3 past do not.
+    reach = fused_slice_scores(cube, reach=2)
+    assert reach["axial"][6] == pytest.approx(scores["axial"][4]) and reach["axial"][7] < 0.5
+    assert reach["sagittal"][9] == scores["sagittal"][9]  # a slice's own score stays when it is the largest
+    assert (reach["coronal"] >= scores["coronal"]).all()
+    assert reach_slices(1.9) == 3 and reach_slices(2.8) == 2 and reach_slices(1.9, reach_mm=0) == 0
 
 
 def test_fused_slice_scores_rank_tumor_slices_first(model):
