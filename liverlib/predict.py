@@ -582,6 +582,11 @@ def run(args: argparse.Namespace) -> int:
         f"{summary['case_id']}: liver {summary['liver_ml']:.1f} mL, tumor {summary['tumor_ml']:.1f} mL, "
         f"{summary['n_lesions']} lesion(s), cancer score {summary['cancer_score']:.3f} -> {args.out}"
     )
+    passes = summary.get("passes", 1)
+    where = "the body cube" if passes == 1 else f"the body cube, then the liver box ({passes - 1} pass(es))"
+    print(f"  {passes} pass(es) through the model: {where}; {summary['pixel_mm']:.2f} mm pixels in the last")
+    if summary.get("liver_at_box_edge"):
+        print("  warning: the liver reaches the liver box's edge even after widening it: check overlay.png")
     if summary.get("metrics"):
         d = summary["metrics"]["dice"]["fused"]
         print(f"  fused Dice: liver {d['liver']:.3f}, tumor {d['tumor']:.3f}")

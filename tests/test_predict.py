@@ -253,7 +253,7 @@ def test_nifti_round_trip_lands_on_input_voxels(tmp_path, model, axcodes):
     assert summary["files"]["mask"].endswith("mask.nii.gz")
 
 
-def test_dicom_prediction_world_coordinates_and_cli(tmp_path, model):
+def test_dicom_prediction_world_coordinates_and_cli(tmp_path, model, capsys):
     import nibabel as nib
     from PIL import Image
 
@@ -265,10 +265,12 @@ def test_dicom_prediction_world_coordinates_and_cli(tmp_path, model):
     model_path = tmp_path / "run" / "best_model.keras"
     model_path.parent.mkdir()
     model.save(model_path)
-    (model_path.parent / "preprocessing.json").write_text(json.dumps(PARAMS.to_dict()))
+    # A liver-box model: two passes, and the mask must still land on the right voxels.
+    (model_path.parent / "preprocessing.json").write_text(json.dumps({**PARAMS.to_dict(), "crop": "liver"}))
     code = main(["predict", str(tmp_path / "series"), "--model", str(model_path), "--out",
                  str(tmp_path / "pred"), "--batch-size", "40"])
     assert code == 0
+    assert "2 pass(es) through the model" in capsys.readouterr().out
     out = nib.load(tmp_path / "pred" / "mask.nii.gz")
     mask = np.asarray(out.dataobj)
     # Where the tumor is in the world (RAS mm) must not depend on how it was stored.
@@ -283,6 +285,7 @@ def test_dicom_prediction_world_coordinates_and_cli(tmp_path, model):
     assert str(tmp_path) not in text  # no local paths (they may name a person)
     assert Image.open(tmp_path / "pred" / "overlay.png").size == (768, 256)
     assert summary["preprocessing"]["tumor_threshold"] == 0.5  # no calibration.json: the argmax
+    assert summary["passes"] == 2 and summary["preprocessing"]["crop"] == "liver"
     # A calibration.json made for this model is used; --tumor-threshold overrides it.
     from liverlib.saved_model import CALIBRATION_FILE, model_digest
 
