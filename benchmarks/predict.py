@@ -73,7 +73,7 @@ def main(argv=None) -> int:
     best = min(runs, key=lambda t: t["total_s"])
     total, model_s = best["total_s"], best["model_s"]
     other = total - model_s
-    passes = 1 if pred.body_grid is None else 2
+    passes = pred.passes
     print(f"study {volume.shape} at {volume.spacing} mm -> cube {pred.grid.size}^3 (side {pred.grid.cube_side} x 1.6 mm);"
           f" passes: {passes} (crop: {params.crop})")
     if params.crop == "liver" and passes == 1:

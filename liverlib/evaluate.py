@@ -373,6 +373,7 @@ def evaluate_run(
     from liverlib.nifti_io import write_label_nifti
     from liverlib.plots_training import load_history
     from liverlib.predict import PredictParams, load_model, predict_volume
+    from liverlib.saved_model import check_crop
     from liverlib.views import to_cube
 
     run_dir, dataset_root = Path(run_dir), Path(dataset_root)
@@ -396,6 +397,7 @@ def evaluate_run(
     if write:
         shutil.rmtree(run_dir / "predictions.tmp", ignore_errors=True)  # left by a crashed run
     tumor_threshold, threshold_source = _tumor_threshold(model_path, tumor_threshold, split)
+    check_crop(model_path, manifest, dataset_root)
     params = replace(PredictParams.from_manifest(manifest), tumor_threshold=tumor_threshold)
     if interim_dir is not None and max_cases > 0:
         rows = [r for r in read_cases(interim_dir) if r.get("split") == split]
@@ -444,7 +446,8 @@ def evaluate_run(
         "tumor_threshold_source": threshold_source,
         "model": model_path.name,
         "dataset": {"name": dataset_root.name, "image_size": manifest.get("image_size"),
-                    "spacing_mm": manifest.get("spacing_mm"), "windows": manifest.get("windows")},
+                    "spacing_mm": manifest.get("spacing_mm"), "windows": manifest.get("windows"),
+                    "crop": manifest.get("crop", "body")},
         "reference_pixel_accuracy": REFERENCE_PIXEL_ACCURACY,
         "slice": sm,
         "per_image_iou": iou_stats,

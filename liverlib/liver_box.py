@@ -89,11 +89,12 @@ def liver_box_grid(grid: StudyGrid, lo_mm, hi_mm, margin_mm: float = LIVER_MARGI
         margin_mm: Added on every side, e.g. 10 mm.
 
     Returns:
-        A StudyGrid with the same ``size``: side ``max(box extent, size)``
-        resampled voxels (pixels of ``spacing_mm`` for a liver up to
-        ``size * spacing_mm``, e.g. 205 mm; coarser for a larger one; never
-        coarser than the body cube), centred on the box; parts beyond the
-        study are padding as in the body cube.
+        A StudyGrid with the same ``size``: side ``max(box extent,
+        min(size, body cube side))`` resampled voxels (pixels of
+        ``spacing_mm`` for a box up to ``size * spacing_mm``, e.g. 205 mm;
+        coarser for a larger one, and only coarser than the body cube when
+        the box with its margin is larger than the body), centred on the box;
+        parts beyond the study are padding as in the body cube.
     """
     step = grid.spacing_mm
     lo = np.floor((np.asarray(lo_mm, float) - margin_mm) / step).astype(int)
@@ -118,7 +119,7 @@ def largest_component(mask: np.ndarray) -> np.ndarray:
     return labels == int(np.argmax(sizes))
 
 
-def locate_liver(grid: StudyGrid, cube_label: np.ndarray, margin_mm: float = LIVER_MARGIN_MM) -> StudyGrid | None:
+def locate_liver(grid: StudyGrid, cube_label: np.ndarray, margin_mm: float = LIVER_MARGIN_MM):
     """The liver box of a first pass: its label cube's largest liver+tumor component.
 
     Args:
@@ -127,10 +128,11 @@ def locate_liver(grid: StudyGrid, cube_label: np.ndarray, margin_mm: float = LIV
         margin_mm: Margin of the box.
 
     Returns:
-        The liver box grid, or None when the first pass found no liver.
+        ``(box_grid, (lo_mm, hi_mm))``: the liver box grid and the liver's own
+        bounding box (no margin), or None when the first pass found no liver.
     """
     box = cube_box_mm(grid, largest_component(cube_label > 0))
-    return None if box is None else liver_box_grid(grid, *box, margin_mm=margin_mm)
+    return None if box is None else (liver_box_grid(grid, *box, margin_mm=margin_mm), box)
 
 
 def dataset_grid(volume: Volume, spacing_mm: float = DEFAULT_SPACING_MM, image_size: int = DEFAULT_IMAGE_SIZE,

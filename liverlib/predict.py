@@ -199,6 +199,7 @@ class StudyPrediction:
     body_probs: np.ndarray | None = None
     liver_at_box_edge: bool | None = None
     passes: int = 1
+    _outside: np.ndarray | None = field(default=None, repr=False)  # first pass on the study grid, while needed
 
     @property
     def fused_cube(self) -> np.ndarray:
@@ -228,11 +229,17 @@ class StudyPrediction:
         probs = to_study_grid(cube, self.grid, derive_background=True, fill=np.full(3, np.nan, np.float32))
         outside = np.isnan(probs[..., 1])
         if outside.any():
-            probs[outside] = to_study_grid(self.body_probs, self.body_grid, derive_background=True)[outside]
+            if self._outside is None:  # the same for every call: map the first pass once
+                self._outside = to_study_grid(self.body_probs, self.body_grid, derive_background=True)
+            probs[outside] = self._outside[outside]
         return probs
 
     def view_probs(self, view: str) -> np.ndarray:
-        """One single view's probabilities mapped onto the study grid ``(z, y, x, 3)``."""
+        """One single view's probabilities mapped onto the study grid ``(z, y, x, 3)``.
+
+        After two passes only the liver box is per view: beyond it every view
+        shows the first pass's fused result (its single views are not kept),
+        so per-view Dice and the fusion gain differ inside the box only."""
         return self.on_study_grid(self.cube_probs[view])
 
     def view_label(self, view: str) -> np.ndarray:
@@ -301,8 +308,10 @@ FUSED_SCORE_SMOOTH = 3
 #: about 1.9 mm on the demo), so the slices that cut only that edge score
 #: from the lesion next to them. Chosen on the demo's validation split
 #: (liver-box slices of about 1.9 mm, AUC for a reach of 0 / 1 / 2 / 3 / 4
-#: slices: 0.906 / 0.916 / 0.920 / 0.923 / 0.925; 6 mm is 3 slices there),
-#: checked on test (0.940 / 0.947 / 0.956 / 0.961 / 0.961).
+#: slices: 0.906 / 0.916 / 0.920 / 0.923 / 0.925: 3 and 4 nearly equal, the
+#: smaller kept; 6 mm is 3 slices there), checked on test (0.940 / 0.947 /
+#: 0.956 / 0.961 / 0.961). :func:`reach_slices` rounds it per study (4 slices
+#: of 1.6 mm, 2 of 2.8 mm), so it is about 6 mm, not exactly.
 FUSED_SCORE_REACH_MM = 6.0
 
 
@@ -394,19 +403,29 @@ MAX_BOX_GROWTH = 2
 GROWTH_MARGINS = 3
 
 
-def _grown_box(body_grid: StudyGrid, grid: StudyGrid, cube_liver: np.ndarray, margin_mm: float) -> StudyGrid | None:
+def _grown_box(body_grid: StudyGrid, grid: StudyGrid, box, cube_liver: np.ndarray, margin_mm: float):
     """A wider liver box when the liver found in ``grid``'s cube reaches one of its
-    faces (the first pass saw less liver than there is); None when it does not,
-    or when the box would not change."""
+    faces (the pass before saw less liver than there is).
+
+    Args:
+        body_grid: The body cube's grid.
+        grid: The current liver box.
+        box: ``(lo_mm, hi_mm)``, the liver found so far (no margin).
+        cube_liver: Liver+tumor mask found in ``grid``'s cube.
+        margin_mm: The liver box margin; a widened box gets ``GROWTH_MARGINS`` of them.
+
+    Returns:
+        ``(grid, box)``, the widened box and the liver found so far, or None
+        when the liver stays off the faces or the box would not change.
+    """
     liver = largest_component(cube_liver)
     if not _touches_faces(liver):
         return None
     lo, hi = cube_box_mm(grid, liver)
-    old_lo = np.asarray(grid.body_box, float)[:, 0] * grid.spacing_mm + margin_mm
-    old_hi = np.asarray(grid.body_box, float)[:, 1] * grid.spacing_mm - margin_mm
+    box = (np.minimum(lo, box[0]), np.maximum(hi, box[1]))
     # Three margins: the liver goes on beyond the face by an unknown amount, and each widening costs a pass.
-    grown = liver_box_grid(body_grid, np.minimum(lo, old_lo), np.maximum(hi, old_hi), GROWTH_MARGINS * margin_mm)
-    return None if grown == grid else grown
+    grown = liver_box_grid(body_grid, *box, GROWTH_MARGINS * margin_mm)
+    return None if grown == grid else (grown, box)
 
 
 def predict_volume(
@@ -453,21 +472,22 @@ def predict_volume(
     if params.crop == "liver":  # second pass: the box around the liver the first pass found
         t0 = time.perf_counter()
         first = fuse(cube_probs)
-        liver_grid = locate_liver(grid, label_from_probs(first), params.liver_margin_mm)
-        if liver_grid is not None:
-            body_grid, body_probs, grid = grid, first, liver_grid
+        located = locate_liver(grid, label_from_probs(first), params.liver_margin_mm)
+        if located is not None:
+            body_grid, body_probs, (grid, box) = grid, first, located
             cube_hu = to_cube(unlabeled.hu, grid, order=1, fill=AIR_HU)
         timings["locate_s"] = time.perf_counter() - t0
-        if liver_grid is not None:
+        if located is not None:
             cube_probs, slice_cancer = _predict_views(model, cube_hu, params, batch_size, timings, views)
             passes = 2
             for _ in range(MAX_BOX_GROWTH):  # the first pass missed part of the liver: widen the box
                 t0 = time.perf_counter()
-                grown = _grown_box(body_grid, grid, label_from_probs(fuse(cube_probs)) > 0, params.liver_margin_mm)
+                grown = _grown_box(body_grid, grid, box, label_from_probs(fuse(cube_probs)) > 0, params.liver_margin_mm)
                 timings["locate_s"] += time.perf_counter() - t0
                 if grown is None:
                     break
-                grid, cube_hu = grown, to_cube(unlabeled.hu, grown, order=1, fill=AIR_HU)
+                grid, box = grown
+                cube_hu = to_cube(unlabeled.hu, grid, order=1, fill=AIR_HU)
                 cube_probs, slice_cancer = _predict_views(model, cube_hu, params, batch_size, timings, views)
                 passes += 1
     t0 = time.perf_counter()
@@ -483,7 +503,7 @@ def predict_volume(
     t2 = time.perf_counter()
     pred.label = label_from_probs(pred.probs, params.tumor_threshold)
     if body_grid is not None:
-        pred.liver_at_box_edge = _touches_faces(label_from_probs(fused) > 0)
+        pred.liver_at_box_edge = _touches_faces(largest_component(label_from_probs(fused) > 0))
     pred.view_scores = {v: view_score(s) for v, s in slice_cancer.items()}
     pred.cancer_score = float(np.mean(list(pred.view_scores.values())))
     pred.volumetry = metrics.label_volumetry(pred.label, volume.voxel_ml)
@@ -492,6 +512,7 @@ def predict_volume(
     if with_metrics and volume.label is not None:
         pred.metrics = study_metrics(pred, volume.label)
         timings["metrics_s"] = time.perf_counter() - t3
+    pred._outside = None  # a study-sized array: keep it only while the metrics need it
     timings["total_s"] = time.perf_counter() - start
     return pred
 

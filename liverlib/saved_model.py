@@ -108,10 +108,34 @@ def resolve_params(model_path: str | Path | None = None, manifest: dict | str | 
             break
     if params is None:
         params = PredictParams()
-        log.warning("no preprocessing.json or manifest found for %s; using the defaults %s", model_path, params)
+        log.warning("no preprocessing.json or manifest found for %s; using the defaults %s (one pass on the body cube:"
+                    " a model trained on liver-box slices needs crop='liver')", model_path, params)
     explicit = isinstance(manifest, dict) and "tumor_threshold" in manifest
     threshold = None if explicit else calibrated_tumor_threshold(model_path)
     return params if threshold is None else replace(params, tumor_threshold=threshold)
+
+
+def check_crop(model_path: str | Path, manifest: dict, dataset_root: str | Path) -> None:
+    """Refuse to score a model on slices of another crop than it was trained on.
+
+    A model trained on whole-body slices (older runs: no ``crop``) run on a
+    dataset rebuilt with liver boxes would predict in two passes at a scale it
+    never saw, and the figures would mean nothing.
+
+    Raises:
+        ValueError: naming both files, when ``preprocessing.json`` beside the
+            model and the dataset's manifest disagree.
+    """
+    path = Path(model_path).parent / "preprocessing.json"
+    if not path.exists():
+        return
+    trained = json.loads(path.read_text()).get("crop", "body")
+    sliced = manifest.get("crop", "body")
+    if trained != sliced:
+        raise ValueError(
+            f"{path}: the model was trained on crop={trained!r} slices, but {Path(dataset_root) / 'manifest.json'} "
+            f"has crop={sliced!r} slices: rebuild the dataset with crop={trained!r} (01_decode) or retrain"
+        )
 
 
 def model_digest(model_path: str | Path) -> str:

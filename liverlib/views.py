@@ -52,7 +52,7 @@ DEFAULT_WINDOWS = ((60.0, 400.0), (60.0, 150.0))
 DEFAULT_SPACING_MM = 1.6
 DEFAULT_IMAGE_SIZE = 128
 AIR_HU = -1024.0
-#: Gap (cube slices) between 2.5D context neighbours: about 5 mm at 128 px.
+#: Gap (cube slices) between 2.5D context neighbours: about 4 mm in a liver box, 5.6 mm in a body cube, at 128 px.
 CONTEXT_STEP = 2
 #: Voxels above this are "body" (fat is about -100 HU, lung about -850).
 BODY_THRESHOLD_HU = -500.0
@@ -349,7 +349,7 @@ def slice_inputs(hu_stack: np.ndarray, index, windows=DEFAULT_WINDOWS, context_s
     channel 0 is always the slice in the first window (what figures show).
     With ``context_slices = k`` the neighbours at ``-k*step .. -step`` and
     ``+step .. +k*step`` along the view's slice axis (``step`` cube slices:
-    ``CONTEXT_STEP`` = 2 is about 5 mm at 128 px for a 350 mm wide body;
+    ``CONTEXT_STEP`` = 2 is about 4 mm at 128 px in a liver box, 5.6 mm in a body cube;
     above/below in axial, in front/behind in coronal, right/left in
     sagittal) follow through the narrowest window, where a hypodense tumor
     (40-80 HU) stands out from enhanced liver (100-130 HU): a tumor is a blob

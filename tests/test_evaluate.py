@@ -47,14 +47,18 @@ def tiny_split(n: int, seed: int, case_ids) -> SliceSplit:
     )
 
 
-def cut_split(volumes: list[Volume]) -> SliceSplit:
-    """Test slices cut from the studies' own cubes, as build_dataset does: per study and view one
-    slice through the tumor, one through liver only, one outside the liver."""
-    from liverlib.views import VIEWS, apply_windows, prepare_volume, view_slices
+def cut_split(volumes: list[Volume], crop: str = "body") -> SliceSplit:
+    """Test slices cut from the studies' own cubes (the body cube or the box around the reference
+    liver), as build_dataset does: per study and view one slice through the tumor, one through
+    liver only, one outside the liver."""
+    from liverlib.liver_box import dataset_grid
+    from liverlib.views import AIR_HU, VIEWS, apply_windows, to_cube, view_slices
 
     images, masks, view_codes, case_ids, index = [], [], [], [], []
     for volume in volumes:
-        cube_hu, cube_label, _ = prepare_volume(volume, 2.0, SIZE)
+        grid = dataset_grid(volume, 2.0, SIZE, crop, margin_mm=4.0)
+        cube_hu = to_cube(volume.hu, grid, order=1, fill=AIR_HU)
+        cube_label = to_cube(volume.label, grid, order=0, fill=0, dtype=np.uint8)
         for code, view in enumerate(VIEWS):
             labels = view_slices(cube_label, view)
             tumor = np.nonzero((labels == 2).any(axis=(1, 2)))[0]
@@ -213,6 +217,32 @@ def test_fused_result_not_scored_on_slices_of_another_cube(tiny_run, tmp_path):
     assert np.isnan(result.slices.cancer_fused[case_ids == "test-a"]).all()
     assert not np.isnan(result.slices.cancer_fused[case_ids == "test-b"]).any()
     assert result.metrics["slice_fused"]["overall"]["n_images"] == 9
+
+
+def test_liver_box_dataset_is_read_back_in_the_reference_box(tiny_run, tmp_path):
+    """Test slices cut from the box around each reference liver: the fused result (predicted in
+    whatever box the first pass found) is resampled into that box and scored on every slice."""
+    import shutil
+
+    from liverlib.evaluate import evaluate_run
+
+    dataset, run = tmp_path / "dataset", tmp_path / "run"
+    shutil.copytree(tiny_run["dataset"], dataset)
+    shutil.copytree(tiny_run["run"], run)
+    save_split(dataset, "test", cut_split([tiny_volume("test-a", 0), tiny_volume("test-b", 1)], crop="liver"))
+    manifest = {"image_size": SIZE, "spacing_mm": 2.0, "windows": [list(w) for w in DEFAULT_WINDOWS], "channels": 2,
+                "crop": "liver", "liver_margin_mm": 4.0}
+    write_manifest(dataset, manifest)
+    (run / "preprocessing.json").write_text(json.dumps(manifest))
+    result = evaluate_run(run, dataset, tiny_run["interim"], max_cases=2, write=False, progress=False)
+    assert result.metrics["failures"] == []  # every slice's reference matched the study read in its box
+    assert result.metrics["slice_fused"]["overall"]["n_images"] == len(result.data)
+    assert result.metrics["dataset"]["crop"] == "liver"
+    assert all(case["preprocessing"]["crop"] == "liver" for case in result.cases)
+    # A model trained on whole-body slices is not scored on liver boxes.
+    (run / "preprocessing.json").write_text(json.dumps({**manifest, "crop": "body"}))
+    with pytest.raises(ValueError, match="crop='body'.*crop='liver'"):
+        evaluate_run(run, dataset, tiny_run["interim"], max_cases=1, write=False, progress=False)
 
 
 def test_figures_and_viewers(tiny_run):
