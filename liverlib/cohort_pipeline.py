@@ -337,6 +337,14 @@ class DatasetInfo:
     def case_ids(self) -> list[str]:
         return [row["case_id"] for row in self.cases]
 
+    @property
+    def cube(self) -> dict:
+        """How the slices were cut (``crop``, ``liver_margin_mm``), for the figures and the viewer."""
+        from liverlib.liver_box import LIVER_MARGIN_MM
+
+        return {"crop": self.manifest.get("crop", "body"),
+                "liver_margin_mm": float(self.manifest.get("liver_margin_mm", LIVER_MARGIN_MM))}
+
 
 def open_dataset(dataset: str, image_size: int = 128, data_root: str | Path = "data") -> DatasetInfo:
     """Find a dataset built by :func:`prepare_cohort` (relative ``data_root``

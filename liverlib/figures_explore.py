@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from liverlib.liver_box import LIVER_MARGIN_MM
 from liverlib.slice_dataset import SPLITS, VIEWS, load_split
 from liverlib.tables import table_figure  # noqa: F401  (notebooks call fx.table_figure)
 
@@ -87,17 +88,30 @@ def png_data_uri(rgb: np.ndarray, size: int | None = None) -> str:
     return "data:image/png;base64," + base64.b64encode(png_bytes(rgb, size)).decode("ascii")
 
 
-def load_cube(interim_dir: str | Path, case_id: str, spacing_mm: float = 1.6, image_size: int = 128):
-    """A cached case as its ``(S, S, S)`` HU cube and label cube (as the slice dataset sees it).
+def load_cube(interim_dir: str | Path, case_id: str, spacing_mm: float = 1.6, image_size: int = 128,
+              crop: str = "body", liver_margin_mm: float = LIVER_MARGIN_MM):
+    """A cached case as its ``(S, S, S)`` HU cube and label cube, as the slice dataset cut it.
+
+    Args:
+        interim_dir: ``data/interim/<dataset>``.
+        case_id: The case pseudonym.
+        spacing_mm: Resampling step, e.g. 1.6 mm.
+        image_size: Cube side in pixels.
+        crop: ``body`` (the whole body) or ``liver`` (the box around the
+            reference liver the model trains on; the body for unlabelled studies).
+        liver_margin_mm: Margin of the liver box.
 
     Returns:
         ``(cube_hu, cube_label)``; ``cube_label`` is None for unlabelled studies.
     """
     from liverlib.interim import load_case
-    from liverlib.views import prepare_volume
+    from liverlib.liver_box import dataset_grid
+    from liverlib.views import AIR_HU, to_cube
 
-    cube_hu, cube_label, _ = prepare_volume(load_case(Path(interim_dir) / f"{case_id}.npz"), spacing_mm, image_size)
-    return cube_hu, cube_label
+    volume = load_case(Path(interim_dir) / f"{case_id}.npz")
+    grid = dataset_grid(volume, spacing_mm, image_size, crop, liver_margin_mm)
+    cube_label = None if volume.label is None else to_cube(volume.label, grid, order=0, fill=0, dtype=np.uint8)
+    return to_cube(volume.hu, grid, order=1, fill=AIR_HU), cube_label
 
 
 def liver_slices(label_stack: np.ndarray | None) -> np.ndarray:
@@ -258,7 +272,8 @@ def volume_distributions(cases: list[dict]):
 
 
 def montage(interim_dir: str | Path, case_ids: list[str], *, spacing_mm: float = 1.6, image_size: int = 128,
-            level: float = 60.0, width: float = 400.0, opacity: float = 0.4):
+            level: float = 60.0, width: float = 400.0, opacity: float = 0.4, crop: str = "body",
+            liver_margin_mm: float = LIVER_MARGIN_MM):
     """Axial, coronal and sagittal slices through the liver centre of a few cases, with overlays.
 
     Args:
@@ -269,6 +284,7 @@ def montage(interim_dir: str | Path, case_ids: list[str], *, spacing_mm: float =
         level: Window level in HU (60).
         width: Window width in HU (400).
         opacity: Liver/tumor overlay weight (0..1).
+        crop, liver_margin_mm: The cube, as in :func:`load_cube` (the dataset's).
 
     Returns:
         A ``go.Figure`` of ``len(case_ids)`` x 3 images.
@@ -285,7 +301,7 @@ def montage(interim_dir: str | Path, case_ids: list[str], *, spacing_mm: float =
     fig = make_subplots(rows=n, cols=3, subplot_titles=titles or None, horizontal_spacing=0.02,
                         vertical_spacing=36 / plot_px if n > 1 else 0.0)
     for row, case_id in enumerate(case_ids, 1):
-        cube_hu, cube_label = load_cube(interim_dir, case_id, spacing_mm, image_size)
+        cube_hu, cube_label = load_cube(interim_dir, case_id, spacing_mm, image_size, crop, liver_margin_mm)
         for col, view in enumerate(VIEWS, 1):
             labels = view_slices(cube_label, view) if cube_label is not None else None
             k = centre_slice(labels)
@@ -298,14 +314,15 @@ def montage(interim_dir: str | Path, case_ids: list[str], *, spacing_mm: float =
     for i in range(2, 3 * n + 1):
         fig.update_yaxes(scaleanchor=f"x{i}", row=(i - 1) // 3 + 1, col=(i - 1) % 3 + 1)
     fig.update_annotations(font_size=12)
-    fig.update_layout(title="Three views through the liver (green liver, red tumor)", height=plot_px + 80,
+    where = "cube around the liver" if crop == "liver" else "whole-body cube"
+    fig.update_layout(title=f"Three views through the liver, {where} (green liver, red tumor)", height=plot_px + 80,
                       width=780, margin={"l": 10, "r": 10, "t": 70, "b": 10})
     return fig
 
 
 def slice_slider_figure(interim_dir: str | Path, case_id: str, view: str = "axial", *, spacing_mm: float = 1.6,
                         image_size: int = 128, n_steps: int = 15, level: float = 60.0, width: float = 400.0,
-                        opacity: float = 0.4, cube=None):
+                        opacity: float = 0.4, cube=None, crop: str = "body", liver_margin_mm: float = LIVER_MARGIN_MM):
     """One view of one case with a slider over its liver slices; works in static HTML.
 
     Each step is its own small PNG image trace and the slider only toggles
@@ -323,6 +340,7 @@ def slice_slider_figure(interim_dir: str | Path, case_id: str, view: str = "axia
         width: Window width in HU (400).
         opacity: Overlay weight (0..1).
         cube: ``(cube_hu, cube_label)`` already loaded with :func:`load_cube`.
+        crop, liver_margin_mm: The cube to load, as in :func:`load_cube`.
 
     Returns:
         A ``go.Figure`` with ``n_steps`` image traces and one slider.
@@ -333,7 +351,9 @@ def slice_slider_figure(interim_dir: str | Path, case_id: str, view: str = "axia
 
     if view not in VIEWS:
         raise ValueError(f"view must be one of {VIEWS}, got {view!r}")
-    cube_hu, cube_label = cube if cube is not None else load_cube(interim_dir, case_id, spacing_mm, image_size)
+    if cube is None:
+        cube = load_cube(interim_dir, case_id, spacing_mm, image_size, crop, liver_margin_mm)
+    cube_hu, cube_label = cube
     hu_stack = view_slices(cube_hu, view)
     labels = view_slices(cube_label, view) if cube_label is not None else None
     present = liver_slices(labels)
@@ -359,7 +379,8 @@ def slice_slider_figure(interim_dir: str | Path, case_id: str, view: str = "axia
 
 
 def slice_slider_figures(interim_dir: str | Path, case_id: str | None, views=VIEWS, *, spacing_mm: float = 1.6,
-                         image_size: int = 128, **kwargs) -> list:
+                         image_size: int = 128, crop: str = "body", liver_margin_mm: float = LIVER_MARGIN_MM,
+                         **kwargs) -> list:
     """:func:`slice_slider_figure` for each view of one case (the cube is made once).
 
     Args:
@@ -369,6 +390,7 @@ def slice_slider_figures(interim_dir: str | Path, case_id: str | None, views=VIE
         views: Views to show, default all three.
         spacing_mm: Resampling step, as in the slice dataset.
         image_size: Image side in pixels (<= 128 keeps the HTML small).
+        crop, liver_margin_mm: The cube, as in :func:`load_cube`.
         **kwargs: ``n_steps``, ``level``, ``width``, ``opacity``.
 
     Returns:
@@ -376,6 +398,6 @@ def slice_slider_figures(interim_dir: str | Path, case_id: str | None, views=VIE
     """
     if case_id is None:
         return []
-    cube = load_cube(interim_dir, case_id, spacing_mm, image_size)
+    cube = load_cube(interim_dir, case_id, spacing_mm, image_size, crop, liver_margin_mm)
     return [slice_slider_figure(interim_dir, case_id, view, spacing_mm=spacing_mm, image_size=image_size,
                                 cube=cube, **kwargs) for view in views]

@@ -9,9 +9,10 @@ extensions). The widgets are attributes (``viewer.slice_slider``,
 ``viewer.image``...), so code and tests can drive it; the viewer displays as
 its widget tree when it is the last expression of a cell.
 
-Cases are shown as the slice dataset sees them: resampled to ``spacing_mm``,
-cropped to the body and resized to an ``image_size`` cube
-(:func:`liverlib.views.prepare_volume`), in the display orientation of
+Cases are shown as the slice dataset cut them: resampled to ``spacing_mm``,
+cropped to the body (or, with ``crop="liver"``, to the box around the
+reference liver) and resized to an ``image_size`` cube
+(:func:`liverlib.liver_box.dataset_grid`), in the display orientation of
 DESIGN.md. The last few cases are kept in memory.
 """
 
@@ -24,6 +25,7 @@ import ipywidgets as widgets
 import numpy as np
 
 from liverlib.figures_explore import centre_slice, load_cube, png_bytes, render_slice
+from liverlib.liver_box import LIVER_MARGIN_MM
 from liverlib.slice_dataset import VIEWS
 from liverlib.views import view_slices
 
@@ -36,6 +38,9 @@ class SliceViewer:
         case_ids: Cases offered in the dropdown (pseudonyms only).
         spacing_mm: Resampling step, as in the slice dataset (e.g. 1.6 mm).
         image_size: Cube side in pixels (e.g. 128).
+        crop: ``body`` or ``liver`` (the cube the dataset cut: see
+            :func:`liverlib.figures_explore.load_cube`).
+        liver_margin_mm: Margin of the liver box.
         display_px: Width and height of the shown image in screen pixels.
         level: Initial window level in HU (60 for the abdomen).
         width: Initial window width in HU (400 for the abdomen, 150 for liver).
@@ -52,11 +57,13 @@ class SliceViewer:
 
     def __init__(self, interim_dir: str | Path, case_ids: list[str], *, spacing_mm: float = 1.6,
                  image_size: int = 128, display_px: int = 384, level: float = 60.0, width: float = 400.0,
-                 opacity: float = 0.4, cache_size: int = 4):
+                 opacity: float = 0.4, cache_size: int = 4, crop: str = "body",
+                 liver_margin_mm: float = LIVER_MARGIN_MM):
         if not case_ids:
             raise ValueError(f"{interim_dir}: no decoded cases to show (run 01_decode first)")
         self.interim_dir = Path(interim_dir)
         self.spacing_mm, self.image_size, self.display_px = float(spacing_mm), int(image_size), int(display_px)
+        self.crop, self.liver_margin_mm = str(crop), float(liver_margin_mm)
         self._cache: OrderedDict[str, tuple] = OrderedDict()
         self._cache_size = max(1, int(cache_size))
         self._busy = False
@@ -96,7 +103,8 @@ class SliceViewer:
         if case_id in self._cache:
             self._cache.move_to_end(case_id)
         else:
-            self._cache[case_id] = load_cube(self.interim_dir, case_id, self.spacing_mm, self.image_size)
+            self._cache[case_id] = load_cube(self.interim_dir, case_id, self.spacing_mm, self.image_size, self.crop,
+                                             self.liver_margin_mm)
             while len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
         return self._cache[case_id]

@@ -164,6 +164,19 @@ def test_montage_shows_liver_centre_of_each_view(cohort):
         assert np.array_equal(image, expected)
 
 
+def test_montage_and_cubes_follow_the_dataset_crop(cohort):
+    body_hu, body_label = fx.load_cube(cohort["interim"], "case-0", 2.0, 32)
+    box_hu, box_label = fx.load_cube(cohort["interim"], "case-0", 2.0, 32, crop="liver", liver_margin_mm=4.0)
+    assert (box_label > 0).sum() > (body_label > 0).sum()  # the liver fills more of a box around it
+    fig = fx.montage(cohort["interim"], ["case-0"], spacing_mm=2.0, image_size=32, crop="liver", liver_margin_mm=4.0)
+    k = fx.centre_slice(box_label)  # axial: the first panel
+    assert np.array_equal(decode_uri(fig.data[0].source), fx.render_slice(box_hu[k], box_label[k]))
+    assert "around the liver" in fig.layout.title.text
+    sliders = fx.slice_slider_figures(cohort["interim"], "case-0", spacing_mm=2.0, image_size=32, n_steps=3,
+                                      crop="liver", liver_margin_mm=4.0)
+    assert decode_uri(sliders[0].data[0].source).shape == (32, 32, 3)
+
+
 def test_slice_slider_figure_is_static_and_small(cohort):
     fig = fx.slice_slider_figure(cohort["interim"], "case-0", "coronal", spacing_mm=2.0, image_size=32, n_steps=5)
     n = len(fig.data)

@@ -99,6 +99,15 @@ def test_view_and_case_changes_redraw_and_recentre(viewer, interim):
     assert "case-1" in viewer.info.value and "tumor 0 px" in viewer.info.value
 
 
+def test_shows_the_cube_the_dataset_cut(interim):
+    boxed = slice_viewer(interim, spacing_mm=2.0, image_size=SIZE, display_px=64, crop="liver", liver_margin_mm=4.0)
+    box_hu, box_label = load_cube(interim, "case-0", 2.0, SIZE, crop="liver", liver_margin_mm=4.0)
+    cube_hu, cube_label = boxed.cube()
+    assert np.array_equal(cube_label, box_label) and np.allclose(cube_hu, box_hu)
+    _, body_label = load_cube(interim, "case-0", 2.0, SIZE)
+    assert not np.array_equal(cube_label, body_label)
+
+
 def test_no_cases_gives_a_note(tmp_path):
     note = slice_viewer(tmp_path / "missing")
     assert isinstance(note, widgets.HTML) and "No decoded studies" in note.value
