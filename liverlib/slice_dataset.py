@@ -2,7 +2,9 @@
 
 Layout of ``data/processed/<dataset>/<size>/``::
 
-    manifest.json            image size, channels (HU windows, context_slices), spacing, counts
+    manifest.json            image size, channels (HU windows, context_slices), spacing, counts,
+                             crop ("liver": cut from the box around each reference liver,
+                             ``liver_box.dataset_grid``; "body" or absent: the body cube)
     <split>/images.npy       float16 (N, S, S, C), windowed HU scaled to [0, 1]: the slice
                              through each window, then (2.5D, ``context_slices`` k) its 2k
                              neighbours through the narrowest window (``views.slice_inputs``)
@@ -10,7 +12,8 @@ Layout of ``data/processed/<dataset>/<size>/``::
     <split>/cancer.npy       uint8 (N,): 1 when any tumor pixel is in the slice
     <split>/view.npy         uint8 (N,): 0 axial, 1 coronal, 2 sagittal
     <split>/case_id.npy      unicode (N,): the study pseudonym
-    <split>/slice_index.npy  int32 (N,): index of the slice along its view axis
+    <split>/slice_index.npy  int32 (N,): index of the slice along its view axis (of the cube the
+                             manifest's crop names)
 
 Splits are ``train``, ``valid`` and ``test``. Every array is a plain ``.npy``
 file, so it loads with ``allow_pickle=False`` and can be memory-mapped: a
