@@ -243,11 +243,10 @@ def predict_volume(
         t0 = time.perf_counter()
         first = fuse(cube_probs)
         located = locate_liver(grid, label_from_probs(first), params.liver_margin_mm)
+        timings["locate_s"] = time.perf_counter() - t0
         if located is not None:
             body_grid, body_probs, (grid, box) = grid, first, located
             cube_hu = to_cube(unlabeled.hu, grid, order=1, fill=AIR_HU)
-        timings["locate_s"] = time.perf_counter() - t0
-        if located is not None:
             cube_probs, slice_cancer = _predict_views(model, cube_hu, params, batch_size, timings, views)
             passes = 2
             for _ in range(MAX_BOX_GROWTH):  # the first pass missed part of the liver: widen the box
