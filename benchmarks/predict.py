@@ -44,15 +44,21 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=2, help="timed runs after one warm-up")
     parser.add_argument("--tumor-threshold", type=float, default=0.5,
                         help="fused label's tumor threshold (0.5, the plain argmax: the demo's calibrated one)")
+    parser.add_argument("--max-widening", type=int, default=None,
+                        help="times the liver box may be widened (default: predict.MAX_BOX_GROWTH; the random-weight"
+                             " model's liver often reaches the box, so 0 times the two passes a trained model makes)")
     args = parser.parse_args(argv)
 
     import keras
 
+    import liverlib.predict
     from liverlib.model import build_unet
     from liverlib.predict import PredictParams, predict_volume
     from liverlib.views import input_channels
 
     keras.utils.set_random_seed(0)
+    if args.max_widening is not None:
+        liverlib.predict.MAX_BOX_GROWTH = int(args.max_widening)
     from liverlib.runner import load_profile
 
     demo = load_profile("demo", Path(__file__).resolve().parents[1] / "configs")["parameters"]

@@ -83,7 +83,8 @@ def test_first_pass_box_covers_its_mask_and_none_without_liver():
     stray[2, 2, 2] = 1  # a one-voxel false positive far away: not the largest component
     box, (found_lo, found_hi) = locate_liver(body, stray, margin_mm=5.0)
     assert box == locate_liver(body, cube_label, margin_mm=5.0)[0]
-    np.testing.assert_allclose(found_lo, lo) and np.testing.assert_allclose(found_hi, hi)
+    np.testing.assert_allclose(found_lo, lo)  # the liver's own box, margin not included
+    np.testing.assert_allclose(found_hi, hi)
     assert locate_liver(body, np.zeros_like(cube_label)) is None
     assert mask_box_mm(np.zeros((3, 3, 3), bool), (1, 1, 1)) is None
 
