@@ -26,7 +26,8 @@
 
 ``predictions/`` is built as ``predictions.tmp`` and swapped in, and
 ``metrics.json`` is written last through a temporary file, so a crash never
-leaves a half-written evaluation behind.
+leaves a half-written evaluation behind. What it returns, and the tables read
+off it, are in :mod:`liverlib.evaluation_result` (importable from here too).
 """
 
 from __future__ import annotations
@@ -34,141 +35,20 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from liverlib import metrics
 from liverlib.atomic import write_json
+from liverlib.evaluation_result import EvaluationResult, SlicePredictions, headline, summarize_cases
 from liverlib.slice_dataset import VIEWS, SliceSplit, load_split, read_manifest
 
 log = logging.getLogger(__name__)
 
 #: Pixel accuracy reported by the reference project (2D, all pixels), for comparison.
 REFERENCE_PIXEL_ACCURACY = 0.9066
-
-
-@dataclass
-class SlicePredictions:
-    """Model outputs for every slice of a split.
-
-    Args:
-        pred_mask: ``(N, S, S)`` uint8 argmax of ``seg``.
-        cancer_prob: ``(N,)`` ``cancer`` head output.
-        seg_confidence: ``(N,)`` mean top-class probability over the pixels
-            predicted liver or tumor (over all pixels when there are none).
-        cancer_fused: ``(N,)`` cancer score read off the fused 3D prediction of
-            the slice's study (``predict.fused_slice_scores``); NaN where the
-            study was not predicted in 3D.
-        fused_mask: ``(N, S, S)`` uint8 label of the fused 3D prediction in the
-            slice (0 where ``cancer_fused`` is NaN).
-    """
-
-    pred_mask: np.ndarray
-    cancer_prob: np.ndarray
-    seg_confidence: np.ndarray
-    cancer_fused: np.ndarray | None = None
-    fused_mask: np.ndarray | None = None
-
-
-@dataclass
-class EvaluationResult:
-    """What :func:`evaluate_run` computed (and wrote).
-
-    Args:
-        metrics: The ``metrics.json`` content.
-        data: The evaluated split (memory-mapped arrays).
-        slices: Slice predictions.
-        per_image_iou: ``{"liver", "tumor", "mean"}`` arrays (N,).
-        cases: Per-case summaries (``StudyPrediction.summary()``).
-        viewer: Case id -> ``{"hu", "probs", "label"}`` cubes for the viewers.
-        history: Training history (per-epoch logs) or ``{}``.
-    """
-
-    metrics: dict
-    data: SliceSplit
-    slices: SlicePredictions
-    per_image_iou: dict
-    cases: list = field(default_factory=list)
-    viewer: dict = field(default_factory=dict)
-    history: dict = field(default_factory=dict)
-
-    def table(self) -> list[dict]:
-        """One row per group (overall, axial, coronal, sagittal) of the slice metrics."""
-        rows = []
-        for name in ("overall",) + VIEWS:
-            m = self.metrics["slice"].get(name)
-            if not m:
-                continue
-            c = m["cancer"]
-            rows.append({
-                "group": "all slices" if name == "overall" else name, "slices": m["n_images"], "liver Dice": m["liver_dice"], "liver IoU": m["liver_iou"],
-                "tumor Dice": m["tumor_dice"], "tumor IoU": m["tumor_iou"], "pixel acc.": m["pixel_accuracy"],
-                "median image IoU": m["median_image_iou"], "cancer AUC": c["auc"],
-                "sensitivity": c["sensitivity"], "specificity": c["specificity"],
-            })
-        fused = self.metrics.get("slice_fused", {}).get("overall")
-        if fused:  # the fused 3D result read back on the same test slices
-            c = fused["cancer"]
-            rows.append({
-                "group": "fused 3D", "slices": fused["n_images"], "liver Dice": fused["liver_dice"],
-                "liver IoU": fused["liver_iou"], "tumor Dice": fused["tumor_dice"], "tumor IoU": fused["tumor_iou"],
-                "pixel acc.": fused["pixel_accuracy"], "median image IoU": fused["median_image_iou"],
-                "cancer AUC": c["auc"], "sensitivity": c["sensitivity"], "specificity": c["specificity"],
-            })
-        return rows
-
-    def size_table(self) -> list[dict]:
-        """The cancer call by tumor pixels per slice (``metrics.cancer_by_size``)."""
-        return list(self.metrics.get("cancer_by_size", []))
-
-    def case_table(self) -> list[dict]:
-        """One row per evaluated case: Dice per view and fused, gain, lesions, volumes."""
-        rows = []
-        for case in self.cases:
-            m = case.get("metrics") or {}
-            dice = m.get("dice", {})
-            row = {"case": case["case_id"], "cancer score": case["cancer_score"]}
-            for view in VIEWS + ("fused",):
-                if view in dice:
-                    row[f"{view} liver"] = dice[view]["liver"]
-                    row[f"{view} tumor"] = dice[view]["tumor"]
-            if m:
-                row["gain liver"] = m["fusion_gain"]["liver"]
-                row["gain tumor"] = m["fusion_gain"]["tumor"]
-                row["lesion recall"] = m["lesions"]["recall"]
-                row["lesion precision"] = m["lesions"]["precision"]
-                row["liver mL error"] = m["volumetry_error"]["liver_ml_error"]
-                row["tumor mL error"] = m["volumetry_error"]["tumor_ml_error"]
-            rows.append(row)
-        return rows
-
-    def summary_tables(self) -> tuple[list[dict], list[dict]]:
-        """``cases_summary`` as two tables: mean 3D Dice per view and fused (with the fusion gain), and
-        lesion detection with volume errors (empty lists without studies)."""
-        summary = self.metrics.get("cases_summary") or {}
-        dice = summary.get("mean_dice") or {}
-        rows = [{"labels from": name, "mean liver Dice": d.get("liver"), "mean tumor Dice": d.get("tumor")}
-                for name, d in dice.items()]
-        gain = summary.get("mean_fusion_gain")
-        if rows and gain:
-            rows.append({"labels from": "fused minus mean single view", "mean liver Dice": gain.get("liver"),
-                         "mean tumor Dice": gain.get("tumor")})
-        lesions = summary.get("lesions") or {}
-        detection = [{"studies": summary.get("n_cases"), "lesions": lesions.get("n_true"),
-                      "predicted": lesions.get("n_pred"), "recall": lesions.get("recall"),
-                      "precision": lesions.get("precision"),
-                      "liver mL error (mean abs)": summary.get("mean_abs_liver_ml_error"),
-                      "tumor mL error (mean abs)": summary.get("mean_abs_tumor_ml_error")}] if lesions else []
-        return rows, detection
-
-    def worst_slices(self, n: int = 6, require_reference: bool = True) -> np.ndarray:
-        """Indices of the ``n`` slices with the lowest per-image IoU (ties: highest cancer error)."""
-        iou = np.asarray(self.per_image_iou["mean"], float)
-        valid = ~np.isnan(iou) if require_reference else np.ones(len(iou), bool)
-        order = np.argsort(np.where(valid, iou, np.inf), kind="stable")
-        return order[: min(n, int(valid.sum()))]
 
 
 def predict_slices(model, data: SliceSplit, batch_size: int = 32) -> SlicePredictions:
@@ -202,63 +82,6 @@ def predict_slices(model, data: SliceSplit, batch_size: int = 32) -> SlicePredic
         cancer[start : start + len(x)] = c
         conf[start : start + len(x)] = np.where(counts > 0, conf_fg, top.reshape(len(x), -1).mean(1))
     return SlicePredictions(pred, cancer, conf)
-
-
-def _summarize_cases(cases: list[dict]) -> dict:
-    """Mean Dice per view and fused, mean gain, pooled lesion detection over cases."""
-    scored = [c["metrics"] for c in cases if c.get("metrics")]
-    if not scored:
-        return {"n_cases": len(cases)}
-    out = {"n_cases": len(cases), "mean_dice": {}}
-    for name in VIEWS + ("fused",):
-        out["mean_dice"][name] = {r: float(np.mean([m["dice"][name][r] for m in scored])) for r in metrics.REGIONS}
-    out["mean_fusion_gain"] = {r: float(np.mean([m["fusion_gain"][r] for m in scored])) for r in metrics.REGIONS}
-    n_true = sum(m["lesions"]["n_true"] for m in scored)
-    n_pred = sum(m["lesions"]["n_pred"] for m in scored)
-    out["lesions"] = {
-        "n_true": n_true, "n_pred": n_pred,
-        "recall": sum(m["lesions"]["detected"] for m in scored) / n_true if n_true else float("nan"),
-        "precision": sum(m["lesions"]["true_positive"] for m in scored) / n_pred if n_pred else float("nan"),
-    }
-    out["mean_abs_liver_ml_error"] = float(np.mean([abs(m["volumetry_error"]["liver_ml_error"]) for m in scored]))
-    out["mean_abs_tumor_ml_error"] = float(np.mean([abs(m["volumetry_error"]["tumor_ml_error"]) for m in scored]))
-    return out
-
-
-def headline(record: dict) -> dict:
-    """The figures a reader looks at first: Dice and AUC per view, overall and fused.
-
-    Returns:
-        ``{"axial" | "coronal" | "sagittal" | "all views": {"liver_dice", "tumor_dice",
-        "cancer_auc", "pixel_accuracy", "n_slices"}, "fused": {...the same keys, "tumor_threshold",
-        "tumor_threshold_source"}}``, all on
-        the test slices: ``fused`` is the fused 3D result of the studies predicted
-        in 3D read back on their slices (``slice_fused``; the per-patient 3D Dice
-        is in ``cases_summary``).
-    """
-    out = {}
-    for name, label in [(v, v) for v in VIEWS] + [("overall", "all views")]:
-        group = record["slice"].get(name)
-        if group:
-            out[label] = {
-                "liver_dice": group["liver_dice"],
-                "tumor_dice": group["tumor_dice"],
-                "cancer_auc": group["cancer"]["auc"],
-                "pixel_accuracy": group["pixel_accuracy"],
-                "n_slices": group["n_images"],
-            }
-    fused = record.get("slice_fused", {}).get("overall")
-    if fused:
-        out["fused"] = {
-            "liver_dice": fused["liver_dice"],
-            "tumor_dice": fused["tumor_dice"],
-            "cancer_auc": fused["cancer"]["auc"],
-            "pixel_accuracy": fused["pixel_accuracy"],
-            "n_slices": fused["n_images"],
-            "tumor_threshold": record.get("tumor_threshold", 0.5),
-            "tumor_threshold_source": record.get("tumor_threshold_source", "argmax"),
-        }
-    return out
 
 
 def _read_back_fused(case_id: str, fused_cube: np.ndarray, ref: np.ndarray | None, data: SliceSplit,
@@ -454,7 +277,7 @@ def evaluate_run(
         "slice_fused": _fused_slice_metrics(data, slices, threshold),
         "cancer_by_size": metrics.cancer_by_size(tumor_pixels, data.cancer, head_scores, threshold),
         "cases": cases,
-        "cases_summary": _summarize_cases(cases),
+        "cases_summary": summarize_cases(cases),
         "failures": failures,
     }
     record["headline"] = headline(record)

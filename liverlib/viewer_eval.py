@@ -116,7 +116,7 @@ def overlay_viewer(cases: dict, threshold: float = 0.5, scale: int = 3):
     Args:
         cases: Case id -> ``{"hu": (S, S, S) HU cube, "probs": (S, S, S, 3)
             fused probabilities, "label": (S, S, S) reference or None}``
-            (e.g. ``EvaluationResult.viewer_cases()``).
+            (e.g. ``EvaluationResult.viewer``).
         threshold: Initial probability threshold.
         scale: Display magnification.
 

@@ -1,0 +1,74 @@
+"""The read-outs of an evaluation: per-case summary, headline, tables, worst slices."""
+
+import numpy as np
+import pytest
+
+from liverlib.evaluation_result import EvaluationResult, SlicePredictions, headline, summarize_cases
+from liverlib.slice_dataset import VIEWS
+
+
+def _case(case_id, liver, tumor, n_true, detected, n_pred, true_positive, liver_err, tumor_err):
+    dice = {name: {"liver": liver - 0.02, "tumor": tumor - 0.1} for name in VIEWS}
+    dice["fused"] = {"liver": liver, "tumor": tumor}
+    return {"case_id": case_id, "cancer_score": 0.9, "metrics": {
+        "dice": dice, "fusion_gain": {"liver": 0.02, "tumor": 0.1},
+        "lesions": {"n_true": n_true, "detected": detected, "n_pred": n_pred, "true_positive": true_positive,
+                    "recall": detected / n_true, "precision": true_positive / n_pred},
+        "volumetry_error": {"liver_ml_error": liver_err, "tumor_ml_error": tumor_err}}}
+
+
+def test_summarize_cases_pools_lesions_over_studies():
+    # 3 of 4 true lesions found over two studies; 3 of 5 predicted ones are real.
+    cases = [_case("a", 0.96, 0.7, 3, 3, 3, 3, 20.0, -5.0), _case("b", 0.94, 0.5, 1, 0, 2, 0, -10.0, 1.0),
+             {"case_id": "c", "cancer_score": 0.1, "metrics": None}]  # no reference: counted, not scored
+    out = summarize_cases(cases)
+    assert out["n_cases"] == 3
+    assert out["mean_dice"]["fused"] == pytest.approx({"liver": 0.95, "tumor": 0.6})
+    assert out["lesions"] == {"n_true": 4, "n_pred": 5, "recall": 0.75, "precision": 0.6}
+    assert out["mean_abs_liver_ml_error"] == pytest.approx(15.0)
+    assert out["mean_abs_tumor_ml_error"] == pytest.approx(3.0)
+    assert summarize_cases([]) == {"n_cases": 0}
+
+
+def _group(liver, auc, n):
+    return {"n_images": n, "liver_dice": liver, "liver_iou": liver - 0.05, "tumor_dice": 0.6, "tumor_iou": 0.45,
+            "pixel_accuracy": 0.99, "median_image_iou": 0.8,
+            "cancer": {"auc": auc, "sensitivity": 0.8, "specificity": 0.9}}
+
+
+def _result(per_image_mean, cases=()):
+    record = {"slice": {"overall": _group(0.95, 0.91, 30), **{v: _group(0.94, 0.9, 10) for v in VIEWS}},
+              "slice_fused": {"overall": _group(0.96, 0.96, 30)}, "tumor_threshold": 0.4,
+              "tumor_threshold_source": "chosen on 8 valid studies", "cases_summary": summarize_cases(list(cases))}
+    n = len(per_image_mean)
+    slices = SlicePredictions(np.zeros((n, 2, 2), np.uint8), np.zeros(n, np.float32), np.ones(n, np.float32))
+    return EvaluationResult(record, None, slices, {"mean": np.asarray(per_image_mean)}, list(cases))
+
+
+def test_headline_and_table_read_the_same_figures():
+    result = _result([0.5])
+    head = headline(result.metrics)
+    assert head["all views"]["cancer_auc"] == 0.91 and head["axial"]["n_slices"] == 10
+    assert head["fused"]["cancer_auc"] == 0.96
+    assert head["fused"]["tumor_threshold"] == 0.4
+    rows = result.table()
+    assert [r["group"] for r in rows] == ["all slices", *VIEWS, "fused 3D"]
+    assert rows[-1]["liver Dice"] == 0.96 and rows[0]["cancer AUC"] == 0.91
+
+
+def test_summary_tables_add_the_fusion_gain_row():
+    result = _result([0.5], [_case("a", 0.96, 0.7, 2, 1, 4, 2, 5.0, 1.0)])
+    dice_rows, detection = result.summary_tables()
+    assert [r["labels from"] for r in dice_rows] == [*VIEWS, "fused", "fused minus mean single view"]
+    assert dice_rows[-1]["mean tumor Dice"] == pytest.approx(0.1)
+    assert detection[0]["recall"] == 0.5 and detection[0]["precision"] == 0.5
+    row = result.case_table()[0]
+    assert row["fused tumor"] == 0.7 and row["axial tumor"] == pytest.approx(0.6)
+    assert row["lesion recall"] == 0.5 and row["tumor mL error"] == 1.0
+    assert _result([0.5]).summary_tables() == ([], [])
+
+
+def test_worst_slices_skip_slices_without_reference():
+    result = _result([0.9, np.nan, 0.2, 0.5])
+    assert result.worst_slices(2).tolist() == [2, 3]
+    assert result.worst_slices(10).tolist() == [2, 3, 0]  # the slice without a reference is never "worst"
