@@ -5,7 +5,8 @@
 1. runs every slice of the test split through ``best_model.keras`` (batched)
    and scores them (:func:`liverlib.metrics.slice_metrics`: Dice/IoU per
    region, pixel accuracy, per-image IoU, cancer AUC/ROC/PR/confusion matrix,
-   overall and per view);
+   overall and per view; the overall AUC with a 95 % interval from resampling
+   patients, ``metrics.auc_ci_by_patient``);
 2. predicts up to ``max_cases`` test studies from the interim cache in 3D
    (:func:`liverlib.predict.predict_volume`: three views, fusion, lesions,
    volumetry) and scores each single view and the fusion;
@@ -134,17 +135,20 @@ def _tumor_pixels(masks, chunk: int = 512) -> np.ndarray:
 
 
 def _fused_slice_metrics(data: SliceSplit, slices: SlicePredictions, threshold: float) -> dict:
-    """``metrics.slice_metrics`` of the fused 3D result on the slices of the studies predicted in 3D ({} if none)."""
+    """``metrics.slice_metrics`` of the fused 3D result on the slices of the studies predicted in 3D ({} if none),
+    with the AUC's 95 % interval by patient (``metrics.auc_ci_by_patient``)."""
     covered = ~np.isnan(slices.cancer_fused)
     if not covered.any():
         return {}
+    idx = np.nonzero(covered)[0]
     if covered.all():  # no copy of the (memory-mapped) masks
         out = metrics.slice_metrics(data.masks, slices.fused_mask, data.cancer, slices.cancer_fused, data.view, threshold)
     else:
-        idx = np.nonzero(covered)[0]
         out = metrics.slice_metrics(np.asarray(data.masks)[idx], slices.fused_mask[idx], np.asarray(data.cancer)[idx],
                                     slices.cancer_fused[idx], np.asarray(data.view)[idx], threshold)
     out.pop("per_image_iou")
+    out["overall"]["cancer"]["auc_ci95"] = metrics.auc_ci_by_patient(
+        np.asarray(data.cancer)[idx], slices.cancer_fused[idx], np.asarray(data.case_id, dtype=str)[idx])
     return out
 
 
@@ -207,6 +211,8 @@ def evaluate_run(
     slices = predict_slices(model, data, batch_size)
     sm = metrics.slice_metrics(data.masks, slices.pred_mask, data.cancer, slices.cancer_prob, data.view, threshold)
     per_image = sm.pop("per_image_iou")
+    case_ids = np.asarray(data.case_id, dtype=str)
+    sm["overall"]["cancer"]["auc_ci95"] = metrics.auc_ci_by_patient(data.cancer, slices.cancer_prob, case_ids)
     valid = per_image["mean"][~np.isnan(per_image["mean"])]
     iou_stats = {"n": int(valid.size)}
     if valid.size:
@@ -216,7 +222,7 @@ def evaluate_run(
     cases, viewer, failures = [], {}, []
     slices.cancer_fused = np.full(len(data), np.nan, np.float32)
     slices.fused_mask = np.zeros_like(slices.pred_mask)
-    case_ids, views, slice_index = np.asarray(data.case_id, dtype=str), np.asarray(data.view), np.asarray(data.slice_index)
+    views, slice_index = np.asarray(data.view), np.asarray(data.slice_index)
     if write:
         shutil.rmtree(run_dir / "predictions.tmp", ignore_errors=True)  # left by a crashed run
     tumor_threshold, threshold_source = _tumor_threshold(model_path, tumor_threshold, split)

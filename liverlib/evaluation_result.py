@@ -19,6 +19,13 @@ from liverlib import metrics
 from liverlib.slice_dataset import VIEWS, SliceSplit
 
 
+def interval_text(ci) -> str:
+    """``[0.91, 0.99]`` -> ``"0.910-0.990"``; '' for none (a view, an older metrics.json) or NaN."""
+    if not ci or any(v is None or np.isnan(v) for v in ci):
+        return ""
+    return f"{ci[0]:.3f}-{ci[1]:.3f}"
+
+
 @dataclass
 class SlicePredictions:
     """Model outputs for every slice of a split.
@@ -76,6 +83,7 @@ class EvaluationResult:
                 "group": "all slices" if name == "overall" else name, "slices": m["n_images"], "liver Dice": m["liver_dice"], "liver IoU": m["liver_iou"],
                 "tumor Dice": m["tumor_dice"], "tumor IoU": m["tumor_iou"], "pixel acc.": m["pixel_accuracy"],
                 "median image IoU": m["median_image_iou"], "cancer AUC": c["auc"],
+                "AUC 95% CI (patients)": interval_text(c.get("auc_ci95")),
                 "sensitivity": c["sensitivity"], "specificity": c["specificity"],
             })
         fused = self.metrics.get("slice_fused", {}).get("overall")
@@ -85,7 +93,8 @@ class EvaluationResult:
                 "group": "fused 3D", "slices": fused["n_images"], "liver Dice": fused["liver_dice"],
                 "liver IoU": fused["liver_iou"], "tumor Dice": fused["tumor_dice"], "tumor IoU": fused["tumor_iou"],
                 "pixel acc.": fused["pixel_accuracy"], "median image IoU": fused["median_image_iou"],
-                "cancer AUC": c["auc"], "sensitivity": c["sensitivity"], "specificity": c["specificity"],
+                "cancer AUC": c["auc"], "AUC 95% CI (patients)": interval_text(c.get("auc_ci95")),
+                "sensitivity": c["sensitivity"], "specificity": c["specificity"],
             })
         return rows
 
@@ -168,7 +177,8 @@ def headline(record: dict) -> dict:
     Returns:
         ``{"axial" | "coronal" | "sagittal" | "all views": {"liver_dice", "tumor_dice",
         "cancer_auc", "pixel_accuracy", "n_slices"}, "fused": {...the same keys, "tumor_threshold",
-        "tumor_threshold_source"}}``, all on
+        "tumor_threshold_source"}}``, ``"all views"`` and ``"fused"`` with ``"cancer_auc_ci95"``
+        (95 % interval by patient; absent or None in older records), all on
         the test slices: ``fused`` is the fused 3D result of the studies predicted
         in 3D read back on their slices (``slice_fused``; the per-patient 3D Dice
         is in ``cases_summary``).
@@ -184,12 +194,15 @@ def headline(record: dict) -> dict:
                 "pixel_accuracy": group["pixel_accuracy"],
                 "n_slices": group["n_images"],
             }
+            if "auc_ci95" in group["cancer"]:
+                out[label]["cancer_auc_ci95"] = group["cancer"]["auc_ci95"]
     fused = record.get("slice_fused", {}).get("overall")
     if fused:
         out["fused"] = {
             "liver_dice": fused["liver_dice"],
             "tumor_dice": fused["tumor_dice"],
             "cancer_auc": fused["cancer"]["auc"],
+            "cancer_auc_ci95": fused["cancer"].get("auc_ci95"),
             "pixel_accuracy": fused["pixel_accuracy"],
             "n_slices": fused["n_images"],
             "tumor_threshold": record.get("tumor_threshold", 0.5),

@@ -211,6 +211,48 @@ def classification_scores(y_true: np.ndarray, score: np.ndarray, threshold: floa
     return out
 
 
+def auc_ci_by_patient(y_true: np.ndarray, score: np.ndarray, groups: np.ndarray, n_boot: int = 2000,
+                      level: float = 0.95, seed: int = 0) -> list[float]:
+    """Bootstrap confidence interval of the AUC, resampling patients, not slices.
+
+    Slices of one patient are not independent (neighbouring slices of one
+    lesion rise and fall together), so the slices' own bootstrap would give
+    too narrow an interval; resampling whole patients (a cluster bootstrap)
+    does not. With the demo's 6 test patients the interval is wide: that is
+    the honest size of the evidence.
+
+    Args:
+        y_true: ``(N,)`` 0/1, tumor present in the slice.
+        score: ``(N,)`` cancer score.
+        groups: ``(N,)`` patient (case) id of each slice.
+        n_boot: Bootstrap replicates (those with one class only are skipped).
+        level: Coverage, e.g. 0.95.
+        seed: Seed of the resampling.
+
+    Returns:
+        ``[low, high]`` percentile interval, or ``[nan, nan]`` with fewer than
+        two patients or no replicate holding both classes.
+    """
+    from sklearn.metrics import roc_auc_score
+
+    y_true, score, groups = np.asarray(y_true).astype(int).ravel(), np.asarray(score, float).ravel(), np.asarray(groups)
+    names = np.unique(groups)
+    if len(names) < 2:
+        return [float("nan"), float("nan")]
+    members = [np.flatnonzero(groups == g) for g in names]
+    rng = np.random.default_rng(seed)
+    aucs = []
+    for _ in range(int(n_boot)):
+        idx = np.concatenate([members[k] for k in rng.integers(len(names), size=len(names))])
+        y = y_true[idx]
+        if 0 < y.sum() < len(y):
+            aucs.append(roc_auc_score(y, score[idx]))
+    if not aucs:
+        return [float("nan"), float("nan")]
+    tail = 100 * (1 - level) / 2
+    return [float(v) for v in np.percentile(aucs, [tail, 100 - tail])]
+
+
 def slice_metrics(
     true_masks: np.ndarray,
     pred_masks: np.ndarray,

@@ -16,6 +16,7 @@ import re
 from pathlib import Path
 
 from liverlib.atomic import write_text
+from liverlib.evaluation_result import interval_text
 
 PLOTLY_MIME = "application/vnd.plotly.v1+json"
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
@@ -198,7 +199,7 @@ def write_index(run_dir: str | Path, result, description: str = "") -> Path:
     metric_rows = "".join(
         f"<tr><td>{esc(ROW_LABELS.get(name, name))}</td>" + "".join(
             f"<td>{'' if vals.get(k) is None else f'{vals[k]:.3f}'}</td>" for k in ("liver_dice", "tumor_dice", "cancer_auc")
-        ) + "</tr>"
+        ) + f"<td>{esc(interval_text(vals.get('cancer_auc_ci95')))}</td></tr>"
         for name, vals in headline.items() if isinstance(vals, dict)
     )
     figure = _metrics_figure(headline)
@@ -214,7 +215,7 @@ td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}.failed{{color:#b0
 <h1>liverlib run <code>{esc(run_dir.name)}</code></h1>
 <p>Profile <b>{esc(result.profile)}</b>. {esc(description)}</p>
 <h2>Headline metrics (test split)</h2>
-{"<table><tr><th>view</th><th>liver Dice</th><th>tumor Dice</th><th>cancer AUC</th></tr>" + metric_rows + "</table>" if metric_rows else "<p>No metrics yet (04_evaluate has not run).</p>"}
+{"<table><tr><th>view</th><th>liver Dice</th><th>tumor Dice</th><th>cancer AUC</th><th>AUC 95% interval (resampling patients)</th></tr>" + metric_rows + "</table>" if metric_rows else "<p>No metrics yet (04_evaluate has not run).</p>"}
 {f"<p>{esc(note)}</p>" if (note := fused_note(headline)) else ""}
 {plot}
 <h2>Steps</h2>

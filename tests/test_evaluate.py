@@ -121,6 +121,10 @@ def _check_outputs(run: Path, n_slices: int, n_cases: int) -> dict:
     assert headline["all views"]["cancer_auc"] == record["slice"]["overall"]["cancer"]["auc"]
     if n_cases:
         assert headline["fused"]["liver_dice"] == record["slice_fused"]["overall"]["liver_dice"]
+        # the interval resamples the studies scored in 3D; two of them: a real interval (or NaN without both classes)
+        assert headline["fused"]["cancer_auc_ci95"] == record["slice_fused"]["overall"]["cancer"]["auc_ci95"]
+        assert len(headline["fused"]["cancer_auc_ci95"]) == 2
+    assert len(headline["all views"]["cancer_auc_ci95"]) == 2
     for case in record["cases"]:
         assert set(case["metrics"]["dice"]) == {"axial", "coronal", "sagittal", "fused"}
     slices = run / "predictions" / "slices"
@@ -174,7 +178,8 @@ def test_evaluate_run_writes_metrics(tiny_run):
     assert record["headline"]["fused"] == {"liver_dice": got["liver_dice"], "tumor_dice": got["tumor_dice"],
                                            "cancer_auc": got["cancer"]["auc"], "pixel_accuracy": got["pixel_accuracy"],
                                            "n_slices": int(a.sum()), "tumor_threshold": 0.5,
-                                           "tumor_threshold_source": "argmax"}
+                                           "tumor_threshold_source": "argmax",
+                                           "cancer_auc_ci95": [None, None]}  # one study: no interval
     from liverlib.report import fused_note
 
     note = fused_note(record["headline"])

@@ -37,8 +37,10 @@ def _group(liver, auc, n):
 
 
 def _result(per_image_mean, cases=()):
-    record = {"slice": {"overall": _group(0.95, 0.91, 30), **{v: _group(0.94, 0.9, 10) for v in VIEWS}},
-              "slice_fused": {"overall": _group(0.96, 0.96, 30)}, "tumor_threshold": 0.4,
+    overall, fused = _group(0.95, 0.91, 30), _group(0.96, 0.96, 30)
+    overall["cancer"]["auc_ci95"], fused["cancer"]["auc_ci95"] = [0.85, 0.95], [0.9, 0.99]
+    record = {"slice": {"overall": overall, **{v: _group(0.94, 0.9, 10) for v in VIEWS}},
+              "slice_fused": {"overall": fused}, "tumor_threshold": 0.4,
               "tumor_threshold_source": "chosen on 8 valid studies", "cases_summary": summarize_cases(list(cases))}
     n = len(per_image_mean)
     slices = SlicePredictions(np.zeros((n, 2, 2), np.uint8), np.zeros(n, np.float32), np.ones(n, np.float32))
@@ -51,9 +53,12 @@ def test_headline_and_table_read_the_same_figures():
     assert head["all views"]["cancer_auc"] == 0.91 and head["axial"]["n_slices"] == 10
     assert head["fused"]["cancer_auc"] == 0.96
     assert head["fused"]["tumor_threshold"] == 0.4
+    assert head["fused"]["cancer_auc_ci95"] == [0.9, 0.99] and head["all views"]["cancer_auc_ci95"] == [0.85, 0.95]
+    assert "cancer_auc_ci95" not in head["axial"]
     rows = result.table()
     assert [r["group"] for r in rows] == ["all slices", *VIEWS, "fused 3D"]
     assert rows[-1]["liver Dice"] == 0.96 and rows[0]["cancer AUC"] == 0.91
+    assert rows[-1]["AUC 95% CI (patients)"] == "0.900-0.990" and rows[1]["AUC 95% CI (patients)"] == ""
 
 
 def test_summary_tables_add_the_fusion_gain_row():

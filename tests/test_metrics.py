@@ -140,3 +140,21 @@ def test_cancer_by_size_groups_positives_against_all_negatives():
     assert rows[0]["head sensitivity"] == 0.0 and rows[2]["head sensitivity"] == 1.0
     assert math.isnan(rows[0]["other AUC"]) and rows[1]["other AUC"] == 1.0  # NaN score: not counted
     assert "head slices" not in rows[0] and rows[0]["other slices"] == 0  # counted only where it differs
+
+
+def test_auc_interval_resamples_patients():
+    rng = np.random.default_rng(1)
+    # 8 patients x 40 slices; each patient's scores share an offset, so slices are not independent.
+    groups = np.repeat(np.arange(8), 40)
+    y = rng.random(groups.size) < 0.3
+    score = y * 1.0 + rng.normal(0, 0.8, groups.size) + rng.normal(0, 0.8, 8)[groups]
+    auc = metrics.classification_scores(y, score)["auc"]
+    low, high = metrics.auc_ci_by_patient(y, score, groups)
+    assert low < auc < high and high - low > 0.05
+    assert metrics.auc_ci_by_patient(y, score, groups) == [low, high]  # seeded: reproducible
+    # A patient-level bootstrap is wider than resampling slices one by one would be.
+    slice_low, slice_high = metrics.auc_ci_by_patient(y, score, np.arange(groups.size))
+    assert high - low > slice_high - slice_low
+    # A perfect score has a zero-width interval; one patient has none.
+    assert metrics.auc_ci_by_patient(y, y.astype(float), groups) == [1.0, 1.0]
+    assert all(math.isnan(v) for v in metrics.auc_ci_by_patient(y, score, np.zeros(groups.size)))
