@@ -165,6 +165,10 @@ def case_with_most_tumor(cases: dict) -> str | None:
     return max(cases, key=tumor_voxels)
 
 
+#: Smallest side, in screen pixels, of the static slider's image (02's slider is 460 px wide).
+MIN_SHOWN_PX = 420
+
+
 def slice_slider_figure(case: dict, view: str = "axial", threshold: float = 0.5, step: int = 2,
                         title: str = "", scale: int = 2):
     """Plotly figure with a slider over slices, working in static HTML.
@@ -175,7 +179,7 @@ def slice_slider_figure(case: dict, view: str = "axial", threshold: float = 0.5,
         threshold: Probability threshold of the drawn label.
         step: Show every ``step``-th slice (keeps the HTML small: about 10-20 kB per slice).
         title: Figure title.
-        scale: PNG magnification.
+        scale: PNG magnification (the figure shows the image at least ``MIN_SHOWN_PX`` wide).
 
     Returns:
         ``plotly.graph_objects.Figure``.
@@ -189,6 +193,7 @@ def slice_slider_figure(case: dict, view: str = "axial", threshold: float = 0.5,
         for n in indices
     ]
     mid = len(indices) // 2
+    shown = max(size * scale, MIN_SHOWN_PX)  # the browser scales the PNG up: a readable image, no bigger HTML
     fig = go.Figure(go.Image(source=sources[mid]))
     fig.frames = [go.Frame(data=[go.Image(source=s)], name=str(n)) for n, s in zip(indices, sources)]
     steps = [
@@ -200,6 +205,6 @@ def slice_slider_figure(case: dict, view: str = "axial", threshold: float = 0.5,
         title=title or f"{view} slices (threshold {threshold:.2f})",
         sliders=[{"active": mid, "steps": steps, "currentvalue": {"prefix": f"{view} slice "}}],
         xaxis={"visible": False}, yaxis={"visible": False}, margin={"l": 10, "r": 10, "t": 40, "b": 10},
-        width=size * scale + 40, height=size * scale + 140,
+        width=shown + 40, height=shown + 140,
     )
     return fig

@@ -281,6 +281,7 @@ def test_figures_and_viewers(tiny_run):
     assert "loss" in curves and curves["lr"].layout.yaxis.type == "log" and curves["lr"].layout.yaxis.dtick == "D2"
     slider = viewer_eval.slice_slider_figure(result.viewer["test-a"], "coronal", step=4)
     assert len(slider.frames) == SIZE // 4 and slider.layout.sliders[0].steps[0].method == "animate"
+    assert slider.layout.width == viewer_eval.MIN_SHOWN_PX + 40  # tiny test cubes are still shown readable
     widget = viewer_eval.overlay_viewer(result.viewer)
     assert widget.children[2].value[:4] == b"\x89PNG"
     # Overlay colours: predicted tumor red-tinted, reference outlined yellow.
