@@ -15,7 +15,8 @@
    is resampled into the cube the slices were cut from, e.g. the box around
    the reference liver, ``liver_box.dataset_grid``) and scores
    them exactly like the model's own slice outputs, on the same pixels
-   (``metrics.json["slice_fused"]``), and both cancer scores by how much
+   (``metrics.json["slice_fused"]``; its AUC's gain over the cancer head's,
+   with an interval from the same resampled patients), and both cancer scores by how much
    tumor the slice shows (``"cancer_by_size"``);
 4. writes, atomically, into the run folder::
 
@@ -136,7 +137,8 @@ def _tumor_pixels(masks, chunk: int = 512) -> np.ndarray:
 
 def _fused_slice_metrics(data: SliceSplit, slices: SlicePredictions, threshold: float) -> dict:
     """``metrics.slice_metrics`` of the fused 3D result on the slices of the studies predicted in 3D ({} if none),
-    with the AUC's 95 % interval by patient (``metrics.auc_ci_by_patient``)."""
+    with the AUC's 95 % interval by patient (``metrics.auc_ci_by_patient``) and its gain over the cancer head's
+    AUC on the same slices, with the interval of that difference (``metrics.auc_difference_ci_by_patient``)."""
     covered = ~np.isnan(slices.cancer_fused)
     if not covered.any():
         return {}
@@ -147,8 +149,14 @@ def _fused_slice_metrics(data: SliceSplit, slices: SlicePredictions, threshold: 
         out = metrics.slice_metrics(np.asarray(data.masks)[idx], slices.fused_mask[idx], np.asarray(data.cancer)[idx],
                                     slices.cancer_fused[idx], np.asarray(data.view)[idx], threshold)
     out.pop("per_image_iou")
-    out["overall"]["cancer"]["auc_ci95"] = metrics.auc_ci_by_patient(
-        np.asarray(data.cancer)[idx], slices.cancer_fused[idx], np.asarray(data.case_id, dtype=str)[idx])
+    y, patients = np.asarray(data.cancer)[idx], np.asarray(data.case_id, dtype=str)[idx]
+    cancer = out["overall"]["cancer"]
+    cancer["auc_ci95"] = metrics.auc_ci_by_patient(y, slices.cancer_fused[idx], patients)
+    # Fused against the cancer head on the same slices and the same resampled patients.
+    head_auc = metrics.classification_scores(y, slices.cancer_prob[idx])["auc"]
+    cancer["auc_gain_over_head"] = cancer["auc"] - head_auc
+    cancer["auc_gain_over_head_ci95"] = metrics.auc_difference_ci_by_patient(
+        y, slices.cancer_fused[idx], slices.cancer_prob[idx], patients)
     return out
 
 

@@ -18,6 +18,21 @@ import numpy as np
 from liverlib import metrics
 from liverlib.slice_dataset import VIEWS, SliceSplit
 
+#: Column title of the AUC's interval, in the 04 table and on the index page.
+AUC_INTERVAL = "AUC 95% interval (resampling patients)"
+
+
+#: Column title of the fused AUC's gain over the cancer head's (same slices, same resampled patients).
+AUC_GAIN = "AUC minus the head's (95% interval)"
+
+
+def gain_text(gain, ci) -> str:
+    """``0.049, [-0.028, 0.102]`` -> ``"+0.049 (-0.028 to +0.102)"``; '' without a gain."""
+    if gain is None or np.isnan(gain):
+        return ""
+    inside = interval_text(ci)
+    return f"{gain:+.3f} ({ci[0]:+.3f} to {ci[1]:+.3f})" if inside else f"{gain:+.3f}"
+
 
 def interval_text(ci) -> str:
     """``[0.91, 0.99]`` -> ``"0.910-0.990"``; '' for none (a view, an older metrics.json) or NaN."""
@@ -51,7 +66,7 @@ class SlicePredictions:
 
 @dataclass
 class EvaluationResult:
-    """What :func:`evaluate_run` computed (and wrote).
+    """What :func:`liverlib.evaluate.evaluate_run` computed (and wrote).
 
     Args:
         metrics: The ``metrics.json`` content.
@@ -83,7 +98,7 @@ class EvaluationResult:
                 "group": "all slices" if name == "overall" else name, "slices": m["n_images"], "liver Dice": m["liver_dice"], "liver IoU": m["liver_iou"],
                 "tumor Dice": m["tumor_dice"], "tumor IoU": m["tumor_iou"], "pixel acc.": m["pixel_accuracy"],
                 "median image IoU": m["median_image_iou"], "cancer AUC": c["auc"],
-                "AUC 95% CI (patients)": interval_text(c.get("auc_ci95")),
+                AUC_INTERVAL: interval_text(c.get("auc_ci95")),
                 "sensitivity": c["sensitivity"], "specificity": c["specificity"],
             })
         fused = self.metrics.get("slice_fused", {}).get("overall")
@@ -93,8 +108,9 @@ class EvaluationResult:
                 "group": "fused 3D", "slices": fused["n_images"], "liver Dice": fused["liver_dice"],
                 "liver IoU": fused["liver_iou"], "tumor Dice": fused["tumor_dice"], "tumor IoU": fused["tumor_iou"],
                 "pixel acc.": fused["pixel_accuracy"], "median image IoU": fused["median_image_iou"],
-                "cancer AUC": c["auc"], "AUC 95% CI (patients)": interval_text(c.get("auc_ci95")),
+                "cancer AUC": c["auc"], AUC_INTERVAL: interval_text(c.get("auc_ci95")),
                 "sensitivity": c["sensitivity"], "specificity": c["specificity"],
+                AUC_GAIN: gain_text(c.get("auc_gain_over_head"), c.get("auc_gain_over_head_ci95")),
             })
         return rows
 
@@ -177,8 +193,9 @@ def headline(record: dict) -> dict:
     Returns:
         ``{"axial" | "coronal" | "sagittal" | "all views": {"liver_dice", "tumor_dice",
         "cancer_auc", "pixel_accuracy", "n_slices"}, "fused": {...the same keys, "tumor_threshold",
-        "tumor_threshold_source"}}``, ``"all views"`` and ``"fused"`` with ``"cancer_auc_ci95"``
-        (95 % interval by patient; absent or None in older records), all on
+        "tumor_threshold_source", "cancer_auc_gain_over_head" and its "cancer_auc_gain_over_head_ci95"}}``;
+        ``"all views"`` and ``"fused"`` also hold ``"cancer_auc_ci95"`` (95 % interval by patient); the
+        interval keys are absent from records written before them. All on
         the test slices: ``fused`` is the fused 3D result of the studies predicted
         in 3D read back on their slices (``slice_fused``; the per-patient 3D Dice
         is in ``cases_summary``).
@@ -202,10 +219,12 @@ def headline(record: dict) -> dict:
             "liver_dice": fused["liver_dice"],
             "tumor_dice": fused["tumor_dice"],
             "cancer_auc": fused["cancer"]["auc"],
-            "cancer_auc_ci95": fused["cancer"].get("auc_ci95"),
             "pixel_accuracy": fused["pixel_accuracy"],
             "n_slices": fused["n_images"],
             "tumor_threshold": record.get("tumor_threshold", 0.5),
             "tumor_threshold_source": record.get("tumor_threshold_source", "argmax"),
         }
+        for key in ("auc_ci95", "auc_gain_over_head", "auc_gain_over_head_ci95"):
+            if key in fused["cancer"]:
+                out["fused"][f"cancer_{key}"] = fused["cancer"][key]
     return out

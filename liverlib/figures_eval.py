@@ -3,7 +3,7 @@
 Every function returns a ``plotly.graph_objects.Figure`` and never shows it;
 the notebook leaves it as a cell's last expression so the HTML report embeds
 it. Inputs are the ``metrics.json`` content and the arrays of an
-:class:`liverlib.evaluate.EvaluationResult`. Training curves come from
+:class:`liverlib.evaluation_result.EvaluationResult`. Training curves come from
 :func:`liverlib.plots_training.training_curves` and tables from
 :func:`liverlib.tables.table_figure` (both re-exported here).
 """

@@ -16,7 +16,7 @@ import re
 from pathlib import Path
 
 from liverlib.atomic import write_text
-from liverlib.evaluation_result import interval_text
+from liverlib.evaluation_result import AUC_INTERVAL, gain_text, interval_text
 
 PLOTLY_MIME = "application/vnd.plotly.v1+json"
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
@@ -161,7 +161,12 @@ def fused_note(headline: dict) -> str:
     rule = ("" if threshold >= 0.5 else
             f", plus tumor wherever the tumor probability reaches {threshold:g} inside the liver; that threshold was "
             f"{fused.get('tumor_threshold_source', 'set by the caller')}")
-    return FUSED_NOTE.format(slices=slices, tumor_rule=rule)
+    note = FUSED_NOTE.format(slices=slices, tumor_rule=rule)
+    gain = gain_text(fused.get("cancer_auc_gain_over_head"), fused.get("cancer_auc_gain_over_head_ci95"))
+    if gain:
+        note += (f" Its cancer AUC minus the cancer head's on the same slices: {gain}, the interval from resampling "
+                 "the same patients for both (an interval holding 0 does not tell the two apart).")
+    return note
 
 
 def _metrics_figure(headline: dict) -> dict | None:
@@ -215,7 +220,7 @@ td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}.failed{{color:#b0
 <h1>liverlib run <code>{esc(run_dir.name)}</code></h1>
 <p>Profile <b>{esc(result.profile)}</b>. {esc(description)}</p>
 <h2>Headline metrics (test split)</h2>
-{"<table><tr><th>view</th><th>liver Dice</th><th>tumor Dice</th><th>cancer AUC</th><th>AUC 95% interval (resampling patients)</th></tr>" + metric_rows + "</table>" if metric_rows else "<p>No metrics yet (04_evaluate has not run).</p>"}
+{"<table><tr><th>view</th><th>liver Dice</th><th>tumor Dice</th><th>cancer AUC</th><th>" + AUC_INTERVAL + "</th></tr>" + metric_rows + "</table>" if metric_rows else "<p>No metrics yet (04_evaluate has not run).</p>"}
 {f"<p>{esc(note)}</p>" if (note := fused_note(headline)) else ""}
 {plot}
 <h2>Steps</h2>

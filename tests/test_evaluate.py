@@ -121,10 +121,12 @@ def _check_outputs(run: Path, n_slices: int, n_cases: int) -> dict:
     assert headline["all views"]["cancer_auc"] == record["slice"]["overall"]["cancer"]["auc"]
     if n_cases:
         assert headline["fused"]["liver_dice"] == record["slice_fused"]["overall"]["liver_dice"]
-        # the interval resamples the studies scored in 3D; two of them: a real interval (or NaN without both classes)
-        assert headline["fused"]["cancer_auc_ci95"] == record["slice_fused"]["overall"]["cancer"]["auc_ci95"]
-        assert len(headline["fused"]["cancer_auc_ci95"]) == 2
-    assert len(headline["all views"]["cancer_auc_ci95"]) == 2
+        # The interval resamples the studies scored in 3D: null with fewer than two holding each class.
+        fused_cancer = record["slice_fused"]["overall"]["cancer"]
+        assert headline["fused"]["cancer_auc_ci95"] == fused_cancer["auc_ci95"]
+        _check_interval(fused_cancer["auc_ci95"], fused_cancer["auc"])
+        assert headline["fused"]["cancer_auc_gain_over_head"] == fused_cancer["auc_gain_over_head"]
+    _check_interval(headline["all views"]["cancer_auc_ci95"], headline["all views"]["cancer_auc"])
     for case in record["cases"]:
         assert set(case["metrics"]["dice"]) == {"axial", "coronal", "sagittal", "fused"}
     slices = run / "predictions" / "slices"
@@ -135,6 +137,15 @@ def _check_outputs(run: Path, n_slices: int, n_cases: int) -> dict:
         assert (run / "predictions" / "cases" / case["case_id"] / "mask.nii.gz").exists()
     assert not (run / "predictions.tmp").exists() and not (run / "metrics.json.tmp").exists()
     return record
+
+
+def _check_interval(ci, auc):
+    """A 95 % interval: two numbers holding the AUC, or null (too few patients of each class)."""
+    assert len(ci) == 2
+    if ci[0] is not None:
+        assert ci[0] <= auc <= ci[1]
+    else:
+        assert ci[1] is None
 
 
 def test_evaluate_run_writes_metrics(tiny_run):
@@ -172,6 +183,8 @@ def test_evaluate_run_writes_metrics(tiny_run):
     expected = slice_metrics(np.asarray(result.data.masks)[a], fused_mask[a], result.data.cancer[a], fused[a],
                              result.data.view[a])
     got = record["slice_fused"]["overall"]
+    expected_head_auc = slice_metrics(np.asarray(result.data.masks)[a], result.slices.pred_mask[a], result.data.cancer[a],
+                                      result.slices.cancer_prob[a], result.data.view[a])["overall"]["cancer"]["auc"]
     assert got["n_images"] == int(a.sum()) and got["liver_dice"] == pytest.approx(expected["overall"]["liver_dice"])
     assert 0.0 <= got["cancer"]["auc"] <= 1.0  # test-a has slices with and without tumor
     assert got["cancer"]["auc"] == pytest.approx(expected["overall"]["cancer"]["auc"])
@@ -179,7 +192,10 @@ def test_evaluate_run_writes_metrics(tiny_run):
                                            "cancer_auc": got["cancer"]["auc"], "pixel_accuracy": got["pixel_accuracy"],
                                            "n_slices": int(a.sum()), "tumor_threshold": 0.5,
                                            "tumor_threshold_source": "argmax",
-                                           "cancer_auc_ci95": [None, None]}  # one study: no interval
+                                           "cancer_auc_ci95": [None, None],  # one study: no interval
+                                           "cancer_auc_gain_over_head": pytest.approx(
+                                               got["cancer"]["auc"] - expected_head_auc),
+                                           "cancer_auc_gain_over_head_ci95": [None, None]}
     from liverlib.report import fused_note
 
     note = fused_note(record["headline"])

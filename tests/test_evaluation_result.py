@@ -3,7 +3,16 @@
 import numpy as np
 import pytest
 
-from liverlib.evaluation_result import EvaluationResult, SlicePredictions, headline, summarize_cases
+from liverlib.evaluation_result import (
+    AUC_GAIN,
+    AUC_INTERVAL,
+    EvaluationResult,
+    SlicePredictions,
+    gain_text,
+    headline,
+    interval_text,
+    summarize_cases,
+)
 from liverlib.slice_dataset import VIEWS
 
 
@@ -39,6 +48,7 @@ def _group(liver, auc, n):
 def _result(per_image_mean, cases=()):
     overall, fused = _group(0.95, 0.91, 30), _group(0.96, 0.96, 30)
     overall["cancer"]["auc_ci95"], fused["cancer"]["auc_ci95"] = [0.85, 0.95], [0.9, 0.99]
+    fused["cancer"].update(auc_gain_over_head=0.05, auc_gain_over_head_ci95=[-0.01, 0.1])
     record = {"slice": {"overall": overall, **{v: _group(0.94, 0.9, 10) for v in VIEWS}},
               "slice_fused": {"overall": fused}, "tumor_threshold": 0.4,
               "tumor_threshold_source": "chosen on 8 valid studies", "cases_summary": summarize_cases(list(cases))}
@@ -58,7 +68,21 @@ def test_headline_and_table_read_the_same_figures():
     rows = result.table()
     assert [r["group"] for r in rows] == ["all slices", *VIEWS, "fused 3D"]
     assert rows[-1]["liver Dice"] == 0.96 and rows[0]["cancer AUC"] == 0.91
-    assert rows[-1]["AUC 95% CI (patients)"] == "0.900-0.990" and rows[1]["AUC 95% CI (patients)"] == ""
+    assert rows[-1][AUC_INTERVAL] == "0.900-0.990" and rows[1][AUC_INTERVAL] == ""
+    assert rows[-1][AUC_GAIN] == "+0.050 (-0.010 to +0.100)" and AUC_GAIN not in rows[0]  # the fused row only
+    assert head["fused"]["cancer_auc_gain_over_head_ci95"] == [-0.01, 0.1]
+    # Records written before the intervals: no interval keys, empty cells.
+    del result.metrics["slice_fused"]["overall"]["cancer"]["auc_ci95"]
+    assert "cancer_auc_ci95" not in headline(result.metrics)["fused"]
+    assert result.table()[-1][AUC_INTERVAL] == ""
+
+
+def test_interval_and_gain_text():
+    assert interval_text([0.8641, 0.9908]) == "0.864-0.991"
+    assert interval_text(None) == interval_text([float("nan"), float("nan")]) == interval_text([None, None]) == ""
+    assert gain_text(0.049, [-0.028, 0.102]) == "+0.049 (-0.028 to +0.102)"
+    assert gain_text(0.049, [float("nan"), float("nan")]) == "+0.049"
+    assert gain_text(None, None) == gain_text(float("nan"), None) == ""
 
 
 def test_summary_tables_add_the_fusion_gain_row():

@@ -20,3 +20,25 @@ def test_stderr_noise_is_dropped_and_real_warnings_kept():
     nb.cells = [cell]
     assert drop_stderr_noise(nb) == 4
     assert [o.get("text") for o in cell.outputs] == ["UserWarning: 3 studies have no label\n", "I0000 kept on stdout\n"]
+
+
+def test_index_page_shows_the_auc_interval_and_the_gain_over_the_head(tmp_path):
+    import json
+
+    from liverlib.report import write_index
+    from liverlib.runner import RunResult
+
+    headline = {
+        "all views": {"liver_dice": 0.95, "tumor_dice": 0.7, "cancer_auc": 0.91, "n_slices": 364,
+                      "cancer_auc_ci95": [0.832, 0.949]},
+        "axial": {"liver_dice": 0.94, "tumor_dice": 0.77, "cancer_auc": 0.93, "n_slices": 118},
+        "fused": {"liver_dice": 0.96, "tumor_dice": 0.76, "cancer_auc": 0.961, "n_slices": 364,
+                  "cancer_auc_ci95": [0.864, 0.991], "cancer_auc_gain_over_head": 0.049,
+                  "cancer_auc_gain_over_head_ci95": [-0.028, 0.102]},
+    }
+    (tmp_path / "metrics.json").write_text(json.dumps({"headline": headline}))
+    page = write_index(tmp_path, RunResult(tmp_path, "demo", {})).read_text()
+    assert "AUC 95% interval (resampling patients)</th>" in page
+    assert "<td>0.961</td><td>0.864-0.991</td>" in page and "<td>0.910</td><td>0.832-0.949</td>" in page
+    assert "<td>0.930</td><td></td>" in page  # a view without an interval leaves the cell empty
+    assert "+0.049 (-0.028 to +0.102)" in page
