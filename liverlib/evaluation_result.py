@@ -99,7 +99,7 @@ class EvaluationResult:
                 "tumor Dice": m["tumor_dice"], "tumor IoU": m["tumor_iou"], "pixel acc.": m["pixel_accuracy"],
                 "median image IoU": m["median_image_iou"], "cancer AUC": c["auc"],
                 AUC_INTERVAL: interval_text(c.get("auc_ci95")),
-                "sensitivity": c["sensitivity"], "specificity": c["specificity"],
+                "sensitivity": c["sensitivity"], "specificity": c["specificity"], AUC_GAIN: "",
             })
         fused = self.metrics.get("slice_fused", {}).get("overall")
         if fused:  # the fused 3D result read back on the same test slices

@@ -164,7 +164,7 @@ def fused_note(headline: dict) -> str:
     note = FUSED_NOTE.format(slices=slices, tumor_rule=rule)
     gain = gain_text(fused.get("cancer_auc_gain_over_head"), fused.get("cancer_auc_gain_over_head_ci95"))
     if gain:
-        note += (f" Its cancer AUC minus the cancer head's on the same slices: {gain}, the interval from resampling "
+        note += (f" The fused cancer AUC minus the cancer head's on the same slices: {gain}, the interval from resampling "
                  "the same patients for both (an interval holding 0 does not tell the two apart).")
     return note
 
