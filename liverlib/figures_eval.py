@@ -54,8 +54,14 @@ def roc_figure(slice_metrics: dict, fused: dict | None = None):
     return fig
 
 
-def pr_figure(slice_metrics: dict):
-    """Precision-recall curves of the slice cancer call, average precision in the legend."""
+def pr_figure(slice_metrics: dict, fused: dict | None = None):
+    """Precision-recall curves of the slice cancer call, average precision in the legend.
+
+    Args:
+        slice_metrics: ``metrics.json["slice"]`` (groups with ``cancer.pr``).
+        fused: ``metrics.json["slice_fused"]["overall"]["cancer"]``, drawn dashed
+            as in :func:`roc_figure`; None leaves it out.
+    """
     import plotly.graph_objects as go
 
     fig = go.Figure()
@@ -66,6 +72,10 @@ def pr_figure(slice_metrics: dict):
         fig.add_trace(go.Scatter(x=c["pr"]["recall"], y=c["pr"]["precision"], mode="lines",
                                  name=f"{name} (AP {format_cell(c['average_precision'])})",
                                  line={"color": COLORS[name], "width": 3 if name == "overall" else 1.5}))
+    if fused and fused["pr"]["recall"]:
+        fig.add_trace(go.Scatter(x=fused["pr"]["recall"], y=fused["pr"]["precision"], mode="lines",
+                                 name=f"fused 3D, {fused['n']} slices (AP {format_cell(fused['average_precision'])})",
+                                 line={"color": COLORS["fused"], "width": 3, "dash": "dash"}))
     fig.update_layout(title="Cancer per slice: precision-recall", xaxis_title="recall (sensitivity)",
                       yaxis_title="precision", yaxis_range=[0, 1.02], **LAYOUT)
     return fig

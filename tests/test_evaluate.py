@@ -287,6 +287,8 @@ def test_figures_and_viewers(tiny_run):
     assert len(figs[0].data) == 5  # overall + 3 views + chance line
     with_fused = figures_eval.roc_figure(sm, result.metrics["slice_fused"]["overall"]["cancer"])
     assert len(with_fused.data) == 6 and with_fused.data[4].name.startswith("fused 3D")
+    pr_fused = figures_eval.pr_figure(sm, result.metrics["slice_fused"]["overall"]["cancer"])
+    assert len(figs[1].data) == 4 and len(pr_fused.data) == 5 and pr_fused.data[4].line.dash == "dash"
     assert figures_eval.table_figure(result.size_table()).data
     dice_rows, detection = result.summary_tables()
     summary = result.metrics["cases_summary"]
