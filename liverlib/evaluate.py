@@ -5,7 +5,7 @@
 1. runs every slice of the test split through ``best_model.keras`` (batched)
    and scores them (:func:`liverlib.metrics.slice_metrics`: Dice/IoU per
    region, pixel accuracy, per-image IoU, cancer AUC/ROC/PR/confusion matrix,
-   overall and per view; the overall AUC with a 95 % interval from resampling
+   overall and per view; each AUC with a 95 % interval from resampling
    patients, ``metrics.auc_ci_by_patient``);
 2. predicts up to ``max_cases`` test studies from the interim cache in 3D
    (:func:`liverlib.predict.predict_volume`: three views, fusion, lesions,
@@ -135,6 +135,14 @@ def _tumor_pixels(masks, chunk: int = 512) -> np.ndarray:
                            for s in range(0, len(masks), chunk)] or [np.zeros(0, int)])
 
 
+def _add_auc_intervals(groups: dict, y, score, view, patients) -> None:
+    """Give each group's (overall, per view) AUC its 95 % interval by patient (``cancer.auc_ci95``)."""
+    view = np.asarray(view)
+    for name, group in groups.items():
+        sel = np.ones(len(view), bool) if name == "overall" else view == VIEWS.index(name)
+        group["cancer"]["auc_ci95"] = metrics.auc_ci_by_patient(np.asarray(y)[sel], np.asarray(score)[sel], patients[sel])
+
+
 def _fused_slice_metrics(data: SliceSplit, slices: SlicePredictions, threshold: float) -> dict:
     """``metrics.slice_metrics`` of the fused 3D result on the slices of the studies predicted in 3D ({} if none),
     with the AUC's 95 % interval by patient (``metrics.auc_ci_by_patient``) and its gain over the cancer head's
@@ -150,8 +158,8 @@ def _fused_slice_metrics(data: SliceSplit, slices: SlicePredictions, threshold: 
                                     slices.cancer_fused[idx], np.asarray(data.view)[idx], threshold)
     out.pop("per_image_iou")
     y, patients = np.asarray(data.cancer)[idx], np.asarray(data.case_id, dtype=str)[idx]
+    _add_auc_intervals(out, y, slices.cancer_fused[idx], np.asarray(data.view)[idx], patients)
     cancer = out["overall"]["cancer"]
-    cancer["auc_ci95"] = metrics.auc_ci_by_patient(y, slices.cancer_fused[idx], patients)
     # Fused against the cancer head on the same slices and the same resampled patients.
     head_auc = metrics.classification_scores(y, slices.cancer_prob[idx])["auc"]
     cancer["auc_gain_over_head"] = cancer["auc"] - head_auc
@@ -220,7 +228,7 @@ def evaluate_run(
     sm = metrics.slice_metrics(data.masks, slices.pred_mask, data.cancer, slices.cancer_prob, data.view, threshold)
     per_image = sm.pop("per_image_iou")
     case_ids = np.asarray(data.case_id, dtype=str)
-    sm["overall"]["cancer"]["auc_ci95"] = metrics.auc_ci_by_patient(data.cancer, slices.cancer_prob, case_ids)
+    _add_auc_intervals(sm, data.cancer, slices.cancer_prob, data.view, case_ids)
     valid = per_image["mean"][~np.isnan(per_image["mean"])]
     iou_stats = {"n": int(valid.size)}
     if valid.size:
