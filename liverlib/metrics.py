@@ -231,8 +231,8 @@ def weighted_auc(y_true: np.ndarray, score: np.ndarray, weights: np.ndarray) -> 
     score = np.asarray(score, float).ravel()
     order = np.argsort(score, kind="stable")
     sorted_score, y = score[order], y[order]
-    starts = np.flatnonzero(np.r_[True, np.diff(sorted_score) != 0])  # first slice of each run of tied scores
-    tie = np.cumsum(np.r_[True, np.diff(sorted_score) != 0]) - 1
+    new_score = np.r_[True, np.diff(sorted_score) != 0]  # first slice of each run of tied scores
+    starts, tie = np.flatnonzero(new_score), np.cumsum(new_score) - 1
     w = np.asarray(weights, float)[:, order]
     pos, neg = np.where(y, w, 0.0), np.where(y, 0.0, w)
     neg_tied = np.add.reduceat(neg, starts, axis=1)  # negatives' weight per tied score
