@@ -3,7 +3,7 @@ import math
 import numpy as np
 
 from liverlib import figures_eval, figures_explore
-from liverlib.tables import HEADER_PX, ROW_PX, format_cell, table_figure
+from liverlib.tables import HEADER_PX, ROW_PX, _wrapped_lines, format_cell, table_figure
 
 
 def test_format_cell_decimals_by_magnitude():
@@ -26,12 +26,25 @@ def test_table_figure_cells_widths_and_height():
     assert [list(c) for c in table.cells.values] == [["ircadb-5172e836ac", "b"], ["0.500", "n/a"], ["n/a", "1450.1"],
                                                      ["n/a", "7.0"]]  # mL columns: one decimal at any size
     assert table.columnwidth[0] > 2 * table.columnwidth[1]  # the case id gets room, numbers less
+    # A header word is never wider than its column: "sensitivity" over "0.733" widens the column.
+    assert table_figure([{"sensitivity": 0.733}]).data[0].columnwidth[0] >= len("sensitivity")
+    assert fig.layout.width is None  # narrow tables fill the page
+    many = table_figure([{f"column {i}": "+0.049 (-0.028 to +0.102)" for i in range(8)}])
+    assert many.layout.width >= 8 * len("+0.049 (-0.028 to +0.102)") * 7  # wide ones get the room their cells need
     short = table_figure([{"a": 1}, {"a": 2}], "t")
     assert short.layout.height == 40 + HEADER_PX + 2 * ROW_PX + 20  # fitted to two rows, no white space
     assert table_figure([{"a": 1}] * 60).layout.height == 10 + HEADER_PX + 20 * ROW_PX + 20  # long tables scroll
     # Long headers over narrow number columns wrap: the header row grows and the figure with it.
     wide = table_figure([{"case": "ircadb-5172e836ac", **{f"lesion precision {i}": 0.5 for i in range(8)}}])
     assert wide.data[0].header.height > HEADER_PX and wide.layout.height == 10 + wide.data[0].header.height + ROW_PX + 20
+
+
+def test_headers_wrap_by_words():
+    # 7 letters a line: "fused AUC gain" is 14 letters (2 lines by length) but wraps as fused / AUC / gain.
+    assert _wrapped_lines("fused AUC gain", 8 + 7 * 7) == 3
+    assert _wrapped_lines("fused AUC gain", 1000) == 1
+    assert _wrapped_lines("AUC interval", 8 + 7 * 3) == 2  # words are not broken
+    assert _wrapped_lines("", 50) == 1
 
 
 def test_table_figure_empty_and_cut():
