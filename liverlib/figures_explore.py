@@ -13,79 +13,21 @@ Every function returns a ``plotly.graph_objects.Figure`` (never shown here):
 * :func:`table_figure`: a list of dicts as a plotly table (from :mod:`liverlib.tables`).
 
 Images are embedded as small base64 PNGs (``go.Image(source=...)``), at most
-``image_size`` (e.g. 128) pixels a side, so a report stays a few MB. The
-rendering helpers (:func:`render_slice`, :func:`png_bytes`) need only numpy and
-PIL and are shared with :mod:`liverlib.viewer`; plotly is imported inside the
-figure functions.
+``image_size`` (e.g. 128) pixels a side, so a report stays a few MB; they are
+drawn by :mod:`liverlib.render` (one palette for every report). plotly is
+imported inside the figure functions.
 """
 
 from __future__ import annotations
 
-import base64
-import io
 from pathlib import Path
 
 import numpy as np
 
 from liverlib.liver_box import LIVER_MARGIN_MM
+from liverlib.render import CLASS_COLORS, png_data_uri, render_slice
 from liverlib.slice_dataset import SPLITS, VIEWS, load_split
 from liverlib.tables import table_figure  # noqa: F401  (notebooks call fx.table_figure)
-
-LIVER_RGB = (46, 204, 113)
-TUMOR_RGB = (231, 76, 60)
-CLASS_COLORS = {"body": "#7f8c8d", "liver": "#2ecc71", "tumor": "#e74c3c", "cancer": "#e74c3c", "no cancer": "#3498db"}
-
-
-def window_grey(hu: np.ndarray, level: float = 60.0, width: float = 400.0) -> np.ndarray:
-    """HU to 8-bit grey through one window: level 60 width 400 maps -140 HU to
-    0 and 260 HU to 255."""
-    low = level - width / 2.0
-    grey = (np.asarray(hu, np.float32) - low) * (255.0 / max(float(width), 1e-3))
-    return np.clip(grey, 0, 255).astype(np.uint8)
-
-
-def render_slice(hu: np.ndarray, label: np.ndarray | None = None, *, level: float = 60.0, width: float = 400.0,
-                 liver: bool = True, tumor: bool = True, opacity: float = 0.4) -> np.ndarray:
-    """One slice as an RGB image with liver and tumor blended in.
-
-    Args:
-        hu: ``(H, W)`` HU, e.g. liver about 110 HU.
-        label: ``(H, W)`` 0/1/2 or None.
-        level: Window level in HU (60 for the abdomen).
-        width: Window width in HU (400 for the abdomen, 150 for the liver).
-        liver: Blend liver in green (label 1; label 2 too when ``tumor`` is off).
-        tumor: Blend tumor (label 2) in red, over the grey (not over green).
-        opacity: Overlay weight, 0 (invisible) to 1 (opaque).
-
-    Returns:
-        uint8 ``(H, W, 3)``.
-    """
-    rgb = np.repeat(window_grey(hu, level, width)[..., None], 3, axis=-1).astype(np.float32)
-    if label is not None and opacity > 0:
-        a = float(np.clip(opacity, 0.0, 1.0))
-        # Tumor blends with the grey alone: red over green turned brown and hid small lesions.
-        liver_mask = label == 1 if tumor else label >= 1
-        for show, mask, color in ((liver, liver_mask, LIVER_RGB), (tumor, label == 2, TUMOR_RGB)):
-            if show and mask.any():
-                rgb[mask] = (1 - a) * rgb[mask] + a * np.asarray(color, np.float32)
-    return np.rint(rgb).astype(np.uint8)
-
-
-def png_bytes(rgb: np.ndarray, size: int | None = None) -> bytes:
-    """Encode an image as PNG (fast settings), optionally resized (nearest) to
-    ``size`` x ``size`` pixels."""
-    from PIL import Image
-
-    image = Image.fromarray(np.ascontiguousarray(rgb))
-    if size and image.size != (size, size):
-        image = image.resize((size, size), Image.NEAREST)
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG", compress_level=1)
-    return buffer.getvalue()
-
-
-def png_data_uri(rgb: np.ndarray, size: int | None = None) -> str:
-    return "data:image/png;base64," + base64.b64encode(png_bytes(rgb, size)).decode("ascii")
 
 
 def load_cube(interim_dir: str | Path, case_id: str, spacing_mm: float = 1.6, image_size: int = 128,

@@ -24,8 +24,9 @@ from pathlib import Path
 import ipywidgets as widgets
 import numpy as np
 
-from liverlib.figures_explore import centre_slice, load_cube, png_bytes, render_slice
+from liverlib.figures_explore import centre_slice, load_cube
 from liverlib.liver_box import LIVER_MARGIN_MM
+from liverlib.render import png_bytes, render_slice
 from liverlib.slice_dataset import VIEWS
 from liverlib.views import view_slices
 

@@ -3,7 +3,7 @@
 * :func:`overlay_rgb` draws a CT slice (abdomen window) with a label over it:
   liver green, tumor red, filled and semi-transparent; a reference label, when
   given, is outlined (liver cyan, tumor yellow), so misses and false alarms
-  show at a glance.
+  show at a glance (the palette of :mod:`liverlib.render`, as in 02).
 * :func:`overlay_viewer` (needs a kernel): case, view, slice and a
   probability-threshold slider over fused probability cubes.
 * :func:`slice_slider_figure`: a plotly figure with a slider over slices whose
@@ -16,25 +16,14 @@ makes them; slices are shown in display orientation (``view_slices``).
 
 from __future__ import annotations
 
-import base64
-import io
-
 import numpy as np
 
+from liverlib.render import outline_labels, overlay_labels, png_bytes, png_data_uri, window_grey
 from liverlib.slice_dataset import VIEWS
 from liverlib.views import view_slices
 
 #: Display window (level, width) in HU: the abdomen window.
 DISPLAY_WINDOW = (60.0, 400.0)
-FILL = {1: (0, 200, 0), 2: (230, 0, 0)}
-OUTLINE = {1: (0, 230, 230), 2: (255, 230, 0)}
-
-
-def window_gray(hu: np.ndarray, window=DISPLAY_WINDOW) -> np.ndarray:
-    """HU -> uint8 gray through ``(level, width)``; (60, 400) maps -140..260 HU to 0..255."""
-    level, width = window
-    scaled = (np.asarray(hu, np.float32) - (level - width / 2)) / width
-    return (np.clip(scaled, 0, 1) * 255).astype(np.uint8)
 
 
 def threshold_label(probs: np.ndarray, threshold: float = 0.5) -> np.ndarray:
@@ -64,8 +53,8 @@ def overlay_rgb(hu: np.ndarray, label: np.ndarray | None = None, reference: np.n
 
     Args:
         hu: ``(H, W)`` HU slice (ignored when ``image`` is given).
-        label: ``(H, W)`` predicted label 0/1/2, drawn filled.
-        reference: ``(H, W)`` reference label, drawn as outlines.
+        label: ``(H, W)`` predicted label 0/1/2, drawn filled (liver green, tumor red).
+        reference: ``(H, W)`` reference label, drawn as outlines (liver cyan, tumor yellow).
         alpha: Opacity of the fill.
         window: Display window (level, width) in HU.
         image: ``(H, W)`` gray in [0, 1] to use instead of ``hu`` (a windowed
@@ -74,32 +63,9 @@ def overlay_rgb(hu: np.ndarray, label: np.ndarray | None = None, reference: np.n
     Returns:
         uint8 ``(H, W, 3)``.
     """
-    from scipy import ndimage as ndi
-
-    gray = window_gray(hu, window) if image is None else (np.clip(image, 0, 1) * 255).astype(np.uint8)
-    rgb = np.repeat(gray[..., None], 3, axis=-1).astype(np.float32)
-    if label is not None:
-        for value, color in FILL.items():
-            mask = label == value
-            rgb[mask] = (1 - alpha) * rgb[mask] + alpha * np.asarray(color, np.float32)
-    if reference is not None:
-        for value, color in OUTLINE.items():
-            mask = reference >= value
-            edge = mask & ~ndi.binary_erosion(mask)
-            rgb[edge] = color
-    return rgb.astype(np.uint8)
-
-
-def png_bytes(rgb: np.ndarray, scale: int = 2) -> bytes:
-    """Encode an RGB array as PNG, enlarged ``scale`` times (nearest neighbour)."""
-    from PIL import Image
-
-    img = Image.fromarray(rgb)
-    if scale != 1:
-        img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
-    buf = io.BytesIO()
-    img.save(buf, format="PNG")
-    return buf.getvalue()
+    grey = window_grey(hu, *window) if image is None else (np.clip(image, 0, 1) * 255).astype(np.uint8)
+    rgb = overlay_labels(grey, label, opacity=alpha)
+    return rgb if reference is None else outline_labels(rgb, reference)
 
 
 def _slice_rgb(case: dict, view: str, index: int, threshold: float) -> np.ndarray:
@@ -141,7 +107,7 @@ def overlay_viewer(cases: dict, threshold: float = 0.5, scale: int = 3):
         case = cases[case_w.value]
         slice_w.max = case["hu"].shape[0] - 1
         rgb = _slice_rgb(case, view_w.value, slice_w.value, thr_w.value)
-        image.value = png_bytes(rgb, scale)
+        image.value = png_bytes(rgb, scale=scale)
         caption.value = (f"<small>{case_w.value}, {view_w.value} slice {slice_w.value}: prediction filled "
                          "(liver green, tumor red) at the threshold; reference outlined (cyan, yellow)</small>")
 
@@ -189,7 +155,7 @@ def slice_slider_figure(case: dict, view: str = "axial", threshold: float = 0.5,
     size = case["hu"].shape[0]
     indices = list(range(0, size, max(1, int(step))))
     sources = [
-        "data:image/png;base64," + base64.b64encode(png_bytes(_slice_rgb(case, view, n, threshold), scale)).decode()
+        png_data_uri(_slice_rgb(case, view, n, threshold), scale=scale, compress_level=6)  # small report
         for n in indices
     ]
     mid = len(indices) // 2

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from liverlib.interim import save_case, write_cases
+from liverlib.render import REFERENCE_RGB
 from liverlib.slice_dataset import VIEWS, SliceSplit, save_split, write_manifest
 from liverlib.views import DEFAULT_WINDOWS
 from liverlib.volume import Volume
@@ -307,7 +308,7 @@ def test_figures_and_viewers(tiny_run):
     label = np.zeros((8, 8), np.uint8)
     label[2:6, 2:6] = 2
     rgb = viewer_eval.overlay_rgb(np.full((8, 8), 60.0), label, reference=label)
-    assert tuple(rgb[2, 2]) == viewer_eval.OUTLINE[2] and rgb[3, 3, 0] > rgb[3, 3, 1]
+    assert tuple(rgb[2, 2]) == REFERENCE_RGB[2] and rgb[3, 3, 0] > rgb[3, 3, 1]
     thr = viewer_eval.threshold_label(np.array([[0.5, 0.2, 0.3]]), 0.4)
     assert thr.tolist() == [1]  # liver+tumor 0.5 >= 0.4, tumor 0.3 < 0.4
     small, big = np.zeros((4, 4, 4), np.uint8), np.zeros((4, 4, 4), np.uint8)

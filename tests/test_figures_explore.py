@@ -12,6 +12,7 @@ from PIL import Image
 from liverlib import figures_explore as fx
 from liverlib.build_dataset import build_slice_dataset
 from liverlib.interim import save_case, write_cases
+from liverlib.render import render_slice
 from liverlib.slice_dataset import SPLITS, VIEWS
 from liverlib.views import view_slices
 from liverlib.volume import Volume
@@ -72,40 +73,6 @@ def decode_uri(uri: str) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1]))))
 
 
-def test_window_grey_maps_level_and_edges():
-    grey = fx.window_grey(np.array([-1000, -140, 60, 260, 2000]), level=60, width=400)
-    assert grey.tolist()[0] == 0 and grey.tolist()[1] == 0
-    assert grey[2] in (127, 128)
-    assert grey.tolist()[3:] == [255, 255]
-
-
-def test_render_slice_overlays_only_masked_pixels():
-    hu = np.full((8, 8), 60.0)
-    label = np.zeros((8, 8), np.uint8)
-    label[2:4, 2:4] = 1
-    label[5, 5] = 2
-    plain = fx.render_slice(hu, label, opacity=0.0)
-    assert (plain == plain[0, 0]).all()  # opacity 0: grey everywhere
-    both = fx.render_slice(hu, label, opacity=0.5)
-    assert (both[0, 0] == plain[0, 0]).all()
-    assert both[2, 2, 1] > both[2, 2, 0]  # liver green
-    assert both[5, 5, 0] > both[5, 5, 1]  # tumor red, drawn over liver
-    # ... over the grey alone, no green under it (red over green looked brown)
-    assert np.array_equal(both[5, 5], np.rint(0.5 * plain[5, 5] + 0.5 * np.array(fx.TUMOR_RGB)).astype(np.uint8))
-    no_tumor = fx.render_slice(hu, label, tumor=False, opacity=0.5)
-    assert no_tumor[5, 5, 1] > no_tumor[5, 5, 0]  # tumor pixel still shows as liver
-    none = fx.render_slice(hu, label, liver=False, tumor=False, opacity=0.5)
-    assert (none == plain).all()
-
-
-def test_png_bytes_resizes():
-    rgb = np.zeros((16, 16, 3), np.uint8)
-    rgb[:8] = 255
-    image = np.asarray(Image.open(io.BytesIO(fx.png_bytes(rgb, 64))))
-    assert image.shape == (64, 64, 3)
-    assert image[:32].min() == 255 and image[32:].max() == 0
-
-
 def test_hu_histograms_peaks_at_tissue_hu(cohort):
     fig = fx.hu_histograms(cohort["interim"])
     traces = {t.name: t for t in fig.data}
@@ -160,7 +127,7 @@ def test_montage_shows_liver_centre_of_each_view(cohort):
         labels = view_slices(cube_label, view)
         k = fx.centre_slice(labels)
         assert labels[k].any()
-        expected = fx.render_slice(view_slices(cube_hu, view)[k], labels[k])
+        expected = render_slice(view_slices(cube_hu, view)[k], labels[k])
         assert np.array_equal(image, expected)
 
 
@@ -170,7 +137,7 @@ def test_montage_and_cubes_follow_the_dataset_crop(cohort):
     assert (box_label > 0).sum() > (body_label > 0).sum()  # the liver fills more of a box around it
     fig = fx.montage(cohort["interim"], ["case-0"], spacing_mm=2.0, image_size=32, crop="liver", liver_margin_mm=4.0)
     k = fx.centre_slice(box_label)  # axial: the first panel
-    assert np.array_equal(decode_uri(fig.data[0].source), fx.render_slice(box_hu[k], box_label[k]))
+    assert np.array_equal(decode_uri(fig.data[0].source), render_slice(box_hu[k], box_label[k]))
     assert "around the liver" in fig.layout.title.text
     sliders = fx.slice_slider_figures(cohort["interim"], "case-0", spacing_mm=2.0, image_size=32, n_steps=3,
                                       crop="liver", liver_margin_mm=4.0)

@@ -10,7 +10,8 @@ import pytest
 from PIL import Image
 from test_figures_explore import make_interim
 
-from liverlib.figures_explore import centre_slice, load_cube, render_slice
+from liverlib.figures_explore import centre_slice, load_cube
+from liverlib.render import render_slice
 from liverlib.viewer import SliceViewer, slice_viewer
 from liverlib.views import view_slices
 
