@@ -65,7 +65,7 @@ from liverlib.views import (
 )
 
 #: Bumped when the way slices are made changes, so old datasets are rebuilt.
-FORMAT = "liverlib-slices/2"
+FORMAT = "liverlib-slices/3"  # 3: HU blurred before sampling a coarser cube (views.to_cube)
 DEFAULT_LIVER_FREE_FRACTION = 0.25
 DEFAULT_SLICE_STRIDE = 2
 #: Slices windowed per step (keeps the float32 temporaries small).
@@ -265,7 +265,7 @@ def build_slice_dataset(
         "image_size": int(image_size), "spacing_mm": float(spacing_mm), "windows": windows, "views": views,
         "liver_free_fraction": float(liver_free_fraction), "slice_stride": int(slice_stride), "seed": int(seed),
         "context_slices": int(context_slices), "context_step": CONTEXT_STEP,
-        "crop": str(crop), "liver_margin_mm": float(liver_margin_mm),
+        "crop": str(crop), "liver_margin_mm": float(liver_margin_mm), "antialias": True,
     }
     if crop not in CROPS:
         raise ValueError(f"crop must be one of {CROPS}, got {crop!r}")

@@ -235,7 +235,7 @@ def predict_volume(
     timings: dict = {}
     passes = 1
     unlabeled = Volume(volume.hu, volume.spacing, volume.case_id)
-    cube_hu, _, grid = prepare_volume(unlabeled, params.spacing_mm, params.image_size)
+    cube_hu, _, grid = prepare_volume(unlabeled, params.spacing_mm, params.image_size, params.antialias)
     timings["prepare_s"] = time.perf_counter() - start
     cube_probs, slice_cancer = _predict_views(model, cube_hu, params, batch_size, timings, views)
     body_grid = body_probs = None
@@ -246,7 +246,7 @@ def predict_volume(
         timings["locate_s"] = time.perf_counter() - t0
         if located is not None:
             body_grid, body_probs, (grid, box) = grid, first, located
-            cube_hu = to_cube(unlabeled.hu, grid, order=1, fill=AIR_HU)
+            cube_hu = to_cube(unlabeled.hu, grid, order=1, fill=AIR_HU, antialias=params.antialias)
             cube_probs, slice_cancer = _predict_views(model, cube_hu, params, batch_size, timings, views)
             passes = 2
             for _ in range(MAX_BOX_GROWTH):  # the first pass missed part of the liver: widen the box
@@ -256,7 +256,7 @@ def predict_volume(
                 if grown is None:
                     break
                 grid, box = grown
-                cube_hu = to_cube(unlabeled.hu, grid, order=1, fill=AIR_HU)
+                cube_hu = to_cube(unlabeled.hu, grid, order=1, fill=AIR_HU, antialias=params.antialias)
                 cube_probs, slice_cancer = _predict_views(model, cube_hu, params, batch_size, timings, views)
                 passes += 1
     t0 = time.perf_counter()

@@ -41,6 +41,10 @@ class PredictParams:
             the body cube (datasets built before the liver box have no
             ``crop`` and read as ``body``).
         liver_margin_mm: Margin of the liver box, mm.
+        antialias: HU blurred before sampling a coarser cube
+            (:func:`liverlib.views.to_cube`); datasets built before it have no
+            ``antialias`` and read as False, so their models see the slices
+            they were trained on.
     """
 
     image_size: int = DEFAULT_IMAGE_SIZE
@@ -51,6 +55,7 @@ class PredictParams:
     tumor_threshold: float = 0.5
     crop: str = "body"
     liver_margin_mm: float = LIVER_MARGIN_MM
+    antialias: bool = True
 
     @classmethod
     def from_manifest(cls, manifest: dict) -> PredictParams:
@@ -63,12 +68,14 @@ class PredictParams:
             tumor_threshold=float(manifest.get("tumor_threshold", 0.5)),
             crop=str(manifest.get("crop", "body")),
             liver_margin_mm=float(manifest.get("liver_margin_mm", LIVER_MARGIN_MM)),
+            antialias=bool(manifest.get("antialias", False)),
         )
 
     def to_dict(self) -> dict:
         return {"image_size": self.image_size, "spacing_mm": self.spacing_mm, "windows": [list(w) for w in self.windows],
                 "context_slices": self.context_slices, "context_step": self.context_step,
-                "tumor_threshold": self.tumor_threshold, "crop": self.crop, "liver_margin_mm": self.liver_margin_mm}
+                "tumor_threshold": self.tumor_threshold, "crop": self.crop, "liver_margin_mm": self.liver_margin_mm,
+                "antialias": self.antialias}
 
 
 def resolve_params(model_path: str | Path | None = None, manifest: dict | str | Path | None = None) -> PredictParams:

@@ -262,7 +262,7 @@ def train_model(
     _write_json(run_dir / "preprocessing.json", {
         key: manifest[key]
         for key in ("image_size", "spacing_mm", "windows", "context_slices", "context_step", "channels", "views", "crop",
-                    "liver_margin_mm") if key in manifest
+                    "liver_margin_mm", "antialias") if key in manifest
     })
     backup_dir = run_dir / "backup"
     history_path = run_dir / HISTORY_FILE

@@ -77,7 +77,7 @@ def test_build_writes_contract_and_manifest(tmp_path):
     out = tmp_path / "processed" / "24"
     manifest = build_slice_dataset(interim, out, **BUILD)
     assert manifest["skipped_build"] is False and manifest["failures"] == []
-    assert manifest["image_size"] == SIZE and manifest["channels"] == 2
+    assert manifest["image_size"] == SIZE and manifest["channels"] == 2 and manifest["antialias"] is True
     assert manifest["windows"] == [[60.0, 400.0], [60.0, 150.0]]
     assert manifest["splits"] == {"train": ["c-a", "c-b"], "valid": ["c-c"], "test": ["c-d"]}
     assert read_manifest(out)["fingerprint"] == manifest["fingerprint"]

@@ -152,6 +152,8 @@ def test_older_manifests_predict_in_one_pass():
     liver = PredictParams.from_manifest({"crop": "liver", "liver_margin_mm": 5})
     assert liver.crop == "liver" and liver.liver_margin_mm == 5.0
     assert PredictParams.from_manifest(liver.to_dict()) == liver  # what summary.json records reads back
+    # Slices built before the anti-aliasing: their models are fed unblurred cubes, as they were trained.
+    assert not PredictParams.from_manifest({"image_size": 128}).antialias and PredictParams().antialias
 
 
 def test_no_liver_in_the_first_pass_keeps_one_pass():

@@ -10,6 +10,7 @@ import pytest
 
 from liverlib.views import (
     StudyGrid,
+    antialias_sigma,
     apply_windows,
     parse_window,
     prepare_volume,
@@ -96,7 +97,9 @@ def test_linear_ramp_is_exact_both_ways():
     scale, offset = grid.scale_offset()
     q = np.stack(np.meshgrid(*[np.arange(24.0)] * 3, indexing="ij"), -1)
     o = q * scale + offset
-    inside = np.all((o >= 1e-6) & (o <= np.array(shape) - 1 - 1e-6), axis=-1)
+    # The anti-aliasing blur keeps a ramp linear except within its reach of the study's edge.
+    edge = np.ceil(3 * antialias_sigma(scale)) + 1e-6
+    inside = np.all((o >= edge) & (o <= np.array(shape) - 1 - edge), axis=-1)
     expected = 3.0 * o[..., 0] - 2.0 * o[..., 1] + 1.5 * o[..., 2]
     np.testing.assert_allclose(cube[inside], expected[inside], atol=1e-3)
     assert inside.mean() > 0.4
@@ -104,6 +107,34 @@ def test_linear_ramp_is_exact_both_ways():
     back = to_study_grid(np.where(inside, cube, expected).astype(np.float32), grid, fill=0.0)
     interior = (slice(2, -2),) * 3
     np.testing.assert_allclose(back[interior], hu[interior], atol=1e-2)
+
+
+def test_coarser_cube_averages_noise_finer_cube_samples():
+    # A 512-matrix-like study (0.5 mm pixels, 1 mm slices) of 110 HU liver with 20 HU noise.
+    rng = np.random.default_rng(0)
+    hu = (110 + 20 * rng.standard_normal((40, 160, 160))).astype(np.float32)
+    vol = Volume(hu=hu, spacing=(1.0, 0.5, 0.5), case_id="noise")
+    coarse = study_grid(vol, spacing_mm=2.0, image_size=32)  # 2 mm voxels and more: 4x and 2x per axis
+    scale, offset = coarse.scale_offset()
+    assert np.allclose(antialias_sigma(scale), (scale - 1) / 2) and (scale > 1).all()
+    cube = to_cube(hu, coarse)
+    body = cube[cube > -500]
+    assert abs(body.mean() - 110) < 1.5  # the mean HU is kept
+    assert body.std() < 8  # averaged: sampling one voxel in four would keep about 20 HU
+    # Labels are never blurred.
+    label = (rng.uniform(size=hu.shape) > 0.5).astype(np.uint8) * 2
+    assert set(np.unique(to_cube(label, coarse, order=0, fill=0, dtype=np.uint8))) <= {0, 2}
+    # A cube as fine as the study or finer is sampled as it is (no blur).
+    assert antialias_sigma([0.5, 1.0, 2.7]).tolist() == [0.0, 0.0, pytest.approx(0.85)]
+    small = hu[:10, :32, :32]
+    fine = study_grid(Volume(hu=small, spacing=(1.0, 0.5, 0.5), case_id="small"), spacing_mm=0.25, image_size=64)
+    scale, offset = fine.scale_offset()
+    assert (scale <= 1).all()
+    from scipy import ndimage as ndi
+
+    plain = ndi.affine_transform(small, scale, offset=offset, output_shape=(64,) * 3, order=1, mode="constant",
+                                 cval=-1024.0, prefilter=False)
+    np.testing.assert_array_equal(to_cube(small, fine), plain)
 
 
 def test_to_study_grid_recovers_labels_and_fills_background():
