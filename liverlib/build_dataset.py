@@ -66,6 +66,8 @@ from liverlib.views import (
 
 #: Bumped when the way slices are made changes, so old datasets are rebuilt.
 FORMAT = "liverlib-slices/3"  # 3: HU blurred before sampling a coarser cube (views.to_cube)
+#: HU blurred before sampling a coarser cube (``views.to_cube``); recorded in the manifest.
+ANTIALIAS = True
 DEFAULT_LIVER_FREE_FRACTION = 0.25
 DEFAULT_SLICE_STRIDE = 2
 #: Slices windowed per step (keeps the float32 temporaries small).
@@ -140,7 +142,7 @@ def slices_of_case(
         ``slice_index``, ready for a chunk file.
     """
     grid = dataset_grid(volume, spacing_mm, image_size, crop, liver_margin_mm)
-    cube_hu = to_cube(volume.hu, grid, order=1, fill=AIR_HU)
+    cube_hu = to_cube(volume.hu, grid, order=1, fill=AIR_HU, antialias=ANTIALIAS)
     cube_label = to_cube(volume.label, grid, order=0, fill=0, dtype=np.uint8)
     parts = {name: [] for name in ("images", "masks", "cancer", "view", "slice_index")}
     for view in views:
@@ -265,7 +267,7 @@ def build_slice_dataset(
         "image_size": int(image_size), "spacing_mm": float(spacing_mm), "windows": windows, "views": views,
         "liver_free_fraction": float(liver_free_fraction), "slice_stride": int(slice_stride), "seed": int(seed),
         "context_slices": int(context_slices), "context_step": CONTEXT_STEP,
-        "crop": str(crop), "liver_margin_mm": float(liver_margin_mm), "antialias": True,
+        "crop": str(crop), "liver_margin_mm": float(liver_margin_mm), "antialias": ANTIALIAS,
     }
     if crop not in CROPS:
         raise ValueError(f"crop must be one of {CROPS}, got {crop!r}")

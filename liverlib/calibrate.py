@@ -104,14 +104,14 @@ def calibrate_run(
     """
     from liverlib.interim import load_case, read_cases
     from liverlib.predict import PredictParams, load_model, predict_volume
-    from liverlib.saved_model import check_crop
+    from liverlib.saved_model import check_slicing
     from liverlib.slice_dataset import read_manifest
     from liverlib.views import to_cube
 
     run_dir = Path(run_dir)
     model = load_model(run_dir / "best_model.keras")
     manifest = read_manifest(dataset_root)
-    check_crop(run_dir / "best_model.keras", manifest, dataset_root)
+    check_slicing(run_dir / "best_model.keras", manifest, dataset_root)
     params = PredictParams.from_manifest(manifest)
     rows = sorted((r for r in read_cases(interim_dir) if r.get("split") == split), key=lambda r: r["case_id"])
     cases, used = [], []

@@ -216,7 +216,7 @@ def evaluate_run(
     from liverlib.nifti_io import write_label_nifti
     from liverlib.plots_training import load_history
     from liverlib.predict import PredictParams, load_model, predict_volume
-    from liverlib.saved_model import check_crop
+    from liverlib.saved_model import check_slicing
     from liverlib.views import to_cube
 
     run_dir, dataset_root = Path(run_dir), Path(dataset_root)
@@ -242,7 +242,7 @@ def evaluate_run(
     if write:
         shutil.rmtree(run_dir / "predictions.tmp", ignore_errors=True)  # left by a crashed run
     tumor_threshold, threshold_source = _tumor_threshold(model_path, tumor_threshold, split)
-    check_crop(model_path, manifest, dataset_root)
+    check_slicing(model_path, manifest, dataset_root)
     params = replace(PredictParams.from_manifest(manifest), tumor_threshold=tumor_threshold)
     if interim_dir is not None and max_cases > 0:
         rows = [r for r in read_cases(interim_dir) if r.get("split") == split]

@@ -122,27 +122,35 @@ def resolve_params(model_path: str | Path | None = None, manifest: dict | str | 
     return params if threshold is None else replace(params, tumor_threshold=threshold)
 
 
-def check_crop(model_path: str | Path, manifest: dict, dataset_root: str | Path) -> None:
-    """Refuse to score a model on slices of another crop than it was trained on.
+#: Preprocessing keys whose value, when the model and the dataset disagree, makes scoring meaningless,
+#: with the value a file written before the key existed stands for.
+SLICING_KEYS = {"crop": "body", "antialias": False}
+
+
+def check_slicing(model_path: str | Path, manifest: dict, dataset_root: str | Path) -> None:
+    """Refuse to score a model on slices made otherwise than the ones it was trained on.
 
     A model trained on whole-body slices (older runs: no ``crop``) run on a
     dataset rebuilt with liver boxes would predict in two passes at a scale it
-    never saw, and the figures would mean nothing.
+    never saw; one trained on unblurred cubes (no ``antialias``) would be
+    evaluated and calibrated on anti-aliased ones while ``predict`` feeds it
+    unblurred cubes. Either way the figures would not be the model's.
 
     Raises:
         ValueError: naming both files, when ``preprocessing.json`` beside the
-            model and the dataset's manifest disagree.
+            model and the dataset's manifest disagree on ``crop`` or ``antialias``.
     """
     path = Path(model_path).parent / "preprocessing.json"
     if not path.exists():
         return
-    trained = json.loads(path.read_text()).get("crop", "body")
-    sliced = manifest.get("crop", "body")
-    if trained != sliced:
-        raise ValueError(
-            f"{path}: the model was trained on crop={trained!r} slices, but {Path(dataset_root) / 'manifest.json'} "
-            f"has crop={sliced!r} slices: rebuild the dataset with crop={trained!r} (01_decode) or retrain"
-        )
+    trained = json.loads(path.read_text())
+    for key, before in SLICING_KEYS.items():
+        if trained.get(key, before) != manifest.get(key, before):
+            raise ValueError(
+                f"{path}: the model was trained on {key}={trained.get(key, before)!r} slices, but "
+                f"{Path(dataset_root) / 'manifest.json'} has {key}={manifest.get(key, before)!r} slices: "
+                f"rebuild the dataset as the model's (01_decode with the liverlib that trained it) or retrain"
+            )
 
 
 def model_digest(model_path: str | Path) -> str:

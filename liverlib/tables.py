@@ -20,7 +20,7 @@ HEADER_PX = 30
 LAYOUT_WIDTH_PX = 760
 #: Width of a letter of the table font (12 px Open Sans), in pixels.
 LETTER_PX = 7.0
-#: Header lines room is made for; a longer header scrolls inside its cell.
+#: Header lines room is made for; a longer header overflows its cell.
 MAX_HEADER_LINES = 6
 #: A column in millilitres (``liver_ml``, ``tumor mL error``) prints one decimal whatever the size.
 _ML_COLUMN = re.compile(r"(^|[\s_])ml($|[\s_])", re.IGNORECASE)

@@ -32,6 +32,7 @@ from liverlib.atomic import write_json
 from liverlib.augment import AugmentConfig
 from liverlib.losses import make_losses, make_metrics
 from liverlib.model import build_unet
+from liverlib.saved_model import check_slicing
 from liverlib.slice_dataset import load_split, read_manifest
 from liverlib.train_data import AugmentedTrainer, SliceBatches
 
@@ -256,14 +257,12 @@ def train_model(
     config = {k: str(v) if isinstance(v, Path) else v for k, v in config.items()}
     dataset_root, run_dir = Path(dataset_root), Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    # The model file does not say how its inputs were made: keep that beside it,
-    # so prediction preprocesses a new study exactly as the training slices were.
     manifest = read_manifest(dataset_root)
-    _write_json(run_dir / "preprocessing.json", {
+    preprocessing = {
         key: manifest[key]
         for key in ("image_size", "spacing_mm", "windows", "context_slices", "context_step", "channels", "views", "crop",
                     "liver_margin_mm", "antialias") if key in manifest
-    })
+    }
     backup_dir = run_dir / "backup"
     history_path = run_dir / HISTORY_FILE
     paths = {
@@ -281,7 +280,14 @@ def train_model(
         if done.get("completed"):
             if verbose:
                 print(f"{history_path}: run already completed, nothing to do", flush=True)
+            try:  # its preprocessing.json stays the model's, whatever the dataset is now
+                check_slicing(run_dir / "best_model.keras", manifest, dataset_root)
+            except ValueError as err:
+                print(f"warning: {err}", flush=True)
             return {**done, **paths}
+    # The model file does not say how its inputs were made: keep that beside it,
+    # so prediction preprocesses a new study exactly as the training slices were.
+    _write_json(run_dir / "preprocessing.json", preprocessing)
 
     train = load_split(dataset_root, "train")
     valid = load_split(dataset_root, "valid")

@@ -214,8 +214,9 @@ def _antialiased(array: np.ndarray, scale: np.ndarray, offset: np.ndarray, size:
     reach = np.ceil(3 * sigma).astype(int) + 2
     lo = np.clip(np.floor(offset).astype(int) - reach, 0, np.asarray(array.shape) - 1)
     hi = np.clip(np.ceil(offset + scale * (size - 1)).astype(int) + reach + 1, lo + 1, np.asarray(array.shape))
-    crop = np.asarray(array[tuple(slice(a, b) for a, b in zip(lo, hi))], np.float32)
-    return ndi.gaussian_filter(crop, sigma, mode="nearest", truncate=3.0), offset - lo
+    crop = np.array(array[tuple(slice(a, b) for a, b in zip(lo, hi))], np.float32)  # a copy: blurred in place
+    ndi.gaussian_filter(crop, sigma, output=crop, mode="nearest", truncate=3.0)
+    return crop, offset - lo
 
 
 def to_cube(array: np.ndarray, grid: StudyGrid, *, order: int = 1, fill: float = AIR_HU, dtype=np.float32,

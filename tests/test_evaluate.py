@@ -266,6 +266,11 @@ def test_liver_box_dataset_is_read_back_in_the_reference_box(tiny_run, tmp_path)
     (run / "preprocessing.json").write_text(json.dumps({**manifest, "crop": "body"}))
     with pytest.raises(ValueError, match="crop='body'.*crop='liver'"):
         evaluate_run(run, dataset, tiny_run["interim"], max_cases=1, write=False, progress=False)
+    # Nor is a model trained on unblurred cubes (no antialias: before it existed) scored on anti-aliased ones.
+    (run / "preprocessing.json").write_text(json.dumps(manifest))
+    write_manifest(dataset, {**manifest, "antialias": True})
+    with pytest.raises(ValueError, match="antialias=False.*antialias=True"):
+        evaluate_run(run, dataset, tiny_run["interim"], max_cases=1, write=False, progress=False)
 
 
 def test_figures_and_viewers(tiny_run):

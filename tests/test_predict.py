@@ -156,6 +156,20 @@ def test_older_manifests_predict_in_one_pass():
     assert not PredictParams.from_manifest({"image_size": 128}).antialias and PredictParams().antialias
 
 
+def test_predict_feeds_the_model_cubes_made_as_its_dataset_was(model):
+    from liverlib.views import AIR_HU, to_cube
+
+    volume = labelled_study(spacing=(2.0, 0.5, 0.5))  # finer than the liver box: blurred when anti-aliased
+    cubes = {}
+    for antialias in (True, False):
+        params = PredictParams(image_size=SIZE, spacing_mm=1.0, crop="liver", liver_margin_mm=4.0, antialias=antialias)
+        pred = predict_volume(volume, model, params, batch_size=16)
+        assert pred.passes == 2
+        cubes[antialias] = to_cube(volume.hu, pred.grid, order=1, fill=AIR_HU, antialias=antialias)
+        np.testing.assert_array_equal(pred.cube_hu, cubes[antialias])
+    assert not np.array_equal(cubes[True], cubes[False])  # the flag changes what the model sees here
+
+
 def test_no_liver_in_the_first_pass_keeps_one_pass():
     blind = oracle_model()
     kernel, bias = blind.get_layer("seg").get_weights()

@@ -27,7 +27,8 @@ def test_table_figure_cells_widths_and_height():
                                                      ["n/a", "7.0"]]  # mL columns: one decimal at any size
     assert table.columnwidth[0] > 2 * table.columnwidth[1]  # the case id gets room, numbers less
     # A header word is never wider than its column: "sensitivity" over "0.733" widens the column.
-    assert table_figure([{"sensitivity": 0.733}]).data[0].columnwidth[0] >= len("sensitivity")
+    head_word = table_figure([{"sensitivity": 0.733, "AUC": 0.733}]).data[0].columnwidth
+    assert head_word[0] - head_word[1] >= len("sensitivity") - len("0.733")  # same cells, wider header word
     assert fig.layout.width is None  # narrow tables fill the page
     many = table_figure([{f"column {i}": "+0.049 (-0.028 to +0.102)" for i in range(8)}])
     assert many.layout.width >= 8 * len("+0.049 (-0.028 to +0.102)") * 7  # wide ones get the room their cells need

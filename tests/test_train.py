@@ -12,7 +12,7 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from liverlib.slice_dataset import SliceSplit, load_split, save_split, write_manifest  # noqa: E402
+from liverlib.slice_dataset import SliceSplit, load_split, read_manifest, save_split, write_manifest  # noqa: E402
 from liverlib.train import SliceBatches, add_arguments, run, train_model  # noqa: E402
 
 S = 32
@@ -114,6 +114,17 @@ def test_train_writes_outputs_and_logs_one_line_per_epoch(dataset, tmp_path, cap
     # a completed run is not trained again
     again = train_model(dataset, tmp_path / "run", **TINY)
     assert again["history"] == saved["history"]
+    # ... nor is its preprocessing.json rewritten from a dataset rebuilt since: it stays the model's,
+    # and 03 warns that 04 will refuse the pair.
+    import shutil
+
+    rebuilt = tmp_path / "rebuilt"
+    shutil.copytree(dataset, rebuilt)
+    write_manifest(rebuilt, {**read_manifest(dataset), "antialias": True})
+    capsys.readouterr()
+    train_model(rebuilt, tmp_path / "run", **{**TINY, "verbose": True})
+    assert json.loads((tmp_path / "run" / "preprocessing.json").read_text()) == prep
+    assert "warning:" in capsys.readouterr().out
 
     from liverlib.plots_training import load_history, training_curves
 

@@ -137,6 +137,26 @@ def test_coarser_cube_averages_noise_finer_cube_samples():
     np.testing.assert_array_equal(to_cube(small, fine), plain)
 
 
+def test_antialiasing_blurs_only_what_the_cube_reaches_and_matches_blurring_everything():
+    # A small body in a large study: the cube (body box) lies well inside it, so only a crop is
+    # blurred; the result must equal blurring the whole study first.
+    from scipy import ndimage as ndi
+
+    rng = np.random.default_rng(1)
+    hu = np.full((50, 120, 120), -1000, np.float32)
+    hu[20:30, 40:70, 50:80] = 40 + 20 * rng.standard_normal((10, 30, 30))
+    vol = Volume(hu=hu, spacing=(1.0, 0.5, 0.5), case_id="inner")
+    grid = study_grid(vol, spacing_mm=1.5, image_size=8)
+    scale, offset = grid.scale_offset()
+    assert (offset > 10).all() and (offset + scale * 7 < np.array(hu.shape) - 10).all()  # strictly inside
+    blurred = ndi.gaussian_filter(hu, antialias_sigma(scale), mode="nearest", truncate=3.0)
+    expected = ndi.affine_transform(blurred, scale, offset=offset, output_shape=(8,) * 3, order=1,
+                                    mode="constant", cval=-1024.0, prefilter=False)
+    before = hu.copy()
+    np.testing.assert_allclose(to_cube(hu, grid), expected, atol=1e-3)
+    np.testing.assert_array_equal(hu, before)  # the caller's float32 study is not blurred in place
+
+
 def test_to_study_grid_recovers_labels_and_fills_background():
     vol = body_volume()
     _, label, grid = prepare_volume(vol, spacing_mm=2.0, image_size=48)
