@@ -339,11 +339,12 @@ class DatasetInfo:
 
     @property
     def cube(self) -> dict:
-        """How the slices were cut (``crop``, ``liver_margin_mm``), for the figures and the viewer."""
+        """How the slices were cut (``crop``, ``liver_margin_mm``, ``antialias``), for the figures and the viewer."""
         from liverlib.liver_box import LIVER_MARGIN_MM
 
         return {"crop": self.manifest.get("crop", "body"),
-                "liver_margin_mm": float(self.manifest.get("liver_margin_mm", LIVER_MARGIN_MM))}
+                "liver_margin_mm": float(self.manifest.get("liver_margin_mm", LIVER_MARGIN_MM)),
+                "antialias": bool(self.manifest.get("antialias", False))}
 
 
 def open_dataset(dataset: str, image_size: int = 128, data_root: str | Path = "data") -> DatasetInfo:

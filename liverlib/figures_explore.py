@@ -31,7 +31,7 @@ from liverlib.tables import table_figure  # noqa: F401  (notebooks call fx.table
 
 
 def load_cube(interim_dir: str | Path, case_id: str, spacing_mm: float = 1.6, image_size: int = 128,
-              crop: str = "body", liver_margin_mm: float = LIVER_MARGIN_MM):
+              crop: str = "body", liver_margin_mm: float = LIVER_MARGIN_MM, antialias: bool = True):
     """A cached case as its ``(S, S, S)`` HU cube and label cube, as the slice dataset cut it.
 
     Args:
@@ -42,6 +42,8 @@ def load_cube(interim_dir: str | Path, case_id: str, spacing_mm: float = 1.6, im
         crop: ``body`` (the whole body) or ``liver`` (the box around the
             reference liver the model trains on; the body for unlabelled studies).
         liver_margin_mm: Margin of the liver box.
+        antialias: HU blurred before sampling a coarser cube (the dataset
+            manifest's ``antialias``; :func:`liverlib.views.to_cube`).
 
     Returns:
         ``(cube_hu, cube_label)``; ``cube_label`` is None for unlabelled studies.
@@ -53,7 +55,7 @@ def load_cube(interim_dir: str | Path, case_id: str, spacing_mm: float = 1.6, im
     volume = load_case(Path(interim_dir) / f"{case_id}.npz")
     grid = dataset_grid(volume, spacing_mm, image_size, crop, liver_margin_mm)
     cube_label = None if volume.label is None else to_cube(volume.label, grid, order=0, fill=0, dtype=np.uint8)
-    return to_cube(volume.hu, grid, order=1, fill=AIR_HU), cube_label
+    return to_cube(volume.hu, grid, order=1, fill=AIR_HU, antialias=antialias), cube_label
 
 
 def liver_slices(label_stack: np.ndarray | None) -> np.ndarray:
@@ -215,7 +217,7 @@ def volume_distributions(cases: list[dict]):
 
 def montage(interim_dir: str | Path, case_ids: list[str], *, spacing_mm: float = 1.6, image_size: int = 128,
             level: float = 60.0, width: float = 400.0, opacity: float = 0.4, crop: str = "body",
-            liver_margin_mm: float = LIVER_MARGIN_MM):
+            liver_margin_mm: float = LIVER_MARGIN_MM, antialias: bool = True):
     """Axial, coronal and sagittal slices through the liver centre of a few cases, with overlays.
 
     Args:
@@ -226,7 +228,7 @@ def montage(interim_dir: str | Path, case_ids: list[str], *, spacing_mm: float =
         level: Window level in HU (60).
         width: Window width in HU (400).
         opacity: Liver/tumor overlay weight (0..1).
-        crop, liver_margin_mm: The cube, as in :func:`load_cube` (the dataset's).
+        crop, liver_margin_mm, antialias: The cube, as in :func:`load_cube` (the dataset's).
 
     Returns:
         A ``go.Figure`` of ``len(case_ids)`` x 3 images.
@@ -243,7 +245,7 @@ def montage(interim_dir: str | Path, case_ids: list[str], *, spacing_mm: float =
     fig = make_subplots(rows=n, cols=3, subplot_titles=titles or None, horizontal_spacing=0.02,
                         vertical_spacing=36 / plot_px if n > 1 else 0.0)
     for row, case_id in enumerate(case_ids, 1):
-        cube_hu, cube_label = load_cube(interim_dir, case_id, spacing_mm, image_size, crop, liver_margin_mm)
+        cube_hu, cube_label = load_cube(interim_dir, case_id, spacing_mm, image_size, crop, liver_margin_mm, antialias)
         for col, view in enumerate(VIEWS, 1):
             labels = view_slices(cube_label, view) if cube_label is not None else None
             k = centre_slice(labels)
@@ -264,7 +266,8 @@ def montage(interim_dir: str | Path, case_ids: list[str], *, spacing_mm: float =
 
 def slice_slider_figure(interim_dir: str | Path, case_id: str, view: str = "axial", *, spacing_mm: float = 1.6,
                         image_size: int = 128, n_steps: int = 15, level: float = 60.0, width: float = 400.0,
-                        opacity: float = 0.4, cube=None, crop: str = "body", liver_margin_mm: float = LIVER_MARGIN_MM):
+                        opacity: float = 0.4, cube=None, crop: str = "body", liver_margin_mm: float = LIVER_MARGIN_MM,
+                        antialias: bool = True):
     """One view of one case with a slider over its liver slices; works in static HTML.
 
     Each step is its own small PNG image trace and the slider only toggles
@@ -282,7 +285,7 @@ def slice_slider_figure(interim_dir: str | Path, case_id: str, view: str = "axia
         width: Window width in HU (400).
         opacity: Overlay weight (0..1).
         cube: ``(cube_hu, cube_label)`` already loaded with :func:`load_cube`.
-        crop, liver_margin_mm: The cube to load, as in :func:`load_cube`.
+        crop, liver_margin_mm, antialias: The cube to load, as in :func:`load_cube`.
 
     Returns:
         A ``go.Figure`` with ``n_steps`` image traces and one slider.
@@ -294,7 +297,7 @@ def slice_slider_figure(interim_dir: str | Path, case_id: str, view: str = "axia
     if view not in VIEWS:
         raise ValueError(f"view must be one of {VIEWS}, got {view!r}")
     if cube is None:
-        cube = load_cube(interim_dir, case_id, spacing_mm, image_size, crop, liver_margin_mm)
+        cube = load_cube(interim_dir, case_id, spacing_mm, image_size, crop, liver_margin_mm, antialias)
     cube_hu, cube_label = cube
     hu_stack = view_slices(cube_hu, view)
     labels = view_slices(cube_label, view) if cube_label is not None else None
@@ -322,7 +325,7 @@ def slice_slider_figure(interim_dir: str | Path, case_id: str, view: str = "axia
 
 def slice_slider_figures(interim_dir: str | Path, case_id: str | None, views=VIEWS, *, spacing_mm: float = 1.6,
                          image_size: int = 128, crop: str = "body", liver_margin_mm: float = LIVER_MARGIN_MM,
-                         **kwargs) -> list:
+                         antialias: bool = True, **kwargs) -> list:
     """:func:`slice_slider_figure` for each view of one case (the cube is made once).
 
     Args:
@@ -332,7 +335,7 @@ def slice_slider_figures(interim_dir: str | Path, case_id: str | None, views=VIE
         views: Views to show, default all three.
         spacing_mm: Resampling step, as in the slice dataset.
         image_size: Image side in pixels (<= 128 keeps the HTML small).
-        crop, liver_margin_mm: The cube, as in :func:`load_cube`.
+        crop, liver_margin_mm, antialias: The cube, as in :func:`load_cube`.
         **kwargs: ``n_steps``, ``level``, ``width``, ``opacity``.
 
     Returns:
@@ -340,6 +343,6 @@ def slice_slider_figures(interim_dir: str | Path, case_id: str | None, views=VIE
     """
     if case_id is None:
         return []
-    cube = load_cube(interim_dir, case_id, spacing_mm, image_size, crop, liver_margin_mm)
+    cube = load_cube(interim_dir, case_id, spacing_mm, image_size, crop, liver_margin_mm, antialias)
     return [slice_slider_figure(interim_dir, case_id, view, spacing_mm=spacing_mm, image_size=image_size,
                                 cube=cube, **kwargs) for view in views]

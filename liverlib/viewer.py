@@ -42,6 +42,7 @@ class SliceViewer:
         crop: ``body`` or ``liver`` (the cube the dataset cut: see
             :func:`liverlib.figures_explore.load_cube`).
         liver_margin_mm: Margin of the liver box.
+        antialias: HU blurred before sampling a coarser cube (the dataset's).
         display_px: Width and height of the shown image in screen pixels.
         level: Initial window level in HU (60 for the abdomen).
         width: Initial window width in HU (400 for the abdomen, 150 for liver).
@@ -59,12 +60,12 @@ class SliceViewer:
     def __init__(self, interim_dir: str | Path, case_ids: list[str], *, spacing_mm: float = 1.6,
                  image_size: int = 128, display_px: int = 384, level: float = 60.0, width: float = 400.0,
                  opacity: float = 0.4, cache_size: int = 4, crop: str = "body",
-                 liver_margin_mm: float = LIVER_MARGIN_MM):
+                 liver_margin_mm: float = LIVER_MARGIN_MM, antialias: bool = True):
         if not case_ids:
             raise ValueError(f"{interim_dir}: no decoded cases to show (run 01_decode first)")
         self.interim_dir = Path(interim_dir)
         self.spacing_mm, self.image_size, self.display_px = float(spacing_mm), int(image_size), int(display_px)
-        self.crop, self.liver_margin_mm = str(crop), float(liver_margin_mm)
+        self.crop, self.liver_margin_mm, self.antialias = str(crop), float(liver_margin_mm), bool(antialias)
         self._cache: OrderedDict[str, tuple] = OrderedDict()
         self._cache_size = max(1, int(cache_size))
         self._busy = False
@@ -105,7 +106,7 @@ class SliceViewer:
             self._cache.move_to_end(case_id)
         else:
             self._cache[case_id] = load_cube(self.interim_dir, case_id, self.spacing_mm, self.image_size, self.crop,
-                                             self.liver_margin_mm)
+                                             self.liver_margin_mm, self.antialias)
             while len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
         return self._cache[case_id]

@@ -142,6 +142,17 @@ def test_montage_and_cubes_follow_the_dataset_crop(cohort):
     sliders = fx.slice_slider_figures(cohort["interim"], "case-0", spacing_mm=2.0, image_size=32, n_steps=3,
                                       crop="liver", liver_margin_mm=4.0)
     assert decode_uri(sliders[0].data[0].source).shape == (32, 32, 3)
+    # ... and the dataset's anti-aliasing: a dataset built before it is shown unblurred, as it was cut.
+    coarse = {"crop": "liver", "liver_margin_mm": 4.0}  # at a 3 mm step: 1.5 mm pixels blurred by 0.5 pixel
+    plain_hu, plain_label = fx.load_cube(cohort["interim"], "case-0", 3.0, 32, **coarse, antialias=False)
+    assert not np.array_equal(plain_hu, fx.load_cube(cohort["interim"], "case-0", 3.0, 32, **coarse)[0])
+    from liverlib.cohort_pipeline import DatasetInfo
+
+    older = DatasetInfo(cohort["interim"], cohort["interim"], [], coarse, 3.0)
+    assert older.cube == {**coarse, "antialias": False}
+    plain = fx.montage(cohort["interim"], ["case-0"], spacing_mm=3.0, image_size=32, **older.cube)
+    k = fx.centre_slice(plain_label)
+    assert np.array_equal(decode_uri(plain.data[0].source), render_slice(plain_hu[k], plain_label[k]))
 
 
 def test_slice_slider_figure_is_static_and_small(cohort):
