@@ -10,6 +10,7 @@ whole under 10 s on 2 CPU cores. The model is the demo configuration
 timing does not depend on the weights.
 
     .venv/bin/python benchmarks/predict.py [--repeats 2] [--batch-size 64]
+    .venv/bin/python benchmarks/predict.py --shape 200,512,512 --spacing 1.25,0.7,0.7  # a clinical study
 """
 
 from __future__ import annotations
@@ -23,23 +24,30 @@ import numpy as np
 from liverlib.volume import Volume
 
 
-def phantom_study(size: int = 128) -> Volume:
-    """A body ellipse with a liver-like block and a hypodense lesion, 1.6 mm voxels."""
-    z, y, x = np.mgrid[:size, :size, :size]
-    c = size / 2
-    hu = np.full((size,) * 3, -1000, np.int16)
-    hu[((y - c) / (0.43 * size)) ** 2 + ((x - c) / (0.47 * size)) ** 2 < 1] = 40
-    liver = (z - c) ** 2 + (y - c) ** 2 + (x - 0.35 * size) ** 2 < (0.23 * size) ** 2
-    hu[liver] = 120
-    hu[(z - c) ** 2 + (y - c) ** 2 + (x - 0.3 * size) ** 2 < (0.05 * size) ** 2] = 40
+def phantom_study(shape=(128, 128, 128), spacing=(1.6, 1.6, 1.6)) -> Volume:
+    """A body ellipse with a liver-like ball and a hypodense lesion (10 HU noise).
+
+    Args:
+        shape: ``(z, y, x)`` voxels, e.g. 128^3, or (200, 512, 512) for a
+            clinical study.
+        spacing: ``(dz, dy, dx)`` mm, e.g. 1.6 mm, or (1.25, 0.7, 0.7).
+    """
+    z, y, x = (np.arange(n, dtype=np.float32) / n for n in shape)  # 0..1 along each axis
+    z, y, x = z[:, None, None], y[None, :, None], x[None, None, :]
+    hu = np.full(shape, -1000, np.int16)
+    body = ((y - 0.5) / 0.43) ** 2 + ((x - 0.5) / 0.47) ** 2 < 1
+    hu[np.broadcast_to(body, shape)] = 40
+    hu[(z - 0.5) ** 2 + (y - 0.5) ** 2 + (x - 0.35) ** 2 < 0.23**2] = 120
+    hu[(z - 0.5) ** 2 + (y - 0.5) ** 2 + (x - 0.3) ** 2 < 0.05**2] = 40
     rng = np.random.default_rng(0)
-    hu = (hu + rng.normal(0, 10, hu.shape)).astype(np.int16)
-    return Volume(hu=hu, spacing=(1.6, 1.6, 1.6), case_id="benchmark")
+    hu += rng.normal(0, 10, shape).astype(np.int16)
+    return Volume(hu=hu, spacing=tuple(float(s) for s in spacing), case_id="benchmark")
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", type=int, default=128, help="study side in voxels")
+    parser.add_argument("--shape", default="128,128,128", help="study z,y,x voxels (a clinical one: 200,512,512)")
+    parser.add_argument("--spacing", default="1.6,1.6,1.6", help="study dz,dy,dx mm (a clinical one: 1.25,0.7,0.7)")
     parser.add_argument("--batch-size", type=int, default=64, help="slices per model call")
     parser.add_argument("--repeats", type=int, default=2, help="timed runs after one warm-up")
     parser.add_argument("--tumor-threshold", type=float, default=0.4,
@@ -65,7 +73,7 @@ def main(argv=None) -> int:
     context = int(demo.get("context_slices", 0))  # the demo's 2.5D input: windows + neighbours
     channels = input_channels(len(demo["windows"]), context)
     model = build_unet(128, channels, depth=int(demo["depth"]), base_filters=int(demo["base_filters"]))
-    volume = phantom_study(args.size)
+    volume = phantom_study(tuple(int(n) for n in args.shape.split(",")), tuple(float(v) for v in args.spacing.split(",")))
     params = PredictParams(image_size=128, spacing_mm=1.6, windows=tuple(map(tuple, demo["windows"])),
                            context_slices=context, tumor_threshold=args.tumor_threshold,
                            crop=str(demo.get("crop", "body")))
