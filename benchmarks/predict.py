@@ -1,4 +1,4 @@
-"""Benchmark: predict a 128 x 128 x 128 study with three-view fusion on the CPU.
+"""Benchmark: predict a study (128 x 128 x 128 by default) with three-view fusion on the CPU.
 
 Prints the time of the model calls and of everything else (resampling into
 the cube, windowing, mapping back, fusion, labelling, volumetry), and their
