@@ -195,7 +195,11 @@ def evaluate_run(
         dataset_root: Slice dataset, e.g. ``data/processed/phantoms/128``.
         interim_dir: Interim cache with ``cases.csv`` (for the 3D per-case
             evaluation); None skips it.
-        model_path: Model to evaluate (default ``run_dir/best_model.keras``).
+        model_path: Model to evaluate (default ``run_dir/best_model.keras``); one
+            of another run checks that model on this run's dataset (a second
+            cohort, decoded with every study in ``split``) without touching
+            that run's own ``metrics.json``. Its training curves and
+            ``calibration.json`` are read beside it.
         split: ``test`` (or ``valid``).
         threshold: Cancer decision threshold for sensitivity/specificity.
         batch_size: Slices per model call.
@@ -216,7 +220,7 @@ def evaluate_run(
     from liverlib.nifti_io import write_label_nifti
     from liverlib.plots_training import load_history
     from liverlib.predict import PredictParams, load_model, predict_volume
-    from liverlib.saved_model import check_slicing
+    from liverlib.saved_model import check_slicing, check_unseen
     from liverlib.views import to_cube
 
     run_dir, dataset_root = Path(run_dir), Path(dataset_root)
@@ -224,6 +228,8 @@ def evaluate_run(
     model = load_model(model_path)
     manifest = read_manifest(dataset_root)
     data = load_split(dataset_root, split)
+    check_slicing(model_path, manifest, dataset_root)  # before any work: refuse what would not be the model's figures
+    check_unseen(model_path, np.unique(np.asarray(data.case_id, dtype=str)), dataset_root / split)
     slices = predict_slices(model, data, batch_size)
     sm = metrics.slice_metrics(data.masks, slices.pred_mask, data.cancer, slices.cancer_prob, data.view, threshold)
     per_image = sm.pop("per_image_iou")
@@ -242,7 +248,6 @@ def evaluate_run(
     if write:
         shutil.rmtree(run_dir / "predictions.tmp", ignore_errors=True)  # left by a crashed run
     tumor_threshold, threshold_source = _tumor_threshold(model_path, tumor_threshold, split)
-    check_slicing(model_path, manifest, dataset_root)
     params = replace(PredictParams.from_manifest(manifest), tumor_threshold=tumor_threshold)
     if interim_dir is not None and max_cases > 0:
         rows = [r for r in read_cases(interim_dir) if r.get("split") == split]
@@ -278,7 +283,7 @@ def evaluate_run(
                 print(f"case {pred.case_id}: fused Dice liver {dice.get('liver', float('nan')):.3f} "
                       f"tumor {dice.get('tumor', float('nan')):.3f}, cancer score {pred.cancer_score:.3f}", flush=True)
 
-    history_path = run_dir / "training_history.json"
+    history_path = model_path.parent / "training_history.json"  # the run that trained the model
     history = load_history(history_path) if history_path.exists() else {}
     tumor_pixels = _tumor_pixels(data.masks)
     head_scores = {"cancer head": slices.cancer_prob}

@@ -103,13 +103,31 @@ def _read_state(run_dir: Path) -> dict:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
+def _is_step(step: Path, key: str) -> bool:
+    """Whether ``key`` names the step: ``03_train``, ``03``, ``3`` or ``train``."""
+    number, _, word = step.stem.partition("_")
+    return key in (step.stem, word) or number.lstrip("0") == str(key).lstrip("0")
+
+
 def _select_from(steps: list[Path], start: str | None) -> int:
     if not start:
         return 0
     for i, step in enumerate(steps):
-        if step.stem == start or step.stem.split("_", 1)[0].lstrip("0") == str(start).lstrip("0") or step.stem.split("_", 1)[-1] == start:
+        if _is_step(step, start):
             return i
     raise ValueError(f"--from {start}: no such step (steps: {', '.join(s.stem for s in steps)})")
+
+
+def _select_only(steps: list[Path], only: list[str] | None) -> set[str]:
+    if not only:
+        return {s.stem for s in steps}
+    chosen = set()
+    for key in only:
+        matches = [s.stem for s in steps if _is_step(s, key)]
+        if not matches:
+            raise ValueError(f"--only {key}: no such step (steps: {', '.join(s.stem for s in steps)})")
+        chosen.update(matches)
+    return chosen
 
 
 def _failure_message(notebook: Path, exc: Exception) -> str:
@@ -126,6 +144,7 @@ def run_batch(
     run_id: str | None = None,
     overrides: dict | None = None,
     start: str | None = None,
+    only: list[str] | None = None,
     force: bool = False,
     keep_code: bool = False,
     notebook_dir: Path = NOTEBOOK_DIR,
@@ -141,6 +160,9 @@ def run_batch(
         overrides: Parameter values replacing the profile's.
         start: First step to run (``03_train``, ``03`` or ``train``); earlier
             steps are kept as they are.
+        only: Steps to run, the others kept as they are (e.g. ``["01", "04"]``:
+            decode a second cohort and evaluate another run's model on it,
+            without training; see 04's ``model_dir``).
         force: Run steps even when up to date.
         keep_code: Keep code cells in the HTML reports.
         notebook_dir, config_dir, runs_dir: Where things are.
@@ -168,6 +190,7 @@ def run_batch(
     state = _read_state(run_dir)
     result = RunResult(run_dir=run_dir, profile=profile, parameters=params)
     first = _select_from(steps, start)
+    chosen = _select_only(steps, only)
     upstream = ""
     try:
         log.info("run %s: profile %s, %d notebooks -> %s", run_dir.name, profile, len(steps), run_dir)
@@ -180,8 +203,8 @@ def run_batch(
             html = run_dir / f"{name}.html"
             previous = state.get(name, {})
             up_to_date = previous.get("fingerprint") == fp and previous.get("status") == "ran" and executed.exists() and html.exists()
-            if i < first or (up_to_date and not force):
-                reason = "before --from" if i < first else "up to date"
+            if i < first or name not in chosen or (up_to_date and not force):
+                reason = "before --from" if i < first else "not in --only" if name not in chosen else "up to date"
                 log.info("step %s: skipped (%s)", name, reason)
                 result.steps.append(StepResult(name, "skipped", previous.get("seconds", 0.0), html.name if html.exists() else ""))
                 continue
@@ -273,6 +296,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("-p", "--param", nargs=2, action="append", metavar=("KEY", "VALUE"),
                         help="override a parameter, e.g. -p source data/raw/my_cohort -p epochs 5")
     parser.add_argument("--from", dest="start", default=None, help="first step to run, e.g. 03_train")
+    parser.add_argument("--only", nargs="+", default=None, metavar="STEP",
+                        help="run only these steps, e.g. --only 01 04 (evaluate a trained run's model on another cohort)")
     parser.add_argument("--force", action="store_true", help="run steps even when up to date")
     parser.add_argument("--keep-code", action="store_true", help="keep code cells in the HTML reports")
     parser.add_argument("--runs-dir", default=str(RUNS_DIR))
@@ -281,7 +306,7 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     try:
         result = run_batch(
-            args.profile, run_id=args.run_id, overrides=parse_overrides(args.param), start=args.start,
+            args.profile, run_id=args.run_id, overrides=parse_overrides(args.param), start=args.start, only=args.only,
             force=args.force, keep_code=args.keep_code, runs_dir=Path(args.runs_dir),
         )
     except RunError as exc:

@@ -153,6 +153,30 @@ def check_slicing(model_path: str | Path, manifest: dict, dataset_root: str | Pa
             )
 
 
+def check_unseen(model_path: str | Path, case_ids, where: str | Path) -> None:
+    """Refuse to score a model on patients it was trained on.
+
+    ``preprocessing.json`` beside the model lists the pseudonyms of its
+    training patients (runs before this check: no list, nothing to compare).
+    Within one dataset the splits keep them apart; evaluating the model on
+    another cohort (04's ``model_dir``) does not: a second phantom cohort
+    drawn with the training cohort's seed holds the very same patients.
+
+    Raises:
+        DatasetError: naming ``where`` and how many of the studies trained the model.
+    """
+    path = Path(model_path).parent / "preprocessing.json"
+    if not path.exists():
+        return
+    trained = set(json.loads(path.read_text()).get("train_cases", []))
+    seen = sorted(trained.intersection(str(c) for c in case_ids))
+    if seen:
+        from liverlib.errors import DatasetError
+
+        raise DatasetError(where, f"{len(seen)} of its studies trained the model {model_path} (e.g. {seen[0]}): "
+                                  f"its figures would not be a test; use other patients (another phantom seed)")
+
+
 def model_digest(model_path: str | Path) -> str:
     """SHA-256 of a model file (ties ``calibration.json`` to the model it was made for)."""
     import hashlib

@@ -263,6 +263,8 @@ def train_model(
         for key in ("image_size", "spacing_mm", "windows", "context_slices", "context_step", "channels", "views", "crop",
                     "liver_margin_mm", "antialias") if key in manifest
     }
+    if manifest.get("splits", {}).get("train"):  # pseudonyms: lets an evaluation refuse the model's own patients
+        preprocessing["train_cases"] = sorted(manifest["splits"]["train"])
     backup_dir = run_dir / "backup"
     history_path = run_dir / HISTORY_FILE
     paths = {

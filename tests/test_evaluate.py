@@ -242,6 +242,35 @@ def test_fused_result_not_scored_on_slices_of_another_cube(tiny_run, tmp_path):
     assert result.metrics["slice_fused"]["overall"]["n_images"] == 9
 
 
+def test_model_of_another_run_is_evaluated_without_touching_that_run(tiny_run, tmp_path):
+    """04's model_dir: a trained run's model scored on another cohort; metrics go to this run, the model's
+    run keeps its own; its training curves are read beside the model; its own patients are refused."""
+    import shutil
+
+    from liverlib.errors import DatasetError
+    from liverlib.evaluate import evaluate_run
+
+    trained = tmp_path / "trained"
+    trained.mkdir()
+    for name in ("best_model.keras", "training_history.json"):
+        shutil.copy(tiny_run["run"] / name, trained / name)
+    (trained / "metrics.json").write_text('{"split": "test", "own": true}')
+    heldout = tmp_path / "heldout"
+    result = evaluate_run(heldout, tiny_run["dataset"], tiny_run["interim"], model_path=trained / "best_model.keras",
+                          max_cases=2, progress=False)
+    assert json.loads((trained / "metrics.json").read_text()) == {"split": "test", "own": True}
+    written = json.loads((heldout / "metrics.json").read_text())
+    assert written["model"] == "best_model.keras" and len(written["cases"]) == 2
+    assert result.history["loss"] == [1.2, 0.9]  # the curves of the run that trained the model
+    assert not (trained / "predictions").exists() and (heldout / "predictions" / "cases" / "test-a").is_dir()
+    # A model whose preprocessing.json lists test-b among its training patients is not scored on it.
+    prep = {"image_size": SIZE, "spacing_mm": 2.0, "windows": [list(w) for w in DEFAULT_WINDOWS], "train_cases": ["test-b", "x"]}
+    (trained / "preprocessing.json").write_text(json.dumps(prep))
+    with pytest.raises(DatasetError, match=r"test: 1 of its studies trained the model .*test-b"):
+        evaluate_run(heldout, tiny_run["dataset"], tiny_run["interim"], model_path=trained / "best_model.keras",
+                     max_cases=2, write=False, progress=False)
+
+
 def test_liver_box_dataset_is_read_back_in_the_reference_box(tiny_run, tmp_path):
     """Test slices cut from the box around each reference liver: the fused result (predicted in
     whatever box the first pass found) is resampled into that box and scored on every slice."""

@@ -68,6 +68,9 @@ def test_batch_runs_exports_and_skips(project):
     forced = _run(project, overrides={"scale": 4}, force=True, start="02_plot", keep_code=True)
     assert [s.status for s in forced.steps] == ["skipped", "ran"]
     assert "jp-InputArea-editor\"" in (run_dir / "02_plot.html").read_text()
+    only = _run(project, overrides={"scale": 5}, only=["plot"])  # e.g. --only 01 04: no retraining
+    assert [s.status for s in only.steps] == ["skipped", "ran"]
+    assert json.loads((run_dir / "made.json").read_text()) == {"scale": 4}  # 01 kept, though its parameter changed
 
 
 @pytest.mark.slow
@@ -83,6 +86,11 @@ def test_failing_notebook_is_named_with_cell_and_error(project):
 def test_unknown_parameter_is_refused(project):
     with pytest.raises(ValueError, match="unknown parameter"):
         _run(project, overrides={"epoch": 3})
+
+
+def test_unknown_only_step_is_refused(project):
+    with pytest.raises(ValueError, match="--only 05: no such step"):
+        _run(project, only=["01", "05"])
 
 
 def test_overrides_are_typed():

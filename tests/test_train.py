@@ -40,7 +40,8 @@ def make_dataset(root, n=12, seed=0):
         images = np.clip(images + rng.normal(0, 0.03, images.shape), 0, 1)
         case = np.array([f"case{i % 3}" for i in range(n)])
         save_split(root, split, SliceSplit(images, masks, cancer, np.arange(n) % 3, case, np.arange(n, dtype=np.int32)))
-    write_manifest(root, {"image_size": S, "spacing_mm": 2.0, "windows": [[60, 400], [60, 150]]})
+    write_manifest(root, {"image_size": S, "spacing_mm": 2.0, "windows": [[60, 400], [60, 150]],
+                          "splits": {"train": ["case0", "case1", "case2"], "valid": []}})
     return Path(root)
 
 
@@ -110,7 +111,8 @@ def test_train_writes_outputs_and_logs_one_line_per_epoch(dataset, tmp_path, cap
     assert set(best.output) == {"seg", "cancer"}
     assert Path(result["last_model"]).exists()
     prep = json.loads((tmp_path / "run" / "preprocessing.json").read_text())
-    assert prep == {"image_size": 32, "spacing_mm": 2.0, "windows": [[60, 400], [60, 150]]}
+    assert prep == {"image_size": 32, "spacing_mm": 2.0, "windows": [[60, 400], [60, 150]],
+                    "train_cases": ["case0", "case1", "case2"]}  # pseudonyms: 04 refuses them as test patients
     # a completed run is not trained again
     again = train_model(dataset, tmp_path / "run", **TINY)
     assert again["history"] == saved["history"]
