@@ -268,20 +268,18 @@ def predict_volume(
         volumetry={}, voxel_ml=volume.voxel_ml, timings=timings, body_grid=body_grid, body_probs=body_probs,
         passes=passes,
     )
-    pred.probs = pred.on_study_grid(fused)
+    pred.label = pred.labels_on_study_grid([fused])[0]  # mapped back and labelled slab by slab
     t2 = time.perf_counter()
-    pred.label = label_from_probs(pred.probs, params.tumor_threshold)
     if body_grid is not None:
         pred.liver_at_box_edge = _touches_faces(largest_component(label_from_probs(fused) > 0))
     pred.view_scores = {v: view_score(s) for v, s in slice_cancer.items()}
     pred.cancer_score = float(np.mean(list(pred.view_scores.values())))
     pred.volumetry = metrics.label_volumetry(pred.label, volume.voxel_ml)
     t3 = time.perf_counter()
-    timings.update(fusion_s=t1 - t0, map_back_s=t2 - t1, label_s=t3 - t2)
+    timings.update(fusion_s=t1 - t0, map_back_s=t2 - t1, volumetry_s=t3 - t2)
     if with_metrics and volume.label is not None:
         pred.metrics = study_metrics(pred, volume.label)
         timings["metrics_s"] = time.perf_counter() - t3
-    pred._outside = None  # a study-sized array: keep it only while the metrics need it
     timings["total_s"] = time.perf_counter() - start
     return pred
 

@@ -28,6 +28,10 @@ from liverlib.views import StudyGrid, to_study_grid, view_slices
 
 #: Slices per view averaged into the view's cancer score (the most suspicious ones).
 TOP_SLICES = 3
+#: Study slices mapped back at a time (:meth:`StudyPrediction.labels_on_study_grid`): a
+#: 512x512 slab of 32 slices holds 100 MB of probabilities, where a whole 512x512x400
+#: study would hold 1.3 GB (and as much again for the first pass beyond the liver box).
+SLAB_SLICES = 32
 
 
 def view_score(slice_scores: np.ndarray, top: int = TOP_SLICES) -> float:
@@ -50,15 +54,19 @@ class StudyPrediction:
         cube_hu: ``(S, S, S)`` HU cube the model saw (in the last pass).
         cube_probs: View name -> ``(S, S, S, 3)`` probabilities in cube ``(z, y, x)`` order.
         slice_cancer: View name -> ``(S,)`` cancer probability per slice (display order).
-        probs: Fused ``(z, y, x, 3)`` float32 probabilities on the study grid.
-        label: Fused uint8 label 0/1/2 on the study grid.
+        probs: Unused (None; kept for older callers): the fused probabilities on
+            the study grid are 12 bytes a voxel, 1.3 GB for a 512x512x400
+            study, so they are made on demand (:meth:`study_probs`).
+        label: Fused uint8 label 0/1/2 on the study grid (mapped back a slab
+            of :data:`SLAB_SLICES` study slices at a time).
         view_scores: View name -> cancer score; ``cancer_score`` is their mean.
         volumetry: ``liver_ml``, ``tumor_ml``, ``n_lesions`` of ``label``.
         metrics: With a reference label: Dice per view and fused, gains,
             lesion detection, volumetry and errors; else None.
         timings: Seconds per step (``prepare_s``, ``window_s``, ``model_s``,
-            ``map_back_s``, ``fusion_s``, ``label_s``, ``metrics_s``, ``total_s``;
-            ``locate_s`` for the liver box).
+            ``fusion_s``, ``map_back_s`` (mapping back and labelling, slab by
+            slab), ``volumetry_s``, ``metrics_s``, ``total_s``; ``locate_s`` for
+            the liver box).
         body_grid: With two passes, the body cube's grid; else None.
         body_probs: With two passes, the first pass's fused ``(S, S, S, 3)``
             probabilities on the body cube: the result outside the liver box.
@@ -88,7 +96,6 @@ class StudyPrediction:
     body_probs: np.ndarray | None = None
     liver_at_box_edge: bool | None = None
     passes: int = 1
-    _outside: np.ndarray | None = field(default=None, repr=False)  # first pass on the study grid, while needed
 
     @property
     def fused_cube(self) -> np.ndarray:
@@ -110,18 +117,47 @@ class StudyPrediction:
             out[np.isnan(out[..., 1])] = (1.0, 0.0, 0.0)  # beyond every cube: background
         return out
 
-    def on_study_grid(self, cube: np.ndarray) -> np.ndarray:
-        """Probabilities ``(S, S, S, 3)`` in ``grid``'s cube mapped onto the study grid;
-        after two passes, the first pass's fill the study beyond the liver box."""
+    def on_study_grid(self, cube: np.ndarray, z_range: tuple[int, int] | None = None) -> np.ndarray:
+        """Probabilities ``(S, S, S, 3)`` in ``grid``'s cube mapped onto the study grid
+        (or the slab ``z_range`` of it); after two passes, the first pass's fill
+        the study beyond the liver box."""
+        return self._mapped([cube], z_range)[0]
+
+    def _mapped(self, cubes: list, z_range: tuple[int, int] | None) -> list:
+        # Several cubes of ``grid`` mapped onto one slab: the first pass beyond the box is mapped once for all.
         if self.body_probs is None:
-            return to_study_grid(cube, self.grid, derive_background=True)
-        probs = to_study_grid(cube, self.grid, derive_background=True, fill=np.full(3, np.nan, np.float32))
-        outside = np.isnan(probs[..., 1])
+            return [to_study_grid(c, self.grid, derive_background=True, z_range=z_range) for c in cubes]
+        nan = np.full(3, np.nan, np.float32)
+        out = [to_study_grid(c, self.grid, derive_background=True, fill=nan, z_range=z_range) for c in cubes]
+        outside = np.isnan(out[0][..., 1])  # the same voxels for every cube of the grid
         if outside.any():
-            if self._outside is None:  # the same for every call: map the first pass once
-                self._outside = to_study_grid(self.body_probs, self.body_grid, derive_background=True)
-            probs[outside] = self._outside[outside]
-        return probs
+            first = to_study_grid(self.body_probs, self.body_grid, derive_background=True, z_range=z_range)[outside]
+            for probs in out:
+                probs[outside] = first
+        return out
+
+    def labels_on_study_grid(self, cubes: list, slab: int | None = None) -> list:
+        """Labels 0/1/2 on the study grid of cubes of ``grid`` (e.g. the fused
+        probabilities, or each view's), by :func:`label_from_probs` at the
+        model's tumor threshold, mapped back ``slab`` study slices at a time:
+        a 200x512x512 study never holds more than a slab's probabilities.
+
+        Returns:
+            One uint8 ``(z, y, x)`` label per cube.
+        """
+        slab = int(slab or SLAB_SLICES)
+        nz = self.grid.shape[0]
+        labels = [np.empty(tuple(self.grid.shape), np.uint8) for _ in cubes]
+        for z0 in range(0, nz, slab):
+            z1 = min(nz, z0 + slab)
+            for label, probs in zip(labels, self._mapped(cubes, (z0, z1)), strict=True):
+                label[z0:z1] = label_from_probs(probs, self.params.tumor_threshold)
+        return labels
+
+    def study_probs(self) -> np.ndarray:
+        """Fused ``(z, y, x, 3)`` float32 probabilities on the whole study grid
+        (12 bytes a voxel: mind the memory of a clinical-size study)."""
+        return self.on_study_grid(self.fused_cube)
 
     def view_probs(self, view: str) -> np.ndarray:
         """One single view's probabilities mapped onto the study grid ``(z, y, x, 3)``.
@@ -131,9 +167,10 @@ class StudyPrediction:
         so per-view Dice and the fusion gain differ inside the box only."""
         return self.on_study_grid(self.cube_probs[view])
 
-    def view_label(self, view: str) -> np.ndarray:
-        """One single view's label on the study grid (the same rule as the fused label)."""
-        return label_from_probs(self.view_probs(view), self.params.tumor_threshold)
+    def view_labels(self) -> dict:
+        """View name -> that view's label on the study grid (the fused label's rule; see :meth:`view_probs`)."""
+        views = list(self.cube_probs)
+        return dict(zip(views, self.labels_on_study_grid([self.cube_probs[v] for v in views]), strict=True))
 
     def summary(self) -> dict:
         """JSON-ready description (pseudonym and numbers only, no PHI)."""
@@ -255,7 +292,7 @@ def study_metrics(pred: StudyPrediction, true_label: np.ndarray) -> dict:
         "fusion_gain_vs_best": {...}, "lesions": lesion_detection,
         "volumetry_true": ..., "volumetry_error": ...}``.
     """
-    dice = {view: metrics.region_dice(pred.view_label(view), true_label) for view in pred.cube_probs}
+    dice = {view: metrics.region_dice(label, true_label) for view, label in pred.view_labels().items()}
     dice["fused"] = metrics.region_dice(pred.label, true_label)
     singles = [dice[v] for v in pred.cube_probs]
     gain = {r: dice["fused"][r] - float(np.mean([d[r] for d in singles])) for r in metrics.REGIONS}

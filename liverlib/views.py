@@ -276,7 +276,8 @@ def prepare_volume(
 
 
 def to_study_grid(
-    cube: np.ndarray, grid: StudyGrid, *, order: int = 1, fill=None, derive_background: bool = False
+    cube: np.ndarray, grid: StudyGrid, *, order: int = 1, fill=None, derive_background: bool = False,
+    z_range: tuple[int, int] | None = None,
 ) -> np.ndarray:
     """Map a cube (e.g. class probabilities) back onto the study's voxel grid.
 
@@ -294,10 +295,13 @@ def to_study_grid(
         derive_background: The K channels sum to 1 (softmax): resample only
             channels 1..K-1 and set channel 0 to one minus their sum (exact for
             linear interpolation, and a third faster for K = 3).
+        z_range: ``(z0, z1)``: only the study slices ``z0 <= z < z1`` (a slab,
+            so a 512x512x600 study need not hold all its probabilities at once);
+            default all.
 
     Returns:
-        float32 ``(z, y, x, K)`` (or ``(z, y, x)``) on the study grid; argmax
-        over K gives the label.
+        float32 ``(z, y, x, K)`` (or ``(z, y, x)``) on the study grid (on the
+        slab with ``z_range``); argmax over K gives the label.
     """
     size = grid.size
     if cube.shape[:3] != (size, size, size):
@@ -309,13 +313,20 @@ def to_study_grid(
         fill = np.eye(1, k, 0, dtype=np.float32)[0] if k > 1 else np.zeros(1, np.float32)
     fill = np.broadcast_to(np.asarray(fill, np.float32), (k,))
     scale, offset = grid.scale_offset()
-    out = np.empty((k,) + tuple(grid.shape), np.float32)
+    shape = tuple(grid.shape)
+    if z_range is not None:  # output slice i is study slice z0 + i
+        z0, z1 = int(z_range[0]), int(z_range[1])
+        if not 0 <= z0 < z1 <= shape[0]:
+            raise ValueError(f"z_range {z_range} is not inside the study's {shape[0]} slices")
+        shape = (z1 - z0,) + shape[1:]
+        offset = offset - np.array([z0, 0.0, 0.0])
+    out = np.empty((k,) + shape, np.float32)
     first = 1 if derive_background and k > 1 else 0
     for c in range(first, k):  # K is 3 at most: one C-level resample per class
         # "constant" leaves study voxels beyond the cube at `fill` (and skips them: fast).
         ndi.affine_transform(
             np.ascontiguousarray(channels[..., c], dtype=np.float32), 1.0 / scale, offset=-offset / scale,
-            output_shape=grid.shape, output=out[c], order=order, mode="constant", cval=float(fill[c]),
+            output_shape=shape, output=out[c], order=order, mode="constant", cval=float(fill[c]),
             prefilter=False,
         )
     if first:

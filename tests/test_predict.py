@@ -18,6 +18,7 @@ from liverlib.predict import (
     PredictParams,
     fuse,
     fused_slice_scores,
+    label_from_probs,
     predict_path,
     predict_volume,
     reach_slices,
@@ -82,8 +83,9 @@ def test_predict_volume_recovers_label_and_views_agree(model):
     # display orientation the three probability cubes must coincide.
     np.testing.assert_allclose(pred.cube_probs["coronal"], pred.cube_probs["axial"], atol=1e-5)
     np.testing.assert_allclose(pred.cube_probs["sagittal"], pred.cube_probs["axial"], atol=1e-5)
-    assert pred.probs.shape == volume.shape + (3,) and pred.label.shape == volume.shape
-    np.testing.assert_allclose(pred.probs.sum(-1), 1.0, atol=1e-4)
+    probs = pred.study_probs()
+    assert probs.shape == volume.shape + (3,) and pred.label.shape == volume.shape
+    np.testing.assert_allclose(probs.sum(-1), 1.0, atol=1e-4)
     m = pred.metrics
     assert m["dice"]["fused"]["liver"] > 0.9 and m["dice"]["fused"]["tumor"] > 0.75
     assert m["fusion_gain"]["liver"] == pytest.approx(0.0, abs=1e-3)  # identical views gain nothing
@@ -110,8 +112,17 @@ def test_two_passes_predict_the_liver_box_finer_and_keep_the_first_pass_outside(
     truth[blob] = 1
     dice = metrics.region_dice(pred.label, truth)
     assert dice["liver"] > 0.9 and dice["tumor"] > 0.75
-    np.testing.assert_allclose(pred.probs.sum(-1), 1.0, atol=1e-4)
-    assert not np.isnan(pred.probs).any()
+    probs = pred.study_probs()
+    np.testing.assert_allclose(probs.sum(-1), 1.0, atol=1e-4)
+    assert not np.isnan(probs).any()
+    # Labelled slab by slab (here 5 slices, the last slab shorter) = labelled on the whole grid at once,
+    # for the fused cube and a single view alike (the first pass fills beyond the box in every slab).
+    whole = label_from_probs(probs, params.tumor_threshold)
+    np.testing.assert_array_equal(pred.label, whole)
+    fused_5, axial_5 = pred.labels_on_study_grid([pred.fused_cube, pred.cube_probs["axial"]], slab=5)
+    np.testing.assert_array_equal(fused_5, whole)
+    np.testing.assert_array_equal(axial_5, label_from_probs(pred.view_probs("axial"), params.tumor_threshold))
+    assert volume.shape[0] % 5 and (whole == 2).any() and (whole == 1).any()
     summary = pred.summary()
     assert summary["passes"] == 2 and summary["pixel_mm"] < summary["body_grid"]["cube_side"] / SIZE
     one = predict_volume(volume, model, PARAMS, batch_size=16)

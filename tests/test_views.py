@@ -175,8 +175,13 @@ def test_to_study_grid_recovers_labels_and_fills_background():
     np.testing.assert_allclose(fast, back, atol=1e-5)
     single = to_study_grid(probs[..., 1], grid)
     np.testing.assert_allclose(single, back[..., 1], atol=1e-6)
+    # A slab of study slices is the same slab of the whole mapping (predict labels a study slab by slab).
+    slab = to_study_grid(probs, grid, derive_background=True, z_range=(3, 11))
+    np.testing.assert_array_equal(slab, fast[3:11])
     with pytest.raises(ValueError, match="size"):
         to_study_grid(probs[:10], grid)
+    with pytest.raises(ValueError, match="z_range"):
+        to_study_grid(probs, grid, z_range=(5, vol.shape[0] + 1))
 
 
 def test_study_grid_json_round_trip():
