@@ -27,6 +27,8 @@ def test_label_from_probs_adds_tumor_inside_the_foreground_only():
     rng = np.random.default_rng(0)
     random = rng.dirichlet((1, 1, 1), size=(4, 5, 6)).astype(np.float32)
     assert np.array_equal(label_from_probs(random, 0.5), np.argmax(random, -1))
+    ties = probs_of([0.5, 0.5, 0.0], [0.2, 0.4, 0.4], [0.4, 0.2, 0.4], [1 / 3, 1 / 3, 1 / 3], [0.0, 0.5, 0.5])
+    assert list(label_from_probs(ties, 0.5)) == list(np.argmax(ties, -1)) == [0, 1, 0, 0, 1]  # ties: the lower class
 
 
 def ball_case(size=24):
