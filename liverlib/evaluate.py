@@ -295,6 +295,7 @@ def evaluate_run(
         "tumor_threshold": params.tumor_threshold,
         "tumor_threshold_source": threshold_source,
         "model": model_path.name,
+        "model_dir": str(model_path.parent),  # another run's folder when 04's model_dir named one
         "dataset": {"name": dataset_root.name, "image_size": manifest.get("image_size"),
                     "spacing_mm": manifest.get("spacing_mm"), "windows": manifest.get("windows"),
                     "crop": manifest.get("crop", "body")},

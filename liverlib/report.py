@@ -185,6 +185,22 @@ def _metrics_figure(headline: dict) -> dict | None:
     return {"data": data, "layout": layout}
 
 
+def _step_time(step) -> str:
+    if step.status != "skipped":
+        return f"{step.seconds:.1f} s"
+    return f"{step.seconds:.1f} s (when it ran)" if step.html else "never ran in this run"
+
+
+def model_source(run_dir: Path) -> str:
+    """'' when the run evaluated its own model, else a sentence naming the run whose model it scored."""
+    path = Path(run_dir) / "metrics.json"
+    model_dir = json.loads(path.read_text()).get("model_dir") if path.exists() else None
+    if not model_dir or Path(model_dir).resolve() == Path(run_dir).resolve():
+        return ""
+    return (f"The metrics score another run's model, {model_dir}/best_model.keras (04's model_dir), "
+            "on this run's dataset: that run's own metrics are in its folder.")
+
+
 def write_index(run_dir: str | Path, result, description: str = "") -> Path:
     """Write ``index.html``: parameters, headline metrics, timings, links."""
     run_dir = Path(run_dir)
@@ -192,7 +208,7 @@ def write_index(run_dir: str | Path, result, description: str = "") -> Path:
     esc = html.escape
     step_rows = "".join(
         f"<tr><td>{esc(s.name)}</td><td class='{esc(s.status)}'>{esc(s.status)}</td>"
-        f"<td>{s.seconds:.1f} s{' (when it ran)' if s.status == 'skipped' else ''}</td>"
+        f"<td>{_step_time(s)}</td>"
         f"<td>{f'<a href={chr(34)}{esc(s.html)}{chr(34)}>report</a>' if s.html else ''}</td>"
         f"<td>{esc(s.error)}</td></tr>"
         for s in result.steps
@@ -221,6 +237,7 @@ td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}.failed{{color:#b0
 <p>Profile <b>{esc(result.profile)}</b>. {esc(description)}</p>
 <h2>Headline metrics (test split)</h2>
 {"<table><tr><th>view</th><th>liver Dice</th><th>tumor Dice</th><th>cancer AUC</th><th>" + AUC_INTERVAL + "</th></tr>" + metric_rows + "</table>" if metric_rows else "<p>No metrics yet (04_evaluate has not run).</p>"}
+{f"<p><b>{esc(source)}</b></p>" if (source := model_source(run_dir)) else ""}
 {f"<p>{esc(note)}</p>" if (note := fused_note(headline)) else ""}
 {plot}
 <h2>Steps</h2>

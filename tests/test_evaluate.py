@@ -263,6 +263,9 @@ def test_model_of_another_run_is_evaluated_without_touching_that_run(tiny_run, t
     assert written["model"] == "best_model.keras" and len(written["cases"]) == 2
     assert result.history["loss"] == [1.2, 0.9]  # the curves of the run that trained the model
     assert not (trained / "predictions").exists() and (heldout / "predictions" / "cases" / "test-a").is_dir()
+    from liverlib.report import model_source
+
+    assert str(trained) in model_source(heldout) and model_source(trained) == ""  # the index page says whose model
     # A model whose preprocessing.json lists test-b among its training patients is not scored on it.
     prep = {"image_size": SIZE, "spacing_mm": 2.0, "windows": [list(w) for w in DEFAULT_WINDOWS], "train_cases": ["test-b", "x"]}
     (trained / "preprocessing.json").write_text(json.dumps(prep))
