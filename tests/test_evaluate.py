@@ -364,7 +364,7 @@ def test_notebook_runs_under_papermill(tiny_run, tmp_path):
     pm.execute_notebook(
         str(ROOT / "notebooks" / "04_evaluate.ipynb"), str(out), kernel_name="python3", cwd=str(ROOT),
         parameters={"run_dir": str(tiny_run["run"]), "data_root": str(tiny_run["data_root"]), "dataset": "tiny",
-                    "image_size": SIZE, "max_cases": 2, "batch_size": 8, "slider_step": 8},
+                    "image_size": SIZE, "max_cases": 2, "batch_size": 8, "slider_every": 8},
         progress_bar=False,
     )
     _check_outputs(tiny_run["run"], 18, 2)
