@@ -90,11 +90,20 @@ def declared_parameters(notebook: Path) -> dict:
     return papermill.inspect_notebook(str(notebook))
 
 
+#: Files of another run that a step reads through its ``model_dir`` parameter (04): when they
+#: change (that run was retrained or recalibrated) the step is out of date.
+MODEL_DIR_FILES = ("best_model.keras", "calibration.json", "preprocessing.json")
+
+
 def _fingerprint(notebook: Path, params: dict, upstream: str) -> str:
     digest = hashlib.sha256()
     digest.update(notebook.read_bytes())
     digest.update(json.dumps(params, sort_keys=True, default=str).encode())
     digest.update(upstream.encode())
+    if params.get("model_dir"):
+        for name in MODEL_DIR_FILES:
+            path = Path(params["model_dir"]) / name
+            digest.update(name.encode() + (hashlib.sha256(path.read_bytes()).digest() if path.exists() else b"-"))
     return digest.hexdigest()
 
 
@@ -313,6 +322,7 @@ def run(args) -> int:
         print(f"run failed: {exc}")
         return 1
     for step in result.steps:
-        print(f"{step.name:14} {step.status:8} {step.seconds:7.1f} s  {step.html}")
+        seconds = f"{step.seconds:7.1f} s" if step.html or step.status != "skipped" else "never ran"
+        print(f"{step.name:14} {step.status:8} {seconds:>9}  {step.html}")
     print(f"report: {result.run_dir / 'index.html'}")
     return 0

@@ -153,28 +153,59 @@ def check_slicing(model_path: str | Path, manifest: dict, dataset_root: str | Pa
             )
 
 
+def pseudonym_key() -> str:
+    """A digest of this checkout's pseudonym salt (``deid.project_salt``): two records of case ids
+    are comparable only when they carry the same key. The salt itself cannot be read back from it."""
+    import hashlib
+
+    from liverlib.deid import project_salt
+
+    return hashlib.sha256(b"liverlib pseudonym key\x1f" + project_salt()).hexdigest()[:16]
+
+
+def patients_record(splits: dict) -> dict:
+    """What ``preprocessing.json`` keeps of a model's patients: the pseudonyms of its training and
+    validation patients (the latter chose its best epoch and tumor threshold) and the pseudonym key."""
+    return {"train_cases": sorted(splits.get("train", [])), "valid_cases": sorted(splits.get("valid", [])),
+            "pseudonym_key": pseudonym_key()}
+
+
 def check_unseen(model_path: str | Path, case_ids, where: str | Path) -> None:
     """Refuse to score a model on patients it was trained on.
 
     ``preprocessing.json`` beside the model lists the pseudonyms of its
-    training patients (runs before this check: no list, nothing to compare).
-    Within one dataset the splits keep them apart; evaluating the model on
-    another cohort (04's ``model_dir``) does not: a second phantom cohort
-    drawn with the training cohort's seed holds the very same patients.
+    training and validation patients. Within one dataset the splits keep them
+    apart; evaluating the model on another cohort (04's ``model_dir``) does
+    not: a second phantom cohort drawn with the training cohort's seed holds
+    the very same patients. Validation patients are allowed with a warning
+    (they chose the model's best epoch and tumor threshold: optimistic). A
+    model without the list (trained before it existed) or trained where
+    pseudonyms are keyed with another salt cannot be checked: a warning says so.
 
     Raises:
         DatasetError: naming ``where`` and how many of the studies trained the model.
     """
     path = Path(model_path).parent / "preprocessing.json"
-    if not path.exists():
+    record = json.loads(path.read_text()) if path.exists() else {}
+    if "train_cases" not in record:
+        log.warning("%s does not list the model's training patients: cannot check that %s holds none of them",
+                    path, where)
         return
-    trained = set(json.loads(path.read_text()).get("train_cases", []))
-    seen = sorted(trained.intersection(str(c) for c in case_ids))
+    if record.get("pseudonym_key", pseudonym_key()) != pseudonym_key():
+        log.warning("%s: the model's patients were named with another pseudonym salt (another checkout): "
+                    "cannot check that %s holds none of them", path, where)
+        return
+    case_ids = {str(c) for c in case_ids}
+    seen = sorted(case_ids.intersection(record["train_cases"]))
     if seen:
         from liverlib.errors import DatasetError
 
         raise DatasetError(where, f"{len(seen)} of its studies trained the model {model_path} (e.g. {seen[0]}): "
                                   f"its figures would not be a test; use other patients (another phantom seed)")
+    validated = sorted(case_ids.intersection(record.get("valid_cases", [])))
+    if validated:
+        log.warning("%s: %d of its studies are the model's validation patients (they chose its best epoch and tumor "
+                    "threshold): the figures are optimistic", where, len(validated))
 
 
 def model_digest(model_path: str | Path) -> str:

@@ -221,7 +221,8 @@ def label_from_probs(probs: np.ndarray, tumor_threshold: float = 0.5) -> np.ndar
         uint8 labels of shape ``probs.shape[:-1]``.
     """
     background, liver, tumor = probs[..., 0], probs[..., 1], probs[..., 2]
-    # The argmax over three channels written out (ties go to the lower class, as np.argmax): a third faster.
+    # The argmax over three channels written out (ties go to the lower class, as np.argmax; a NaN
+    # channel never wins, so NaN everywhere is background): a third faster.
     label = ((liver > background) & (liver >= tumor)).astype(np.uint8)
     label[(tumor > background) & (tumor > liver)] = 2
     if tumor_threshold < 0.5:

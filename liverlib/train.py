@@ -32,7 +32,7 @@ from liverlib.atomic import write_json
 from liverlib.augment import AugmentConfig
 from liverlib.losses import make_losses, make_metrics
 from liverlib.model import build_unet
-from liverlib.saved_model import check_slicing
+from liverlib.saved_model import check_slicing, patients_record
 from liverlib.slice_dataset import load_split, read_manifest
 from liverlib.train_data import AugmentedTrainer, SliceBatches
 
@@ -264,7 +264,7 @@ def train_model(
                     "liver_margin_mm", "antialias") if key in manifest
     }
     if manifest.get("splits", {}).get("train"):  # pseudonyms: lets an evaluation refuse the model's own patients
-        preprocessing["train_cases"] = sorted(manifest["splits"]["train"])
+        preprocessing.update(patients_record(manifest["splits"]))
     backup_dir = run_dir / "backup"
     history_path = run_dir / HISTORY_FILE
     paths = {

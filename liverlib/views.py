@@ -297,7 +297,9 @@ def to_study_grid(
             linear interpolation, and a third faster for K = 3).
         z_range: ``(z0, z1)``: only the study slices ``z0 <= z < z1`` (a slab,
             so a 512x512x600 study need not hold all its probabilities at once);
-            default all.
+            default all. The same values as the whole mapping's slab, up to
+            rounding (about 1e-7); a study voxel that lies exactly on the
+            cube's face may fall inside in one and outside in the other.
 
     Returns:
         float32 ``(z, y, x, K)`` (or ``(z, y, x)``) on the study grid (on the

@@ -96,6 +96,25 @@ def test_unknown_only_step_is_refused(project):
         _run(project, only=["01", "05"])
 
 
+def test_a_model_from_another_run_is_part_of_the_fingerprint(tmp_path):
+    """04 with model_dir reads another run's model: retraining or recalibrating that run makes 04 out of date."""
+    from liverlib.runner import _fingerprint
+
+    notebook = tmp_path / "04_evaluate.ipynb"
+    notebook.write_text("{}")
+    other = tmp_path / "demo"
+    other.mkdir()
+    (other / "best_model.keras").write_bytes(b"weights 1")
+    params = {"model_dir": str(other), "max_cases": 48}
+    before = _fingerprint(notebook, params, "up")
+    assert _fingerprint(notebook, params, "up") == before
+    (other / "best_model.keras").write_bytes(b"weights 2")
+    retrained = _fingerprint(notebook, params, "up")
+    (other / "calibration.json").write_text('{"tumor_threshold": 0.4}')
+    assert len({before, retrained, _fingerprint(notebook, params, "up")}) == 3
+    assert _fingerprint(notebook, {"max_cases": 48}, "up") != before
+
+
 def test_overrides_are_typed():
     assert parse_overrides([["epochs", "5"], ["source", "data/raw/x"], ["windows", "[[60, 400]]"]]) == {
         "epochs": 5, "source": "data/raw/x", "windows": [[60, 400]]}

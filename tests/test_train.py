@@ -111,8 +111,11 @@ def test_train_writes_outputs_and_logs_one_line_per_epoch(dataset, tmp_path, cap
     assert set(best.output) == {"seg", "cancer"}
     assert Path(result["last_model"]).exists()
     prep = json.loads((tmp_path / "run" / "preprocessing.json").read_text())
+    from liverlib.saved_model import pseudonym_key
+
     assert prep == {"image_size": 32, "spacing_mm": 2.0, "windows": [[60, 400], [60, 150]],
-                    "train_cases": ["case0", "case1", "case2"]}  # pseudonyms: 04 refuses them as test patients
+                    "train_cases": ["case0", "case1", "case2"], "valid_cases": [],  # 04 refuses them as test patients
+                    "pseudonym_key": pseudonym_key()}
     # a completed run is not trained again
     again = train_model(dataset, tmp_path / "run", **TINY)
     assert again["history"] == saved["history"]
