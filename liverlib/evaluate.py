@@ -105,7 +105,7 @@ def _read_back_fused(case_id: str, fused_cube: np.ndarray, ref: np.ndarray | Non
         if differ:
             return (f"its interim label does not match the slice dataset in {differ} of {len(rows)} slices: "
                     "fused result not scored per slice (rebuild the dataset from this cache)")
-    scores = fused_slice_scores(fused_cube[..., 2], reach=reach_slices(pixel_mm))
+    scores = fused_slice_scores(fused_cube[..., 2], reach=reach_slices(pixel_mm), background=fused_cube[..., 0])
     for i in rows:
         view = VIEWS[views[i]]
         slices.cancer_fused[i] = scores[view][slice_index[i]]

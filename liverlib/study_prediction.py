@@ -250,7 +250,8 @@ def reach_slices(pixel_mm: float, reach_mm: float = FUSED_SCORE_REACH_MM) -> int
     return max(0, int(round(reach_mm / float(pixel_mm))))
 
 
-def fused_slice_scores(fused_tumor: np.ndarray, views=VIEWS, smooth: int = FUSED_SCORE_SMOOTH, reach: int = 0) -> dict:
+def fused_slice_scores(fused_tumor: np.ndarray, views=VIEWS, smooth: int = FUSED_SCORE_SMOOTH, reach: int = 0,
+                       background: np.ndarray | None = None) -> dict:
     """A cancer score for every slice of every view, from the fused 3D tumor probability.
 
     The ``cancer`` head of one slice sees that slice (and its 2.5D
@@ -265,11 +266,20 @@ def fused_slice_scores(fused_tumor: np.ndarray, views=VIEWS, smooth: int = FUSED
     before the anti-aliased resampling), though not all slices with under 10
     tumor pixels (``metrics.cancer_by_size``).
 
+    With ``background``, the tumor probability counts only where the fused
+    P(background) is under 0.5, inside the liver the label draws (its own
+    rule, :func:`label_from_probs`): a dark spot the model half calls
+    background (gallbladder, stomach, a vessel at the hilum) no longer scores
+    its slice. Chosen on the demo's validation split (AUC 0.929 -> 0.940;
+    test 0.963 -> 0.969) and on two pools of 48 patients the demo model never
+    saw (0.928 -> 0.932, 0.918 -> 0.922).
+
     Args:
         fused_tumor: ``(S, S, S)`` fused tumor probability in cube ``(z, y, x)`` order.
         views: Views to score.
         smooth: Side of the mean filter (1: none).
         reach: Slices each side whose score a slice takes when larger (0: its own only).
+        background: ``(S, S, S)`` fused P(background) of the same cube, or None (every voxel counts).
 
     Returns:
         View name -> ``(S,)`` float32 scores in that view's slice order
@@ -278,6 +288,8 @@ def fused_slice_scores(fused_tumor: np.ndarray, views=VIEWS, smooth: int = FUSED
     from scipy import ndimage as ndi
 
     cube = np.asarray(fused_tumor, np.float32)
+    if background is not None:
+        cube = np.where(np.asarray(background) < 0.5, cube, np.float32(0))
     if smooth > 1:
         cube = ndi.uniform_filter(cube, size=int(smooth), mode="nearest")
     scores = {}

@@ -170,7 +170,8 @@ def test_evaluate_run_writes_metrics(tiny_run):
                           PredictParams(image_size=SIZE, spacing_mm=2.0), with_metrics=False)
     from liverlib.predict import fused_slice_scores, reach_slices
 
-    scores = fused_slice_scores(pred.fused_cube[..., 2], reach=reach_slices(pred.grid.cube_spacing_mm))
+    scores = fused_slice_scores(pred.fused_cube[..., 2], reach=reach_slices(pred.grid.cube_spacing_mm),
+                                background=pred.fused_cube[..., 0])
     from liverlib.views import view_slices
 
     fused_mask = np.load(tiny_run["run"] / "predictions" / "slices" / "fused_mask.npy")

@@ -220,6 +220,11 @@ def test_fused_slice_scores_index_each_view_and_ignore_a_stray_voxel():
     assert reach["axial"][6] == pytest.approx(scores["axial"][4]) and reach["axial"][7] < 0.5
     assert reach["sagittal"][9] == scores["sagittal"][9]  # a slice's own score stays when it is the largest
     assert reach_slices(1.9) == 3 and reach_slices(2.8) == 2 and reach_slices(1.9, reach_mm=0) == 0
+    # Read inside the predicted foreground only: the stray voxel, where the model says background, scores 0.
+    background = np.zeros_like(cube)
+    background[9, 1, 1] = 0.6
+    inside = fused_slice_scores(cube, background=background)
+    assert inside["axial"][9] == 0.0 and inside["axial"][3] == pytest.approx(scores["axial"][3])
 
 
 def test_fused_slice_scores_rank_tumor_slices_first(model):
