@@ -191,7 +191,8 @@ def check_unseen(model_path: str | Path, case_ids, where: str | Path) -> None:
         log.warning("%s does not list the model's training patients: cannot check that %s holds none of them",
                     path, where)
         return
-    if record.get("pseudonym_key", pseudonym_key()) != pseudonym_key():
+    key = pseudonym_key()
+    if record.get("pseudonym_key", key) != key:
         log.warning("%s: the model's patients were named with another pseudonym salt (another checkout): "
                     "cannot check that %s holds none of them", path, where)
         return
