@@ -201,6 +201,30 @@ def model_source(run_dir: Path) -> str:
             "on this run's dataset: that run's own metrics are in its folder.")
 
 
+def parameter_readers(key: str, value, steps) -> str:
+    """Which steps read a parameter, and where a step's outputs were made with another value.
+
+    A run given ``--only 01 04`` still lists the profile's training
+    parameters: this says that 03 never ran here, or that its model was
+    trained with ``epochs`` 12 while this invocation says 30.
+
+    Returns:
+        e.g. ``"01, 04"``, ``"03 (never ran in this run)"`` or ``"03 (made with 12)"``.
+    """
+    parts = []
+    for step in steps:
+        if key not in step.declared:
+            continue
+        label = step.name.split("_")[0]
+        if step.parameters is None:
+            parts.append(label if step.html or step.status != "skipped" else f"{label} (never ran in this run)")
+        elif key in step.parameters and json.dumps(step.parameters[key], default=str) != json.dumps(value, default=str):
+            parts.append(f"{label} (made with {json.dumps(step.parameters[key], default=str)})")
+        else:
+            parts.append(label)
+    return ", ".join(parts)
+
+
 def write_index(run_dir: str | Path, result, description: str = "") -> Path:
     """Write ``index.html``: parameters, headline metrics, timings, links."""
     run_dir = Path(run_dir)
@@ -214,7 +238,8 @@ def write_index(run_dir: str | Path, result, description: str = "") -> Path:
         for s in result.steps
     )
     param_rows = "".join(
-        f"<tr><td>{esc(k)}</td><td><code>{esc(json.dumps(v, default=str))}</code></td></tr>"
+        f"<tr><td>{esc(k)}</td><td><code>{esc(json.dumps(v, default=str))}</code></td>"
+        f"<td>{esc(parameter_readers(k, v, result.steps))}</td></tr>"
         for k, v in sorted(result.parameters.items())
     )
     metric_rows = "".join(
@@ -244,7 +269,7 @@ td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}.failed{{color:#b0
 <table><tr><th>notebook</th><th>status</th><th>time</th><th>report</th><th>error</th></tr>{step_rows}</table>
 <p>This run: {total:.1f} s. Log: <a href="run.log">run.log</a>.</p>
 <h2>Parameters</h2>
-<table><tr><th>name</th><th>value</th></tr>{param_rows}</table>
+<table><tr><th>name</th><th>value</th><th>read by</th></tr>{param_rows}</table>
 </body></html>
 """
     return write_text(run_dir / "index.html", page)

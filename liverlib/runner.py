@@ -41,6 +41,8 @@ class StepResult:
     seconds: float = 0.0
     html: str = ""
     error: str = ""
+    declared: tuple = ()  # the parameters the notebook declares
+    parameters: dict | None = None  # the values its outputs were made with (None: unknown or never ran)
 
 
 @dataclass
@@ -215,7 +217,8 @@ def run_batch(
             if i < first or name not in chosen or (up_to_date and not force):
                 reason = "before --from" if i < first else "not in --only" if name not in chosen else "up to date"
                 log.info("step %s: skipped (%s)", name, reason)
-                result.steps.append(StepResult(name, "skipped", previous.get("seconds", 0.0), html.name if html.exists() else ""))
+                result.steps.append(StepResult(name, "skipped", previous.get("seconds", 0.0), html.name if html.exists() else "",
+                                               declared=tuple(declared[name]), parameters=previous.get("parameters")))
                 continue
             log.info("step %s: running with %s", name, json.dumps(step_params, default=str))
             tmp = run_dir / f".{name}.running.ipynb"
@@ -234,7 +237,8 @@ def run_batch(
                     export_html(failed, run_dir / f"{name}.failed.html", keep_code=True)
                 state[name] = {"status": "failed", "seconds": seconds, "error": message}
                 write_json(run_dir / STATE_FILE, state, sort_keys=True, default=str)
-                result.steps.append(StepResult(name, "failed", seconds, f"{name}.failed.html", message))
+                result.steps.append(StepResult(name, "failed", seconds, f"{name}.failed.html", message,
+                                               declared=tuple(declared[name]), parameters=step_params))
                 log.error("step %s: FAILED after %.1f s: %s", name, seconds, message)
                 raise RunError(message) from None
             seconds = time.perf_counter() - started
@@ -242,9 +246,10 @@ def run_batch(
             (run_dir / f"{name}.failed.ipynb").unlink(missing_ok=True)
             (run_dir / f"{name}.failed.html").unlink(missing_ok=True)
             export_html(executed, html, keep_code=keep_code)
-            state[name] = {"status": "ran", "seconds": round(seconds, 1), "fingerprint": fp}
+            state[name] = {"status": "ran", "seconds": round(seconds, 1), "fingerprint": fp, "parameters": step_params}
             write_json(run_dir / STATE_FILE, state, sort_keys=True, default=str)
-            result.steps.append(StepResult(name, "ran", seconds, html.name))
+            result.steps.append(StepResult(name, "ran", seconds, html.name, declared=tuple(declared[name]),
+                                           parameters=step_params))
             log.info("step %s: done in %.1f s -> %s", name, seconds, html)
     finally:
         write_index(run_dir, result, description=config.get("description", ""))

@@ -71,9 +71,11 @@ def test_batch_runs_exports_and_skips(project):
     only = _run(project, overrides={"scale": 5}, only=["plot"])  # e.g. --only 01 04: no retraining
     assert [s.status for s in only.steps] == ["skipped", "ran"]
     assert json.loads((run_dir / "made.json").read_text()) == {"scale": 4}  # 01 kept, though its parameter changed
+    assert "<td><code>5</code></td><td>01 (made with 4), 02</td>" in (run_dir / "index.html").read_text()
     fresh = _run(project, run_id="fresh", only=["02"])
     assert [s.status for s in fresh.steps] == ["skipped", "ran"]
-    assert "never ran in this run" in (project / "runs" / "fresh" / "index.html").read_text()
+    index = (project / "runs" / "fresh" / "index.html").read_text()
+    assert "<td><code>3</code></td><td>01 (never ran in this run), 02</td>" in index
 
 
 @pytest.mark.slow
