@@ -11,7 +11,8 @@
    (:func:`liverlib.predict.predict_volume`: three views, fusion, lesions,
    volumetry) and scores each single view and the fusion;
 3. reads the fused 3D result of each such study back on its test slices (the
-   fused label, and a cancer score: ``predict.fused_slice_scores``; the result
+   fused label, and a cancer score: ``predict.fused_slice_scores`` of the
+   views' tumor consensus, ``predict.tumor_consensus``; the result
    is resampled into the cube the slices were cut from, e.g. the box around
    the reference liver, ``liver_box.dataset_grid``) and scores
    them exactly like the model's own slice outputs, on the same pixels
@@ -86,10 +87,13 @@ def predict_slices(model, data: SliceSplit, batch_size: int = 32) -> SlicePredic
     return SlicePredictions(pred, cancer, conf)
 
 
-def _read_back_fused(case_id: str, fused_cube: np.ndarray, ref: np.ndarray | None, data: SliceSplit,
+def _read_back_fused(case_id: str, fused_cube: np.ndarray, consensus: np.ndarray, ref: np.ndarray | None, data: SliceSplit,
                      slices: SlicePredictions, case_ids, views, slice_index, tumor_threshold: float,
                      pixel_mm: float) -> str | None:
     """Fill ``slices.cancer_fused`` / ``fused_mask`` for the test slices of one study.
+
+    The label is read off the fused probabilities, the score off the views'
+    tumor consensus (``predict.tumor_consensus``) inside the fused foreground.
 
     The slices are cut from the same cube as the fused result, so the study's
     reference label read at each slice's view and index must equal that slice's
@@ -105,7 +109,7 @@ def _read_back_fused(case_id: str, fused_cube: np.ndarray, ref: np.ndarray | Non
         if differ:
             return (f"its interim label does not match the slice dataset in {differ} of {len(rows)} slices: "
                     "fused result not scored per slice (rebuild the dataset from this cache)")
-    scores = fused_slice_scores(fused_cube[..., 2], reach=reach_slices(pixel_mm), background=fused_cube[..., 0])
+    scores = fused_slice_scores(consensus, reach=reach_slices(pixel_mm), background=fused_cube[..., 0])
     for i in rows:
         view = VIEWS[views[i]]
         slices.cancer_fused[i] = scores[view][slice_index[i]]
@@ -267,7 +271,8 @@ def evaluate_run(
             slice_grid = dataset_grid(volume, params.spacing_mm, params.image_size, params.crop, params.liver_margin_mm)
             slice_ref = ref if slice_grid == pred.grid or ref is None else to_cube(
                 volume.label, slice_grid, order=0, fill=0, dtype=np.uint8)
-            reason = _read_back_fused(pred.case_id, pred.fused_in(slice_grid), slice_ref, data, slices, case_ids,
+            reason = _read_back_fused(pred.case_id, pred.fused_in(slice_grid), pred.tumor_consensus_in(slice_grid),
+                                      slice_ref, data, slices, case_ids,
                                       views, slice_index, params.tumor_threshold, slice_grid.cube_spacing_mm)
             if reason:
                 failures.append({"case_id": pred.case_id, "reason": reason})

@@ -60,6 +60,7 @@ from liverlib.study_prediction import (
     label_from_probs,
     reach_slices,
     study_metrics,
+    tumor_consensus,
     view_score,
 )
 from liverlib.views import (
@@ -79,7 +80,7 @@ from liverlib.volume import Volume
 __all__ = [
     "FUSED_SCORE_REACH_MM", "PredictParams", "StudyPrediction", "focus_point", "fuse", "fused_slice_scores",
     "label_from_probs", "load_model", "predict_path", "predict_stack", "predict_volume", "reach_slices", "resolve_params",
-    "save_overlay_png", "study_metrics", "view_score",
+    "save_overlay_png", "study_metrics", "tumor_consensus", "view_score",
 ]
 
 

@@ -143,7 +143,8 @@ def headline_metrics(run_dir: Path) -> dict:
 ROW_LABELS = {"all views": "all slices", "fused": "fused 3D"}
 #: What the fused row means, under the table.
 FUSED_NOTE = ("Fused 3D: the three views are averaged into one volume per test patient and read back on {slices}. "
-              "Its label is the argmax{tumor_rule}. A slice's cancer score is the largest tumor probability inside the predicted liver in it or within 6 mm of it. "
+              "Its label is the argmax{tumor_rule}. A slice's cancer score is the largest tumor probability all three views agree on "
+              "(their geometric mean) inside the predicted liver, in the slice or within 6 mm of it. "
               "04_evaluate also scores each patient in 3D (mean Dice over patients, per view and fused).")
 
 

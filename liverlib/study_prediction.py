@@ -6,6 +6,8 @@ module holds the result and the rules applied to it, so evaluation,
 calibration and the viewers share them:
 
 * :func:`fuse`: the mean of the views' probability cubes;
+* :func:`tumor_consensus`: the geometric mean of the views' tumor
+  probabilities, which the cancer score reads;
 * :func:`label_from_probs`: the label 0/1/2 (argmax, plus a tumor threshold
   chosen on the validation split);
 * :func:`fused_slice_scores`: a cancer score for every slice of every view
@@ -106,15 +108,26 @@ class StudyPrediction:
         """The fused probabilities resampled into another cube of the study,
         ``(S, S, S, 3)`` (e.g. the liver box the slice dataset cut from the
         reference liver); the first pass fills what the liver box does not reach."""
-        fused = self.fused_cube
+        return self._in(self.fused_cube, target, channels=slice(None), beyond=(1.0, 0.0, 0.0))
+
+    def tumor_consensus_in(self, target: StudyGrid) -> np.ndarray:
+        """:func:`tumor_consensus` of the views resampled into another cube of
+        the study, ``(S, S, S)``; beyond the liver box, the first pass's fused
+        tumor probability."""
+        return self._in(tumor_consensus(self.cube_probs)[..., None], target, channels=slice(2, 3), beyond=(0.0,))[..., 0]
+
+    def _in(self, cube: np.ndarray, target: StudyGrid, channels: slice, beyond: tuple) -> np.ndarray:
+        # ``cube`` (channels last) of ``grid`` in ``target``; ``channels`` of the first pass fill
+        # what ``grid`` does not reach, ``beyond`` what no pass reached.
         if target == self.grid:
-            return fused
-        out = resample_between(fused, self.grid, target, fill=np.nan)
-        outside = np.isnan(out[..., 1])
+            return cube
+        out = resample_between(cube, self.grid, target, fill=np.nan)
+        outside = np.isnan(out[..., 0])
         if outside.any():
             if self.body_probs is not None:
-                out[outside] = resample_between(self.body_probs, self.body_grid, target, fill=np.nan)[outside]
-            out[np.isnan(out[..., 1])] = (1.0, 0.0, 0.0)  # beyond every cube: background
+                out[outside] = resample_between(self.body_probs[..., channels], self.body_grid, target,
+                                                fill=np.nan)[outside]
+            out[np.isnan(out[..., 0])] = beyond
         return out
 
     def on_study_grid(self, cube: np.ndarray, z_range: tuple[int, int] | None = None) -> np.ndarray:
@@ -202,6 +215,37 @@ def fuse(cube_probs: dict) -> np.ndarray:
     return fused
 
 
+#: Floor of a view's tumor probability in :func:`tumor_consensus` (the log of 0 is -inf).
+CONSENSUS_FLOOR = 1e-4
+
+
+def tumor_consensus(cube_probs: dict) -> np.ndarray:
+    """Geometric mean of the views' tumor probabilities, ``(S, S, S)`` float32:
+    high only where every view sees tumor.
+
+    The fused cancer score reads this rather than the mean (:func:`fuse`): a
+    dark spot one view calls tumor at 0.9 and the other two at 0.05 has a mean
+    of 0.33 but a consensus of 0.13, below a lesion all three views call 0.3.
+    Chosen on the demo's validation split (slice AUC 0.940 -> 0.951) and
+    checked on two cohorts the demo model never saw (0.932 -> 0.935 on 48
+    patients of the training seed, 0.922 -> 0.924 on 48 of another); the demo's
+    test split stays at 0.969. The fused label keeps the mean, whose tumor
+    threshold is calibrated (:mod:`liverlib.calibrate`).
+
+    Args:
+        cube_probs: View name -> ``(S, S, S, 3)`` probabilities in one cube.
+
+    Returns:
+        ``exp(mean(log(max(P_view(tumor), CONSENSUS_FLOOR))))`` per voxel,
+        e.g. 0.3 where the views say 0.3, 0.3, 0.3.
+    """
+    log_sum = None
+    for probs in cube_probs.values():
+        term = np.log(np.maximum(np.asarray(probs[..., 2], np.float32), np.float32(CONSENSUS_FLOOR)))
+        log_sum = term if log_sum is None else log_sum + term
+    return np.exp(log_sum / len(cube_probs)).astype(np.float32)
+
+
 def label_from_probs(probs: np.ndarray, tumor_threshold: float = 0.5) -> np.ndarray:
     """Label 0/1/2 from class probabilities: the argmax, plus tumor wherever
     ``P(tumor) >= tumor_threshold`` inside the foreground (``P(background) < 0.5``).
@@ -252,7 +296,8 @@ def reach_slices(pixel_mm: float, reach_mm: float = FUSED_SCORE_REACH_MM) -> int
 
 def fused_slice_scores(fused_tumor: np.ndarray, views=VIEWS, smooth: int = FUSED_SCORE_SMOOTH, reach: int = 0,
                        background: np.ndarray | None = None) -> dict:
-    """A cancer score for every slice of every view, from the fused 3D tumor probability.
+    """A cancer score for every slice of every view, from a fused 3D tumor probability
+    (evaluation passes the views' :func:`tumor_consensus`).
 
     The ``cancer`` head of one slice sees that slice (and its 2.5D
     neighbours); the fused volume holds what all three views found there (a
@@ -273,10 +318,12 @@ def fused_slice_scores(fused_tumor: np.ndarray, views=VIEWS, smooth: int = FUSED
     background (gallbladder, stomach, a vessel at the hilum) no longer scores
     its slice. Chosen on the demo's validation split (AUC 0.929 -> 0.940;
     test 0.963 -> 0.969) and on two pools of 48 patients the demo model never
-    saw (0.928 -> 0.932, 0.918 -> 0.922).
+    saw (0.928 -> 0.932, 0.918 -> 0.922), all with the views' mean as
+    ``fused_tumor``.
 
     Args:
-        fused_tumor: ``(S, S, S)`` fused tumor probability in cube ``(z, y, x)`` order.
+        fused_tumor: ``(S, S, S)`` fused tumor probability in cube ``(z, y, x)``
+            order: the views' :func:`tumor_consensus`, or the mean (``fuse(...)[..., 2]``).
         views: Views to score.
         smooth: Side of the mean filter (1: none).
         reach: Slices each side whose score a slice takes when larger (0: its own only).

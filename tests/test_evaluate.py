@@ -168,9 +168,9 @@ def test_evaluate_run_writes_metrics(tiny_run):
     assert np.isnan(fused[case_ids == "test-b"]).all() and not np.isnan(fused[case_ids == "test-a"]).any()
     pred = predict_volume(load_case(tiny_run["interim"] / "test-a.npz"), load_model(tiny_run["run"] / "best_model.keras"),
                           PredictParams(image_size=SIZE, spacing_mm=2.0), with_metrics=False)
-    from liverlib.predict import fused_slice_scores, reach_slices
+    from liverlib.predict import fused_slice_scores, reach_slices, tumor_consensus
 
-    scores = fused_slice_scores(pred.fused_cube[..., 2], reach=reach_slices(pred.grid.cube_spacing_mm),
+    scores = fused_slice_scores(tumor_consensus(pred.cube_probs), reach=reach_slices(pred.grid.cube_spacing_mm),
                                 background=pred.fused_cube[..., 0])
     from liverlib.views import view_slices
 

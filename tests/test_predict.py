@@ -202,6 +202,10 @@ def test_fused_result_in_the_dataset_liver_box_matches_its_slices(model):
     ref = to_cube(volume.label, slices_grid, order=0, fill=0, dtype=np.uint8)
     read = pred.fused_in(slices_grid).argmax(-1)
     assert metrics.dice(read == 1, ref == 1) > 0.9 and metrics.dice(read == 2, ref == 2) > 0.75
+    # The consensus of the views is read into the same cube, the first pass beyond the box.
+    consensus = pred.tumor_consensus_in(slices_grid)
+    assert consensus.shape == read.shape and not np.isnan(consensus).any()
+    assert metrics.dice(consensus >= 0.5, ref == 2) > 0.7
 
 
 def test_fused_slice_scores_index_each_view_and_ignore_a_stray_voxel():
@@ -227,6 +231,25 @@ def test_fused_slice_scores_index_each_view_and_ignore_a_stray_voxel():
     assert inside["axial"][9] == 0.0 and inside["axial"][3] == pytest.approx(scores["axial"][3])
 
 
+def test_tumor_consensus_needs_every_view():
+    from liverlib.predict import tumor_consensus
+
+    def probs(tumor):  # (1, 1, 2, 3) cube: background, liver, tumor
+        t = np.asarray(tumor, np.float32).reshape(1, 1, 2)
+        return np.stack([np.zeros_like(t), 1 - t, t], axis=-1)
+
+    # Voxel 0: one view sees tumor (a dark spot it alone calls tumor); voxel 1: all three agree on 0.3.
+    views = {"axial": probs([0.9, 0.3]), "coronal": probs([0.05, 0.3]), "sagittal": probs([0.05, 0.3])}
+    consensus = tumor_consensus(views)
+    mean = fuse(views)[..., 2]
+    assert consensus.shape == (1, 1, 2) and consensus.dtype == np.float32
+    assert consensus[0, 0, 1] == pytest.approx(0.3) and consensus[0, 0, 0] == pytest.approx((0.9 * 0.05 ** 2) ** (1 / 3))
+    assert mean[0, 0, 0] > mean[0, 0, 1] and consensus[0, 0, 0] < consensus[0, 0, 1]  # the ranking turns
+    # A view at exactly 0 pulls the voxel to the floor's share, not to NaN or -inf.
+    views["coronal"] = probs([0.0, 0.3])
+    assert tumor_consensus(views)[0, 0, 0] == pytest.approx((0.9 * 1e-4 * 0.05) ** (1 / 3), rel=1e-4)
+
+
 def test_fused_slice_scores_rank_tumor_slices_first(model):
     from sklearn.metrics import roc_auc_score
 
@@ -235,7 +258,9 @@ def test_fused_slice_scores_rank_tumor_slices_first(model):
     volume = labelled_study()
     pred = predict_volume(volume, model, PARAMS, batch_size=64)
     ref = to_cube(volume.label, pred.grid, order=0, fill=0, dtype=np.uint8)
-    for view, scores in fused_slice_scores(pred.fused_cube[..., 2]).items():
+    from liverlib.predict import tumor_consensus
+
+    for view, scores in fused_slice_scores(tumor_consensus(pred.cube_probs)).items():
         has_tumor = (view_slices(ref, view) == 2).any(axis=(1, 2))
         assert scores.shape == (SIZE,) and has_tumor.any()
         assert roc_auc_score(has_tumor, scores) > 0.97, view  # tumor slices on top
