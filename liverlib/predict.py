@@ -247,7 +247,9 @@ def predict_volume(
         timings["locate_s"] = time.perf_counter() - t0
         if located is not None:
             body_grid, body_probs, (grid, box) = grid, first, located
+            t0 = time.perf_counter()
             cube_hu = to_cube(unlabeled.hu, grid, order=1, fill=AIR_HU, antialias=params.antialias)
+            timings["box_cube_s"] = time.perf_counter() - t0
             cube_probs, slice_cancer = _predict_views(model, cube_hu, params, batch_size, timings, views)
             passes = 2
             for _ in range(MAX_BOX_GROWTH):  # the first pass missed part of the liver: widen the box
@@ -257,7 +259,9 @@ def predict_volume(
                 if grown is None:
                     break
                 grid, box = grown
+                t0 = time.perf_counter()
                 cube_hu = to_cube(unlabeled.hu, grid, order=1, fill=AIR_HU, antialias=params.antialias)
+                timings["box_cube_s"] += time.perf_counter() - t0
                 cube_probs, slice_cancer = _predict_views(model, cube_hu, params, batch_size, timings, views)
                 passes += 1
     t0 = time.perf_counter()

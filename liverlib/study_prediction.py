@@ -67,8 +67,9 @@ class StudyPrediction:
             lesion detection, volumetry and errors; else None.
         timings: Seconds per step (``prepare_s``, ``window_s``, ``model_s``,
             ``fusion_s``, ``map_back_s`` (mapping back and labelling, slab by
-            slab), ``volumetry_s``, ``metrics_s``, ``total_s``; ``locate_s`` for
-            the liver box).
+            slab), ``volumetry_s``, ``metrics_s``, ``total_s``; ``locate_s``
+            (finding the liver box) and ``box_cube_s`` (resampling the study
+            into it) with two passes).
         body_grid: With two passes, the body cube's grid; else None.
         body_probs: With two passes, the first pass's fused ``(S, S, S, 3)``
             probabilities on the body cube: the result outside the liver box.
