@@ -239,7 +239,7 @@ def predict_volume(
     cube_hu, _, grid = prepare_volume(unlabeled, params.spacing_mm, params.image_size, params.antialias)
     timings["prepare_s"] = time.perf_counter() - start
     cube_probs, slice_cancer = _predict_views(model, cube_hu, params, batch_size, timings, views)
-    body_grid = body_probs = None
+    body_grid = body_probs = body_consensus = None
     if params.crop == "liver":  # second pass: the box around the liver the first pass found
         t0 = time.perf_counter()
         first = fuse(cube_probs)
@@ -247,6 +247,7 @@ def predict_volume(
         timings["locate_s"] = time.perf_counter() - t0
         if located is not None:
             body_grid, body_probs, (grid, box) = grid, first, located
+            body_consensus = tumor_consensus(cube_probs)
             t0 = time.perf_counter()
             cube_hu = to_cube(unlabeled.hu, grid, order=1, fill=AIR_HU, antialias=params.antialias)
             timings["box_cube_s"] = time.perf_counter() - t0
@@ -271,6 +272,7 @@ def predict_volume(
         case_id=volume.case_id, grid=grid, params=params, cube_hu=cube_hu, cube_probs=cube_probs,
         slice_cancer=slice_cancer, probs=None, label=None, view_scores={}, cancer_score=float("nan"),
         volumetry={}, voxel_ml=volume.voxel_ml, timings=timings, body_grid=body_grid, body_probs=body_probs,
+        body_consensus=body_consensus,
         passes=passes,
     )
     pred.label = pred.labels_on_study_grid([fused])[0]  # mapped back and labelled slab by slab

@@ -210,17 +210,25 @@ def parameter_readers(key: str, value, steps) -> str:
     trained with ``epochs`` 12 while this invocation says 30.
 
     Returns:
-        e.g. ``"01, 04"``, ``"03 (never ran in this run)"`` or ``"03 (made with 12)"``.
+        e.g. ``"01, 04"``, ``"03 (never ran in this run)"``, ``"03 (made with 12)"``,
+        ``"04 (made with the notebook's default)"`` or, for outputs of a run
+        state that did not record its parameters, ``"03 (value not recorded)"``.
     """
+    def text(v):
+        return json.dumps(v, sort_keys=True, default=str)
+
     parts = []
     for step in steps:
         if key not in step.declared:
             continue
         label = step.name.split("_")[0]
         if step.parameters is None:
-            parts.append(label if step.html or step.status != "skipped" else f"{label} (never ran in this run)")
-        elif key in step.parameters and json.dumps(step.parameters[key], default=str) != json.dumps(value, default=str):
-            parts.append(f"{label} (made with {json.dumps(step.parameters[key], default=str)})")
+            made = step.html or step.status != "skipped"
+            parts.append(f"{label} (value not recorded)" if made else f"{label} (never ran in this run)")
+        elif key not in step.parameters:
+            parts.append(f"{label} (made with the notebook's default)")
+        elif text(step.parameters[key]) != text(value):
+            parts.append(f"{label} (made with {text(step.parameters[key])})")
         else:
             parts.append(label)
     return ", ".join(parts)

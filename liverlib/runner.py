@@ -235,7 +235,7 @@ def run_batch(
                 if tmp.exists():
                     os.replace(tmp, failed)
                     export_html(failed, run_dir / f"{name}.failed.html", keep_code=True)
-                state[name] = {"status": "failed", "seconds": seconds, "error": message}
+                state[name] = {"status": "failed", "seconds": seconds, "error": message, "parameters": step_params}
                 write_json(run_dir / STATE_FILE, state, sort_keys=True, default=str)
                 result.steps.append(StepResult(name, "failed", seconds, f"{name}.failed.html", message,
                                                declared=tuple(declared[name]), parameters=step_params))
@@ -252,6 +252,13 @@ def run_batch(
                                            parameters=step_params))
             log.info("step %s: done in %.1f s -> %s", name, seconds, html)
     finally:
+        listed = {s.name for s in result.steps}
+        for notebook in steps:  # after a failure, the steps it kept from running: their earlier outputs, if any
+            if notebook.stem not in listed:
+                previous, html = state.get(notebook.stem, {}), run_dir / f"{notebook.stem}.html"
+                result.steps.append(StepResult(notebook.stem, "skipped", previous.get("seconds", 0.0),
+                                               html.name if html.exists() else "", declared=tuple(declared[notebook.stem]),
+                                               parameters=previous.get("parameters")))
         write_index(run_dir, result, description=config.get("description", ""))
         restore_log()
     return result

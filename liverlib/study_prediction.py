@@ -68,11 +68,13 @@ class StudyPrediction:
         timings: Seconds per step (``prepare_s``, ``window_s``, ``model_s``,
             ``fusion_s``, ``map_back_s`` (mapping back and labelling, slab by
             slab), ``volumetry_s``, ``metrics_s``, ``total_s``; ``locate_s``
-            (finding the liver box) and ``box_cube_s`` (resampling the study
-            into it) with two passes).
+            (finding the liver box) with ``crop="liver"``, and ``box_cube_s``
+            (resampling the study into it) when the box was found (two passes)).
         body_grid: With two passes, the body cube's grid; else None.
         body_probs: With two passes, the first pass's fused ``(S, S, S, 3)``
             probabilities on the body cube: the result outside the liver box.
+        body_consensus: With two passes, the first pass's :func:`tumor_consensus`
+            ``(S, S, S)`` on the body cube (the cancer score beyond the box).
         liver_at_box_edge: With two passes, whether the fused liver still
             reaches a face of the liver box after it was widened (up to
             ``MAX_BOX_GROWTH`` times, one pass each): the box may have cut the
@@ -97,6 +99,7 @@ class StudyPrediction:
     timings: dict = field(default_factory=dict)
     body_grid: StudyGrid | None = None
     body_probs: np.ndarray | None = None
+    body_consensus: np.ndarray | None = None
     liver_at_box_edge: bool | None = None
     passes: int = 1
 
@@ -109,25 +112,25 @@ class StudyPrediction:
         """The fused probabilities resampled into another cube of the study,
         ``(S, S, S, 3)`` (e.g. the liver box the slice dataset cut from the
         reference liver); the first pass fills what the liver box does not reach."""
-        return self._in(self.fused_cube, target, channels=slice(None), beyond=(1.0, 0.0, 0.0))
+        return self._in(self.fused_cube, self.body_probs, target, beyond=(1.0, 0.0, 0.0))
 
     def tumor_consensus_in(self, target: StudyGrid) -> np.ndarray:
         """:func:`tumor_consensus` of the views resampled into another cube of
-        the study, ``(S, S, S)``; beyond the liver box, the first pass's fused
-        tumor probability."""
-        return self._in(tumor_consensus(self.cube_probs)[..., None], target, channels=slice(2, 3), beyond=(0.0,))[..., 0]
+        the study, ``(S, S, S)``; beyond the liver box, the first pass's
+        consensus; beyond every cube, 0."""
+        body = None if self.body_consensus is None else self.body_consensus[..., None]
+        return self._in(tumor_consensus(self.cube_probs)[..., None], body, target, beyond=(0.0,))[..., 0]
 
-    def _in(self, cube: np.ndarray, target: StudyGrid, channels: slice, beyond: tuple) -> np.ndarray:
-        # ``cube`` (channels last) of ``grid`` in ``target``; ``channels`` of the first pass fill
-        # what ``grid`` does not reach, ``beyond`` what no pass reached.
+    def _in(self, cube: np.ndarray, body: np.ndarray | None, target: StudyGrid, beyond: tuple) -> np.ndarray:
+        # ``cube`` (channels last) of ``grid`` in ``target``; ``body``, the same quantity on the
+        # first pass's cube, fills what ``grid`` does not reach, ``beyond`` what no pass reached.
         if target == self.grid:
             return cube
         out = resample_between(cube, self.grid, target, fill=np.nan)
         outside = np.isnan(out[..., 0])
         if outside.any():
-            if self.body_probs is not None:
-                out[outside] = resample_between(self.body_probs[..., channels], self.body_grid, target,
-                                                fill=np.nan)[outside]
+            if body is not None:
+                out[outside] = resample_between(body, self.body_grid, target, fill=np.nan)[outside]
             out[np.isnan(out[..., 0])] = beyond
         return out
 

@@ -106,6 +106,7 @@ def test_two_passes_predict_the_liver_box_finer_and_keep_the_first_pass_outside(
     pred = predict_volume(volume, model, params, batch_size=16)
     assert pred.body_grid is not None and pred.grid.cube_spacing_mm < pred.body_grid.cube_spacing_mm
     assert pred.liver_at_box_edge is False  # the margin kept the liver off the box's faces
+    assert pred.timings["box_cube_s"] > 0 and pred.body_consensus.shape == (SIZE,) * 3
     # The blob is a smaller component than the liver: outside the box, labelled by the first pass.
     assert (pred.label[blob] == 1).mean() > 0.9
     truth = volume.label.copy()
@@ -202,7 +203,7 @@ def test_fused_result_in_the_dataset_liver_box_matches_its_slices(model):
     ref = to_cube(volume.label, slices_grid, order=0, fill=0, dtype=np.uint8)
     read = pred.fused_in(slices_grid).argmax(-1)
     assert metrics.dice(read == 1, ref == 1) > 0.9 and metrics.dice(read == 2, ref == 2) > 0.75
-    # The consensus of the views is read into the same cube, the first pass beyond the box.
+    # The consensus of the views is read into the same cube.
     consensus = pred.tumor_consensus_in(slices_grid)
     assert consensus.shape == read.shape and not np.isnan(consensus).any()
     assert metrics.dice(consensus >= 0.5, ref == 2) > 0.7
@@ -248,6 +249,30 @@ def test_tumor_consensus_needs_every_view():
     # A view at exactly 0 pulls the voxel to the floor's share, not to NaN or -inf.
     views["coronal"] = probs([0.0, 0.3])
     assert tumor_consensus(views)[0, 0, 0] == pytest.approx((0.9 * 1e-4 * 0.05) ** (1 / 3), rel=1e-4)
+
+
+def test_results_read_into_a_cube_beyond_both_passes():
+    """The liver-box pass inside its box, the first pass beyond it, fixed values beyond both."""
+    from liverlib.predict import StudyPrediction
+    from liverlib.views import StudyGrid
+
+    def grid(start, side):  # a 40^3 study at 1 mm, cubes of 10^3 voxels
+        return StudyGrid((40, 40, 40), (1.0, 1.0, 1.0), 1.0, (40, 40, 40), ((0, 39),) * 3, (start,) * 3, side, 10)
+
+    body, box, target = grid(0, 20), grid(5, 10), grid(0, 40)  # target voxel i: study 1.5 + 4 i
+    ones = np.ones((10, 10, 10), np.float32)
+
+    def probs(tumor):
+        return np.stack([0 * ones, (1 - tumor) * ones, tumor * ones], axis=-1)
+
+    views = {"axial": probs(0.8), "coronal": probs(0.2), "sagittal": probs(0.05)}  # consensus 0.2, mean 0.35
+    pred = StudyPrediction("c", box, PredictParams(image_size=10), ones, views, {}, None, None, {}, 0.0, {}, 1.0,
+                           body_grid=body, body_probs=probs(0.6), body_consensus=0.5 * ones)
+    consensus, fused = pred.tumor_consensus_in(target), pred.fused_in(target)
+    assert not np.isnan(consensus).any() and not np.isnan(fused).any()
+    assert consensus[2, 2, 2] == pytest.approx(0.2) and fused[2, 2, 2, 2] == pytest.approx(0.35)  # in the box
+    assert consensus[0, 0, 0] == pytest.approx(0.5) and fused[0, 0, 0, 2] == pytest.approx(0.6)  # first pass only
+    assert consensus[0, 0, 7] == 0 and tuple(fused[0, 0, 7]) == (1, 0, 0)  # beyond every cube: background
 
 
 def test_fused_slice_scores_rank_tumor_slices_first(model):

@@ -42,3 +42,21 @@ def test_index_page_shows_the_auc_interval_and_the_gain_over_the_head(tmp_path):
     assert "<td>0.961</td><td>0.864-0.991</td>" in page and "<td>0.910</td><td>0.832-0.949</td>" in page
     assert "<td>0.930</td><td></td>" in page  # a view without an interval leaves the cell empty
     assert "+0.049 (-0.028 to +0.102)" in page
+
+
+def test_parameter_readers_say_which_value_each_kept_step_was_made_with():
+    from liverlib.report import parameter_readers
+    from liverlib.runner import StepResult
+
+    fractions = {"train": 0.7, "valid": 0.15, "test": 0.15}
+    steps = [
+        StepResult("01_decode", "skipped", 55.0, "01_decode.html", declared=("split_fractions", "seed"),
+                   parameters={"seed": 0, "split_fractions": dict(sorted(fractions.items()))}),  # as the state file sorts it
+        StepResult("03_train", "skipped", 0.0, "", declared=("seed", "epochs")),  # never ran
+        StepResult("04_evaluate", "ran", 60.0, "04_evaluate.html", declared=("model_dir", "epochs"), parameters={}),
+        StepResult("05_old", "skipped", 9.0, "05_old.html", declared=("epochs",)),  # a state file without parameters
+    ]
+    assert parameter_readers("split_fractions", fractions, steps) == "01"  # key order does not make it differ
+    assert parameter_readers("seed", 1, steps) == "01 (made with 0), 03 (never ran in this run)"
+    assert parameter_readers("model_dir", "outputs/runs/demo", steps) == "04 (made with the notebook's default)"
+    assert parameter_readers("epochs", 12, steps).endswith("05 (value not recorded)")

@@ -85,7 +85,18 @@ def test_failing_notebook_is_named_with_cell_and_error(project):
         _run(project)
     run_dir = project / "runs" / "tiny"
     assert (run_dir / "01_make.html").exists() and (run_dir / "02_plot.failed.html").exists()
-    assert "failed" in (run_dir / "index.html").read_text()
+    index = (run_dir / "index.html").read_text()
+    assert "failed" in index and "<td>01, 02</td>" in index  # the failed step's parameters are listed too
+    assert json.loads((run_dir / "steps.json").read_text())["02_plot"]["parameters"]["scale"] == 3
+
+
+@pytest.mark.slow
+def test_steps_after_a_failure_are_listed_as_not_run(project):
+    _notebook(project / "notebooks" / "01_make.ipynb", "raise ValueError('no studies')")
+    with pytest.raises(RunError):
+        _run(project)
+    index = (project / "runs" / "tiny" / "index.html").read_text()
+    assert "<td>02_plot</td><td class='skipped'>skipped</td><td>never ran in this run</td>" in index
 
 
 def test_unknown_parameter_is_refused(project):
