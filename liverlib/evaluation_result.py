@@ -124,7 +124,8 @@ class EvaluationResult:
         for case in self.cases:
             m = case.get("metrics") or {}
             dice = m.get("dice", {})
-            row = {"case": case["case_id"], "cancer score": case["cancer_score"]}
+            row = {"case": case["case_id"], "cancer score": case["cancer_score"],
+                   "fused cancer score": case.get("fused_cancer_score", float("nan"))}
             for view in VIEWS + ("fused",):
                 if view in dice:
                     row[f"{view} liver"] = dice[view]["liver"]
@@ -141,7 +142,8 @@ class EvaluationResult:
 
     def summary_tables(self) -> tuple[list[dict], list[dict]]:
         """``cases_summary`` as two tables: mean 3D Dice per view and fused (with the fusion gain), and
-        lesion detection with volume errors (empty lists without studies)."""
+        lesion detection with volume errors and, where patients with and without tumor were
+        evaluated, the patient-level cancer AUC of both scores (empty lists without studies)."""
         summary = self.metrics.get("cases_summary") or {}
         dice = summary.get("mean_dice") or {}
         rows = [{"labels from": name, "mean liver Dice": d.get("liver"), "mean tumor Dice": d.get("tumor")}
@@ -156,6 +158,11 @@ class EvaluationResult:
                       "precision": lesions.get("precision"),
                       "liver mL error (mean abs)": summary.get("mean_abs_liver_ml_error"),
                       "tumor mL error (mean abs)": summary.get("mean_abs_tumor_ml_error")}] if lesions else []
+        patients = summary.get("patient_cancer") or {}
+        if detection and patients.get("head_auc") is not None:  # both kinds of patient evaluated
+            detection[0].update({"patients with / without tumor": f"{patients['n_with_tumor']} / {patients['n_without_tumor']}",
+                                 "patient cancer AUC, head": patients["head_auc"],
+                                 "patient cancer AUC, fused volume": patients["fused_auc"]})
         return rows, detection
 
     def worst_slices(self, n: int = 6, require_reference: bool = True) -> np.ndarray:
@@ -184,6 +191,28 @@ def summarize_cases(cases: list[dict]) -> dict:
     }
     out["mean_abs_liver_ml_error"] = float(np.mean([abs(m["volumetry_error"]["liver_ml_error"]) for m in scored]))
     out["mean_abs_tumor_ml_error"] = float(np.mean([abs(m["volumetry_error"]["tumor_ml_error"]) for m in scored]))
+    out["patient_cancer"] = patient_cancer_auc([c for c in cases if c.get("metrics")])
+    return out
+
+
+def patient_cancer_auc(cases: list[dict]) -> dict:
+    """Patient-level cancer call: how the head's ``cancer_score`` and the fused
+    volume's ``fused_cancer_score`` rank patients with tumor (reference tumor
+    volume > 0) above those without.
+
+    Returns:
+        ``{"n_with_tumor", "n_without_tumor", "head_auc", "fused_auc"}``; the
+        AUCs are None unless both kinds of patient are there (the demo's test
+        split has one tumor-free patient: read the held-out cohort's figure).
+    """
+    from sklearn.metrics import roc_auc_score
+
+    truth = np.array([c["metrics"]["volumetry_true"]["tumor_ml"] > 0 for c in cases], bool)
+    out = {"n_with_tumor": int(truth.sum()), "n_without_tumor": int((~truth).sum())}
+    for key, name in (("head_auc", "cancer_score"), ("fused_auc", "fused_cancer_score")):
+        scores = np.array([c.get(name, np.nan) for c in cases], float)
+        usable = truth.any() and (~truth).any() and not np.isnan(scores).any()
+        out[key] = float(roc_auc_score(truth, scores)) if usable else None
     return out
 
 

@@ -172,8 +172,11 @@ def case_dice_figure(cases: list[dict], region: str = "tumor"):
     for view in VIEWS + ("fused",):
         fig.add_trace(go.Bar(x=names, y=[c["metrics"]["dice"][view][region] for c in scored], name=view,
                              marker_color=COLORS[view]))
-    fig.add_trace(go.Scatter(x=names, y=[c["cancer_score"] for c in scored], mode="markers", name="cancer score",
+    fig.add_trace(go.Scatter(x=names, y=[c["cancer_score"] for c in scored], mode="markers", name="cancer score (head)",
                              marker={"symbol": "diamond", "size": 11, "color": "black"}))
+    fig.add_trace(go.Scatter(x=names, y=[c.get("fused_cancer_score") for c in scored], mode="markers",
+                             name="cancer score (fused volume)",
+                             marker={"symbol": "diamond-open", "size": 11, "color": COLORS["fused"]}))
     fig.update_layout(title=f"3D {region} Dice per case: single views vs fusion", yaxis_title="Dice / score",
                       yaxis_range=[0, 1.05], barmode="group", **LAYOUT)
     return fig

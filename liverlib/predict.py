@@ -57,6 +57,7 @@ from liverlib.study_prediction import (
     StudyPrediction,
     fuse,
     fused_slice_scores,
+    fused_study_score,
     label_from_probs,
     reach_slices,
     study_metrics,
@@ -79,8 +80,8 @@ from liverlib.volume import Volume
 
 __all__ = [
     "FUSED_SCORE_REACH_MM", "PredictParams", "StudyPrediction", "focus_point", "fuse", "fused_slice_scores",
-    "label_from_probs", "load_model", "predict_path", "predict_stack", "predict_volume", "reach_slices", "resolve_params",
-    "save_overlay_png", "study_metrics", "tumor_consensus", "view_score",
+    "fused_study_score", "label_from_probs", "load_model", "predict_path", "predict_stack", "predict_volume",
+    "reach_slices", "resolve_params", "save_overlay_png", "study_metrics", "tumor_consensus", "view_score",
 ]
 
 
@@ -267,13 +268,13 @@ def predict_volume(
                 passes += 1
     t0 = time.perf_counter()
     fused = fuse(cube_probs)
+    study_score = fused_study_score(cube_probs)
     t1 = time.perf_counter()
     pred = StudyPrediction(
         case_id=volume.case_id, grid=grid, params=params, cube_hu=cube_hu, cube_probs=cube_probs,
         slice_cancer=slice_cancer, probs=None, label=None, view_scores={}, cancer_score=float("nan"),
         volumetry={}, voxel_ml=volume.voxel_ml, timings=timings, body_grid=body_grid, body_probs=body_probs,
-        body_consensus=body_consensus,
-        passes=passes,
+        body_consensus=body_consensus, fused_cancer_score=study_score, passes=passes,
     )
     pred.label = pred.labels_on_study_grid([fused])[0]  # mapped back and labelled slab by slab
     t2 = time.perf_counter()
@@ -375,7 +376,8 @@ def run(args: argparse.Namespace) -> int:
         return 1
     print(
         f"{summary['case_id']}: liver {summary['liver_ml']:.1f} mL, tumor {summary['tumor_ml']:.1f} mL, "
-        f"{summary['n_lesions']} lesion(s), cancer score {summary['cancer_score']:.3f} -> {args.out}"
+        f"{summary['n_lesions']} lesion(s), cancer score {summary['cancer_score']:.3f} (head), "
+        f"{summary['fused_cancer_score']:.3f} (fused volume) -> {args.out}"
     )
     passes = summary.get("passes", 1)
     where = "the body cube" if passes == 1 else f"the body cube, then the liver box ({passes - 1} pass(es))"

@@ -62,11 +62,13 @@ class StudyPrediction:
         label: Fused uint8 label 0/1/2 on the study grid (mapped back a slab
             of :data:`SLAB_SLICES` study slices at a time).
         view_scores: View name -> cancer score; ``cancer_score`` is their mean.
+        fused_cancer_score: The patient-level score read off the fused volume
+            (:func:`fused_study_score`), NaN when not computed.
         volumetry: ``liver_ml``, ``tumor_ml``, ``n_lesions`` of ``label``.
         metrics: With a reference label: Dice per view and fused, gains,
             lesion detection, volumetry and errors; else None.
         timings: Seconds per step (``prepare_s``, ``window_s``, ``model_s``,
-            ``fusion_s``, ``map_back_s`` (mapping back and labelling, slab by
+            ``fusion_s`` (with the patient-level fused score), ``map_back_s`` (mapping back and labelling, slab by
             slab), ``volumetry_s``, ``metrics_s``, ``total_s``; ``locate_s``
             (finding the liver box) with ``crop="liver"``, and ``box_cube_s``
             (resampling the study into it) when the box was found (two passes)).
@@ -100,6 +102,7 @@ class StudyPrediction:
     body_grid: StudyGrid | None = None
     body_probs: np.ndarray | None = None
     body_consensus: np.ndarray | None = None
+    fused_cancer_score: float = float("nan")
     liver_at_box_edge: bool | None = None
     passes: int = 1
 
@@ -196,6 +199,7 @@ class StudyPrediction:
                 "case_id": self.case_id,
                 **{k: round(v, 2) if isinstance(v, float) else v for k, v in self.volumetry.items()},
                 "cancer_score": self.cancer_score,
+                "fused_cancer_score": self.fused_cancer_score,
                 "view_scores": self.view_scores,
                 "grid": self.grid.to_dict(),
                 "passes": self.passes,
@@ -296,6 +300,32 @@ FUSED_SCORE_REACH_MM = 6.0
 def reach_slices(pixel_mm: float, reach_mm: float = FUSED_SCORE_REACH_MM) -> int:
     """:data:`FUSED_SCORE_REACH_MM` in slices of ``pixel_mm`` (e.g. 3 at 1.9 mm, 2 at 2.8 mm)."""
     return max(0, int(round(reach_mm / float(pixel_mm))))
+
+
+def fused_study_score(cube_probs: dict, smooth: int = FUSED_SCORE_SMOOTH) -> float:
+    """A patient-level cancer score from the fused volume: the largest
+    :func:`tumor_consensus` inside the fused foreground after a ``smooth``-voxel
+    mean, i.e. the largest slice score :func:`fused_slice_scores` gives the cube.
+
+    On the 48 held-out phantoms of the README (41 with tumor) it ranks
+    patients better than the ``cancer`` head's ``cancer_score``: patient AUC
+    0.899 against 0.857 (04's ``cases_summary["patient_cancer"]``); with 7
+    tumor-free patients that difference is not sure.
+
+    Args:
+        cube_probs: View name -> ``(S, S, S, 3)`` probabilities of one cube
+            (the liver box after two passes).
+
+    Returns:
+        A score in [0, 1], e.g. 0.9 for a study with a clear lesion.
+    """
+    from scipy import ndimage as ndi
+
+    inside = fuse(cube_probs)[..., 0] < 0.5
+    cube = np.where(inside, tumor_consensus(cube_probs), np.float32(0))
+    if smooth > 1:
+        cube = ndi.uniform_filter(cube, size=int(smooth), mode="nearest")
+    return float(cube.max())
 
 
 def fused_slice_scores(fused_tumor: np.ndarray, views=VIEWS, smooth: int = FUSED_SCORE_SMOOTH, reach: int = 0,

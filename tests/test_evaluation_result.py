@@ -22,8 +22,9 @@ def _case(case_id, liver, tumor, n_true, detected, n_pred, true_positive, liver_
     return {"case_id": case_id, "cancer_score": 0.9, "metrics": {
         "dice": dice, "fusion_gain": {"liver": 0.02, "tumor": 0.1},
         "lesions": {"n_true": n_true, "detected": detected, "n_pred": n_pred, "true_positive": true_positive,
-                    "recall": detected / n_true, "precision": true_positive / n_pred},
-        "volumetry_error": {"liver_ml_error": liver_err, "tumor_ml_error": tumor_err}}}
+                    "recall": detected / n_true if n_true else float("nan"), "precision": true_positive / n_pred},
+        "volumetry_error": {"liver_ml_error": liver_err, "tumor_ml_error": tumor_err},
+        "volumetry_true": {"liver_ml": 1500.0, "tumor_ml": 10.0 * n_true}}}
 
 
 def test_summarize_cases_pools_lesions_over_studies():
@@ -37,6 +38,19 @@ def test_summarize_cases_pools_lesions_over_studies():
     assert out["mean_abs_liver_ml_error"] == pytest.approx(15.0)
     assert out["mean_abs_tumor_ml_error"] == pytest.approx(3.0)
     assert summarize_cases([]) == {"n_cases": 0}
+    # Both scored patients have tumor: no patient-level AUC, and the older summaries lack the fused score.
+    assert out["patient_cancer"] == {"n_with_tumor": 2, "n_without_tumor": 0, "head_auc": None, "fused_auc": None}
+
+
+def test_patient_cancer_auc_ranks_patients_by_each_score():
+    from liverlib.evaluation_result import patient_cancer_auc
+
+    cases = [_case(c, 0.95, 0.6, n, n, max(n, 1), n, 0.0, 0.0) for c, n in (("a", 2), ("b", 1), ("c", 0), ("d", 0))]
+    for case, head, fused in zip(cases, (0.9, 0.5, 0.7, 0.2), (0.9, 0.8, 0.1, 0.3), strict=True):
+        case["cancer_score"], case["fused_cancer_score"] = head, fused
+    out = patient_cancer_auc(cases)
+    assert out["n_with_tumor"] == 2 and out["n_without_tumor"] == 2
+    assert out["head_auc"] == 0.75 and out["fused_auc"] == 1.0  # the head puts tumor-free c above b
 
 
 def _group(liver, auc, n):
@@ -94,7 +108,15 @@ def test_summary_tables_add_the_fusion_gain_row():
     row = result.case_table()[0]
     assert row["fused tumor"] == 0.7 and row["axial tumor"] == pytest.approx(0.6)
     assert row["lesion recall"] == 0.5 and row["tumor mL error"] == 1.0
+    assert np.isnan(row["fused cancer score"])  # a summary written before the fused score existed
     assert _result([0.5]).summary_tables() == ([], [])
+    assert "patient cancer AUC, head" not in detection[0]  # one patient: no patient-level AUC
+    healthy = _case("b", 0.96, 1.0, 0, 0, 1, 0, 5.0, 0.0)
+    healthy["cancer_score"], healthy["fused_cancer_score"] = 0.95, 0.1
+    result = _result([0.5], [{**_case("a", 0.96, 0.7, 2, 1, 4, 2, 5.0, 1.0), "fused_cancer_score": 0.8}, healthy])
+    detection = result.summary_tables()[1][0]
+    assert detection["patients with / without tumor"] == "1 / 1"
+    assert detection["patient cancer AUC, head"] == 0.0 and detection["patient cancer AUC, fused volume"] == 1.0
 
 
 def test_worst_slices_skip_slices_without_reference():

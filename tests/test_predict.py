@@ -93,6 +93,7 @@ def test_predict_volume_recovers_label_and_views_agree(model):
     true_ml = metrics.label_volumetry(volume.label, volume.voxel_ml)["liver_ml"]
     assert abs(m["volumetry_error"]["liver_ml_rel_error"]) < 0.15 and true_ml > 0
     assert pred.cancer_score > 0.9  # the tumor is seen in every view
+    assert pred.fused_cancer_score > 0.9 and pred.summary()["fused_cancer_score"] == pred.fused_cancer_score
     assert set(pred.view_scores) == {"axial", "coronal", "sagittal"}
     assert pred.timings["model_s"] > 0 and pred.timings["total_s"] >= pred.timings["model_s"]
     json.dumps(pred.summary())  # JSON-ready, NaN-free
@@ -251,6 +252,25 @@ def test_tumor_consensus_needs_every_view():
     assert tumor_consensus(views)[0, 0, 0] == pytest.approx((0.9 * 1e-4 * 0.05) ** (1 / 3), rel=1e-4)
 
 
+def test_fused_study_score_is_the_largest_agreed_tumor_inside_the_liver():
+    from liverlib.predict import fused_study_score
+
+    def views(tumor, background=0.0):
+        t = np.zeros((6, 6, 6), np.float32)
+        t[1:4, 1:4, 1:4] = tumor  # a 3-voxel lesion
+        b = np.full_like(t, background)
+        cube = np.stack([b, 1 - b - t, t], axis=-1)
+        return {"axial": cube, "coronal": cube, "sagittal": cube}
+
+    assert fused_study_score(views(0.8)) == pytest.approx(0.8)  # smoothing keeps a 3-voxel lesion's centre
+    assert fused_study_score(views(0.8), smooth=1) == pytest.approx(0.8)
+    assert fused_study_score(views(0.0)) < 1e-3
+    one_view = views(0.8)
+    one_view["coronal"] = one_view["sagittal"] = views(0.0)["axial"]
+    assert fused_study_score(one_view) < 0.05  # one view alone: (0.8 * 1e-4 * 1e-4) ** (1/3)
+    assert fused_study_score(views(0.3, background=0.6)) == 0.0  # where the views call it background
+
+
 def test_results_read_into_a_cube_beyond_both_passes():
     """The liver-box pass inside its box, the first pass beyond it, fixed values beyond both."""
     from liverlib.predict import StudyPrediction
@@ -299,7 +319,7 @@ def test_no_tumor_gives_low_score(model):
     volume.hu[volume.label == 2] = 150
     volume.label[volume.label == 2] = 1
     pred = predict_volume(volume, model, PARAMS, batch_size=64)
-    assert pred.volumetry["n_lesions"] == 0 and pred.cancer_score < 0.1
+    assert pred.volumetry["n_lesions"] == 0 and pred.cancer_score < 0.1 and pred.fused_cancer_score < 0.1
     assert np.isnan(pred.metrics["lesions"]["recall"])
 
 
