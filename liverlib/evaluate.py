@@ -286,7 +286,8 @@ def evaluate_run(
             if progress:
                 dice = (summary.get("metrics") or {}).get("dice", {}).get("fused", {})
                 print(f"case {pred.case_id}: fused Dice liver {dice.get('liver', float('nan')):.3f} "
-                      f"tumor {dice.get('tumor', float('nan')):.3f}, cancer score {pred.cancer_score:.3f}", flush=True)
+                      f"tumor {dice.get('tumor', float('nan')):.3f}, cancer score {pred.cancer_score:.3f} (head), "
+                      f"{pred.fused_cancer_score:.3f} (fused volume)", flush=True)
 
     history_path = model_path.parent / "training_history.json"  # the run that trained the model
     history = load_history(history_path) if history_path.exists() else {}

@@ -159,10 +159,13 @@ class EvaluationResult:
                       "liver mL error (mean abs)": summary.get("mean_abs_liver_ml_error"),
                       "tumor mL error (mean abs)": summary.get("mean_abs_tumor_ml_error")}] if lesions else []
         patients = summary.get("patient_cancer") or {}
-        if detection and patients.get("head_auc") is not None:  # both kinds of patient evaluated
-            detection[0].update({"patients with / without tumor": f"{patients['n_with_tumor']} / {patients['n_without_tumor']}",
-                                 "patient cancer AUC, head": patients["head_auc"],
-                                 "patient cancer AUC, fused volume": patients["fused_auc"]})
+        if detection and patients.get("n_with_tumor") and patients.get("n_without_tumor"):  # both kinds of patient
+            detection[0].update({
+                "patients with / without tumor": f"{patients['n_with_tumor']} / {patients['n_without_tumor']}",
+                "patient cancer AUC, head": _or_na(patients.get("head_auc")),
+                "patient cancer AUC, fused volume": _or_na(patients.get("fused_auc")),
+                "fused minus head": gain_text(patients.get("fused_minus_head"), patients.get("fused_minus_head_ci95")),
+            })
         return rows, detection
 
     def worst_slices(self, n: int = 6, require_reference: bool = True) -> np.ndarray:
@@ -173,8 +176,14 @@ class EvaluationResult:
         return order[: min(n, int(valid.sum()))]
 
 
+def _or_na(value):
+    return "n/a" if value is None else value
+
+
 def summarize_cases(cases: list[dict]) -> dict:
-    """Mean Dice per view and fused, mean gain, pooled lesion detection over cases."""
+    """Mean Dice per view and fused, mean gain, pooled lesion detection over
+    cases, and the patient-level cancer AUC of both scores (``patient_cancer``,
+    :func:`patient_cancer_auc`)."""
     scored = [c["metrics"] for c in cases if c.get("metrics")]
     if not scored:
         return {"n_cases": len(cases)}
@@ -201,18 +210,29 @@ def patient_cancer_auc(cases: list[dict]) -> dict:
     volume > 0) above those without.
 
     Returns:
-        ``{"n_with_tumor", "n_without_tumor", "head_auc", "fused_auc"}``; the
-        AUCs are None unless both kinds of patient are there (the demo's test
-        split has one tumor-free patient: read the held-out cohort's figure).
+        ``{"n_with_tumor", "n_without_tumor", "head_auc", "fused_auc",
+        "fused_minus_head", "fused_minus_head_ci95"}``. An AUC is None unless
+        both kinds of patient are there and every case has that score
+        (summaries written before ``fused_cancer_score`` lack it); the
+        difference's 95 % interval resamples patients
+        (:func:`liverlib.metrics.auc_difference_ci_by_patient`). With few
+        tumor-free patients (the demo's test split has one) read the held-out
+        cohort's figures.
     """
     from sklearn.metrics import roc_auc_score
 
     truth = np.array([c["metrics"]["volumetry_true"]["tumor_ml"] > 0 for c in cases], bool)
     out = {"n_with_tumor": int(truth.sum()), "n_without_tumor": int((~truth).sum())}
+    scores = {}
     for key, name in (("head_auc", "cancer_score"), ("fused_auc", "fused_cancer_score")):
-        scores = np.array([c.get(name, np.nan) for c in cases], float)
-        usable = truth.any() and (~truth).any() and not np.isnan(scores).any()
-        out[key] = float(roc_auc_score(truth, scores)) if usable else None
+        values = np.array([np.nan if c.get(name) is None else c[name] for c in cases], float)
+        usable = truth.any() and (~truth).any() and not np.isnan(values).any()
+        out[key] = float(roc_auc_score(truth, values)) if usable else None
+        scores[key] = values
+    if out["head_auc"] is not None and out["fused_auc"] is not None:
+        out["fused_minus_head"] = out["fused_auc"] - out["head_auc"]
+        out["fused_minus_head_ci95"] = metrics.auc_difference_ci_by_patient(
+            truth.astype(int), scores["fused_auc"], scores["head_auc"], np.arange(len(cases)))
     return out
 
 

@@ -158,7 +158,7 @@ def score_scatter_figure(cancer_prob: np.ndarray, tumor_iou: np.ndarray, cancer_
 
 
 def case_dice_figure(cases: list[dict], region: str = "tumor"):
-    """Per-case 3D Dice of each single view and of the fusion (grouped bars), with the cancer score.
+    """Per-case 3D Dice of each single view and of the fusion (grouped bars), with both patient cancer scores.
 
     Args:
         cases: ``metrics.json["cases"]`` (summaries with ``metrics.dice``).
@@ -174,9 +174,10 @@ def case_dice_figure(cases: list[dict], region: str = "tumor"):
                              marker_color=COLORS[view]))
     fig.add_trace(go.Scatter(x=names, y=[c["cancer_score"] for c in scored], mode="markers", name="cancer score (head)",
                              marker={"symbol": "diamond", "size": 11, "color": "black"}))
-    fig.add_trace(go.Scatter(x=names, y=[c.get("fused_cancer_score") for c in scored], mode="markers",
-                             name="cancer score (fused volume)",
-                             marker={"symbol": "diamond-open", "size": 11, "color": COLORS["fused"]}))
+    fused = [c.get("fused_cancer_score") for c in scored]
+    if any(v is not None for v in fused):  # summaries written before the fused score lack it
+        fig.add_trace(go.Scatter(x=names, y=fused, mode="markers", name="cancer score (fused volume)",
+                                 marker={"symbol": "diamond-open", "size": 11, "color": COLORS["fused"]}))
     fig.update_layout(title=f"3D {region} Dice per case: single views vs fusion", yaxis_title="Dice / score",
                       yaxis_range=[0, 1.05], barmode="group", **LAYOUT)
     return fig

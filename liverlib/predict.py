@@ -268,7 +268,7 @@ def predict_volume(
                 passes += 1
     t0 = time.perf_counter()
     fused = fuse(cube_probs)
-    study_score = fused_study_score(cube_probs)
+    study_score = fused_study_score(cube_probs, background=fused[..., 0])
     t1 = time.perf_counter()
     pred = StudyPrediction(
         case_id=volume.case_id, grid=grid, params=params, cube_hu=cube_hu, cube_probs=cube_probs,
@@ -364,6 +364,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "the model, else 0.5 = argmax)")
 
 
+def _score_text(score) -> str:
+    return "n/a" if score is None or score != score else f"{score:.3f}"  # JSON null, or NaN
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``predict`` from parsed arguments; prints the volumetry and the cancer score."""
     from liverlib.errors import StudyError
@@ -376,8 +380,8 @@ def run(args: argparse.Namespace) -> int:
         return 1
     print(
         f"{summary['case_id']}: liver {summary['liver_ml']:.1f} mL, tumor {summary['tumor_ml']:.1f} mL, "
-        f"{summary['n_lesions']} lesion(s), cancer score {summary['cancer_score']:.3f} (head), "
-        f"{summary['fused_cancer_score']:.3f} (fused volume) -> {args.out}"
+        f"{summary['n_lesions']} lesion(s), cancer score {_score_text(summary.get('cancer_score'))} (head), "
+        f"{_score_text(summary.get('fused_cancer_score'))} (fused volume) -> {args.out}"
     )
     passes = summary.get("passes", 1)
     where = "the body cube" if passes == 1 else f"the body cube, then the liver box ({passes - 1} pass(es))"

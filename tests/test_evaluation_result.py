@@ -38,7 +38,7 @@ def test_summarize_cases_pools_lesions_over_studies():
     assert out["mean_abs_liver_ml_error"] == pytest.approx(15.0)
     assert out["mean_abs_tumor_ml_error"] == pytest.approx(3.0)
     assert summarize_cases([]) == {"n_cases": 0}
-    # Both scored patients have tumor: no patient-level AUC, and the older summaries lack the fused score.
+    # Both scored patients have tumor: no patient-level AUC.
     assert out["patient_cancer"] == {"n_with_tumor": 2, "n_without_tumor": 0, "head_auc": None, "fused_auc": None}
 
 
@@ -51,6 +51,11 @@ def test_patient_cancer_auc_ranks_patients_by_each_score():
     out = patient_cancer_auc(cases)
     assert out["n_with_tumor"] == 2 and out["n_without_tumor"] == 2
     assert out["head_auc"] == 0.75 and out["fused_auc"] == 1.0  # the head puts tumor-free c above b
+    assert out["fused_minus_head"] == 0.25 and len(out["fused_minus_head_ci95"]) == 2
+    # A summary written before the fused score (null in JSON): that AUC is None, the head's stays.
+    cases[1]["fused_cancer_score"] = None
+    out = patient_cancer_auc(cases)
+    assert out["head_auc"] == 0.75 and out["fused_auc"] is None and "fused_minus_head" not in out
 
 
 def _group(liver, auc, n):
@@ -117,6 +122,11 @@ def test_summary_tables_add_the_fusion_gain_row():
     detection = result.summary_tables()[1][0]
     assert detection["patients with / without tumor"] == "1 / 1"
     assert detection["patient cancer AUC, head"] == 0.0 and detection["patient cancer AUC, fused volume"] == 1.0
+    assert detection["fused minus head"].startswith("+1.000")
+    del result.cases[1]["fused_cancer_score"]
+    result.metrics["cases_summary"] = summarize_cases(result.cases)
+    detection = result.summary_tables()[1][0]  # the head's figure still shows
+    assert detection["patient cancer AUC, head"] == 0.0 and detection["patient cancer AUC, fused volume"] == "n/a"
 
 
 def test_worst_slices_skip_slices_without_reference():

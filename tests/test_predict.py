@@ -263,7 +263,11 @@ def test_fused_study_score_is_the_largest_agreed_tumor_inside_the_liver():
         return {"axial": cube, "coronal": cube, "sagittal": cube}
 
     assert fused_study_score(views(0.8)) == pytest.approx(0.8)  # smoothing keeps a 3-voxel lesion's centre
-    assert fused_study_score(views(0.8), smooth=1) == pytest.approx(0.8)
+    spike = views(0.0)
+    for cube in spike.values():
+        cube[4, 4, 4] = (0, 0.2, 0.8)  # one voxel: the 3x3x3 mean leaves a 27th of it (and of the floor around)
+    assert fused_study_score(spike) == pytest.approx((0.8 + 26 * 1e-4) / 27, rel=1e-4)
+    assert fused_study_score(spike, smooth=1) == pytest.approx(0.8)
     assert fused_study_score(views(0.0)) < 1e-3
     one_view = views(0.8)
     one_view["coronal"] = one_view["sagittal"] = views(0.0)["axial"]
@@ -372,7 +376,8 @@ def test_dicom_prediction_world_coordinates_and_cli(tmp_path, model, capsys):
     code = main(["predict", str(tmp_path / "series"), "--model", str(model_path), "--out",
                  str(tmp_path / "pred"), "--batch-size", "40"])
     assert code == 0
-    assert "2 pass(es) through the model" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "2 pass(es) through the model" in printed
     out = nib.load(tmp_path / "pred" / "mask.nii.gz")
     mask = np.asarray(out.dataobj)
     # Where the tumor is in the world (RAS mm) must not depend on how it was stored.
@@ -382,6 +387,7 @@ def test_dicom_prediction_world_coordinates_and_cli(tmp_path, model, capsys):
     summary = json.loads((tmp_path / "pred" / "summary.json").read_text())
     assert summary["metrics"] is None and summary["input"]["has_label"] is False
     assert summary["n_lesions"] == 1 and summary["tumor_ml"] > 0
+    assert f"{summary['fused_cancer_score']:.3f} (fused volume)" in printed and summary["fused_cancer_score"] > 0.5
     assert summary["model"]["file"] == "best_model.keras"
     text = json.dumps(summary)
     assert str(tmp_path) not in text  # no local paths (they may name a person)
