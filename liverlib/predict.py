@@ -272,7 +272,7 @@ def predict_volume(
     t1 = time.perf_counter()
     pred = StudyPrediction(
         case_id=volume.case_id, grid=grid, params=params, cube_hu=cube_hu, cube_probs=cube_probs,
-        slice_cancer=slice_cancer, probs=None, label=None, view_scores={}, cancer_score=float("nan"),
+        slice_cancer=slice_cancer, label=None, view_scores={}, cancer_score=float("nan"),
         volumetry={}, voxel_ml=volume.voxel_ml, timings=timings, body_grid=body_grid, body_probs=body_probs,
         body_consensus=body_consensus, fused_cancer_score=study_score, passes=passes,
     )

@@ -57,11 +57,9 @@ class StudyPrediction:
         cube_hu: ``(S, S, S)`` HU cube the model saw (in the last pass).
         cube_probs: View name -> ``(S, S, S, 3)`` probabilities in cube ``(z, y, x)`` order.
         slice_cancer: View name -> ``(S,)`` cancer probability per slice (display order).
-        probs: Unused (None; kept for older callers): the fused probabilities on
-            the study grid are 12 bytes a voxel, 1.3 GB for a 512x512x400
-            study, so they are made on demand (:meth:`study_probs`).
         label: Fused uint8 label 0/1/2 on the study grid (mapped back a slab
-            of :data:`SLAB_SLICES` study slices at a time).
+            of :data:`SLAB_SLICES` study slices at a time; the probabilities
+            themselves, 12 bytes a voxel, are made on demand: :meth:`study_probs`).
         view_scores: View name -> cancer score; ``cancer_score`` is their mean.
         fused_cancer_score: The patient-level score read off the fused volume
             (:func:`fused_study_score`), NaN when not computed.
@@ -92,7 +90,6 @@ class StudyPrediction:
     cube_hu: np.ndarray
     cube_probs: dict
     slice_cancer: dict
-    probs: np.ndarray
     label: np.ndarray
     view_scores: dict
     cancer_score: float
@@ -322,13 +319,9 @@ def fused_study_score(cube_probs: dict, smooth: int = FUSED_SCORE_SMOOTH, backgr
     Returns:
         A score in [0, 1], e.g. 0.9 for a study with a clear lesion.
     """
-    from scipy import ndimage as ndi
-
-    inside = (fuse(cube_probs)[..., 0] if background is None else background) < 0.5
-    cube = np.where(inside, tumor_consensus(cube_probs), np.float32(0))
-    if smooth > 1:
-        cube = ndi.uniform_filter(cube, size=int(smooth), mode="nearest")
-    return float(cube.max())
+    background = fuse(cube_probs)[..., 0] if background is None else background
+    scores = fused_slice_scores(tumor_consensus(cube_probs), views=("axial",), smooth=smooth, background=background)
+    return float(scores["axial"].max())  # every voxel lies in one axial slice
 
 
 def fused_slice_scores(fused_tumor: np.ndarray, views=VIEWS, smooth: int = FUSED_SCORE_SMOOTH, reach: int = 0,

@@ -290,7 +290,7 @@ def test_results_read_into_a_cube_beyond_both_passes():
         return np.stack([0 * ones, (1 - tumor) * ones, tumor * ones], axis=-1)
 
     views = {"axial": probs(0.8), "coronal": probs(0.2), "sagittal": probs(0.05)}  # consensus 0.2, mean 0.35
-    pred = StudyPrediction("c", box, PredictParams(image_size=10), ones, views, {}, None, None, {}, 0.0, {}, 1.0,
+    pred = StudyPrediction("c", box, PredictParams(image_size=10), ones, views, {}, None, {}, 0.0, {}, 1.0,
                            body_grid=body, body_probs=probs(0.6), body_consensus=0.5 * ones)
     consensus, fused = pred.tumor_consensus_in(target), pred.fused_in(target)
     assert not np.isnan(consensus).any() and not np.isnan(fused).any()
