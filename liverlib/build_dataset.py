@@ -32,7 +32,6 @@ import hashlib
 import json
 import shutil
 import sys
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -65,7 +64,7 @@ from liverlib.views import (
 )
 
 #: Bumped when the way slices are made changes, so old datasets are rebuilt.
-FORMAT = "liverlib-slices/3"  # 3: HU blurred before sampling a coarser cube (views.to_cube)
+FORMAT = "liverlib-slices/4"  # 3: HU blurred before sampling a coarser cube (views.to_cube); 4: studies in source order
 #: HU blurred before sampling a coarser cube (``views.to_cube``); recorded in the manifest.
 ANTIALIAS = True
 DEFAULT_LIVER_FREE_FRACTION = 0.25
@@ -112,8 +111,10 @@ def select_slices(
     return np.sort(np.concatenate([chosen, picked]))
 
 
-def _case_rng(seed: int, case_id: str, view: str) -> np.random.Generator:
-    return np.random.default_rng([seed, zlib.crc32(case_id.encode()), VIEWS.index(view)])
+def _case_rng(seed: int, case_index: int, view: str) -> np.random.Generator:
+    # Keyed by the study's place in cases.csv (its source order), not by its
+    # salted case id, so every checkout draws the same slices.
+    return np.random.default_rng([seed, case_index, VIEWS.index(view)])
 
 
 def slices_of_case(
@@ -126,12 +127,16 @@ def slices_of_case(
     liver_free_fraction: float,
     slice_stride: int,
     seed: int,
+    case_index: int = 0,
     context_slices: int = 0,
     context_step: int = CONTEXT_STEP,
     crop: str = "body",
     liver_margin_mm: float = LIVER_MARGIN_MM,
 ) -> dict:
     """Chosen slices of one labelled study, all views together.
+
+    ``seed`` and ``case_index`` (the study's row in ``cases.csv``) seed the
+    draw of liver-free slices.
 
     The slices are cut from the study's body cube (``crop="body"``) or from
     the box around its reference liver (``crop="liver"``,
@@ -149,7 +154,7 @@ def slices_of_case(
         hu_stack, label_stack = view_slices(cube_hu, view), view_slices(cube_label, view)
         index = select_slices(
             label_stack, hu_stack, liver_free_fraction=liver_free_fraction,
-            slice_stride=slice_stride, rng=_case_rng(seed, volume.case_id, view),
+            slice_stride=slice_stride, rng=_case_rng(seed, case_index, view),
         )
         masks = label_stack[index]
         channels = input_channels(len(windows), context_slices)
@@ -295,7 +300,9 @@ def build_slice_dataset(
 
     chunks: dict[str, list[Path]] = {split: [] for split in SPLITS}
     failures = []
-    ordered = [(split, case) for split in SPLITS for case in sorted(by_split[split])]
+    # cases.csv's order (the sources'), which fixes the arrays' order and each study's draw.
+    position = {row["case_id"]: i for i, row in enumerate(rows)}
+    ordered = [(split, case) for split in SPLITS for case in by_split[split]]
     for split, case in tqdm(ordered, desc="slicing studies", unit="study", disable=not progress, file=sys.stderr):
         path = interim_dir / f"{case}.npz"
         try:
@@ -305,7 +312,7 @@ def build_slice_dataset(
             arrays = slices_of_case(
                 volume, image_size=image_size, spacing_mm=spacing_mm, windows=windows, views=views,
                 liver_free_fraction=liver_free_fraction, slice_stride=slice_stride, seed=seed,
-                context_slices=context_slices, context_step=CONTEXT_STEP, crop=crop, liver_margin_mm=liver_margin_mm,
+                case_index=position[case], context_slices=context_slices, context_step=CONTEXT_STEP, crop=crop, liver_margin_mm=liver_margin_mm,
             )
         except Exception as err:  # one bad study never stops the cohort
             failures.append({"case_id": case, "split": split, "reason": f"{type(err).__name__}: {err}"})

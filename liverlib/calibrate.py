@@ -91,7 +91,7 @@ def calibrate_run(
         dataset_root: Slice dataset (its manifest gives the preprocessing).
         interim_dir: Interim cache with ``cases.csv`` and the studies.
         split: Split to calibrate on (``valid``; never the test split you report).
-        max_cases: At most this many studies (sorted by case id).
+        max_cases: At most this many studies (the first in cases.csv, i.e. source order).
         candidates: Tumor thresholds tried.
         write: Write ``calibration.json`` (atomically).
         progress: Print one line per study.
@@ -113,7 +113,7 @@ def calibrate_run(
     manifest = read_manifest(dataset_root)
     check_slicing(run_dir / "best_model.keras", manifest, dataset_root)
     params = PredictParams.from_manifest(manifest)
-    rows = sorted((r for r in read_cases(interim_dir) if r.get("split") == split), key=lambda r: r["case_id"])
+    rows = [r for r in read_cases(interim_dir) if r.get("split") == split]  # source order (cases.csv)
     cases, used = [], []
     for row in rows[:max_cases]:
         volume = load_case(Path(interim_dir) / f"{row['case_id']}.npz")

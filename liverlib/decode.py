@@ -151,8 +151,8 @@ def decode_cohort(
         if result.status == "decoded":
             sources[fingerprints[result.source]] = result.case_id
             rows[result.case_id] = result.row
-    keep = {r.case_id for r in results if r.status != "failed"}
-    rows = {c: r for c, r in rows.items() if c in keep}
+    keep = _source_order(results, source)
+    rows = {c: rows[c] for c in keep if c in rows}
     for row in rows.values():
         row["has_tumor"] = bool(row.get("n_lesions") not in ("", None) and int(row["n_lesions"]) > 0)
     splits = assign_splits(
@@ -163,6 +163,25 @@ def decode_cohort(
     write_cases(out_dir, list(rows.values()))
     write_sources(out_dir, {fp: c for fp, c in sources.items() if c in rows})
     return results
+
+
+def _source_order(results: list[DecodeResult], source: str | Path) -> list[str]:
+    """Case ids of the studies that decoded, in the order of their sources.
+
+    The split and every per-study random draw downstream follow this order,
+    not the case ids: those are keyed with this checkout's secret salt, so
+    sorting by them would give each checkout its own split. The paths are
+    only compared here, never written.
+    """
+    root = Path(source)
+    first: dict[str, str] = {}
+    for r in results:
+        if r.status == "failed" or not r.case_id:
+            continue
+        path = Path(r.source)
+        key = path.relative_to(root).as_posix() if path.is_relative_to(root) else path.as_posix()
+        first[r.case_id] = min(first.get(r.case_id, key), key)
+    return sorted(first, key=first.__getitem__)
 
 
 def _run(todo: list, out_dir: str, workers: int, progress: bool | None):

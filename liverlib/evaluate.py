@@ -255,7 +255,7 @@ def evaluate_run(
     params = replace(PredictParams.from_manifest(manifest), tumor_threshold=tumor_threshold)
     if interim_dir is not None and max_cases > 0:
         rows = [r for r in read_cases(interim_dir) if r.get("split") == split]
-        for row in sorted(rows, key=lambda r: r["case_id"])[:max_cases]:
+        for row in rows[:max_cases]:  # cases.csv's (source) order: the same studies in every checkout
             path = Path(interim_dir) / f"{row['case_id']}.npz"
             try:
                 volume = load_case(path)

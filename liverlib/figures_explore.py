@@ -74,7 +74,7 @@ def centre_slice(label_stack: np.ndarray | None) -> int:
 
 
 def pick_cases(cases: list[dict], n: int) -> list[str]:
-    """``n`` case ids for a montage: tumor cases first, then by split and id.
+    """``n`` case ids for a montage: tumor cases first, then by split, in cases.csv's order.
 
     Args:
         cases: Rows of ``cases.csv``.
@@ -84,7 +84,8 @@ def pick_cases(cases: list[dict], n: int) -> list[str]:
         Case ids, e.g. ``["ircadb-1403e11ff2", ...]``.
     """
     order = {split: i for i, split in enumerate(SPLITS)}
-    ranked = sorted(cases, key=lambda r: (not (r.get("n_lesions") or 0), order.get(r.get("split"), 9), r["case_id"]))
+    # A stable sort keeps cases.csv's source order within a group (ids are salted per checkout).
+    ranked = sorted(cases, key=lambda r: (not (r.get("n_lesions") or 0), order.get(r.get("split"), 9)))
     return [row["case_id"] for row in ranked[: max(0, int(n))]]
 
 

@@ -83,11 +83,16 @@ def read_cases(folder: str | Path) -> list[dict]:
 
 
 def write_cases(folder: str | Path, rows: list[dict]) -> Path:
-    """Write ``cases.csv`` atomically, sorted by case id."""
+    """Write ``cases.csv`` atomically, in the order given.
+
+    Decode gives the studies' source order (``phantom-000`` first), which the
+    slice dataset, the calibration and the evaluation follow: case ids are
+    salted per checkout, so an order by id would differ between checkouts.
+    """
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=CASE_COLUMNS, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
-    for row in sorted(rows, key=lambda r: r["case_id"]):
+    for row in rows:
         writer.writerow(row)
     path = Path(folder) / "cases.csv"
     write_bytes(path, buffer.getvalue().encode())

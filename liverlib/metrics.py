@@ -251,7 +251,12 @@ def _patient_bootstrap(y_true, groups, n_boot: int, seed: int, chunk: int = 256)
     class or repeats one patient's slices, and the interval would look narrow
     for the wrong reason.
     """
-    names, patient = np.unique(np.asarray(groups), return_inverse=True)
+    # Patients numbered in order of first appearance (the dataset's source order),
+    # not by their salted ids, so every checkout resamples the same patients.
+    names, first, patient = np.unique(np.asarray(groups), return_index=True, return_inverse=True)
+    rank = np.empty(len(names), int)
+    rank[np.argsort(first, kind="stable")] = np.arange(len(names))
+    patient = rank[np.asarray(patient).ravel()]
     y = np.asarray(y_true).astype(bool).ravel()
     if len(np.unique(patient[y])) < 2 or len(np.unique(patient[~y])) < 2:
         return

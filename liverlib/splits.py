@@ -1,8 +1,11 @@
 """Patient-level train/valid/test splits, stratified by tumor presence.
 
 Splits are made over cases (patients), never over slices, so no patient's
-anatomy is seen in training and scored in test. The same seed and the same
-case ids give the same split, whatever order the cases were decoded in.
+anatomy is seen in training and scored in test. The split follows the order
+the cases are given in, not their ids: decode gives them in the order of their
+source folders (``phantom-000``, ``phantom-001``, ...), so the same seed and
+the same sources give the same split in every checkout, although each
+checkout's secret salt gives the studies other pseudonyms.
 """
 
 from __future__ import annotations
@@ -23,7 +26,8 @@ def assign_splits(
     """Give each case a split, stratified by whether it has a tumor.
 
     Args:
-        case_ids: Pseudonymous case ids.
+        case_ids: Pseudonymous case ids, in a salt-independent order (decode
+            uses the sources' order); the draw depends on that order only.
         has_tumor: Per case, True when its label holds tumor voxels.
         fractions: Split name -> fraction, e.g. ``{"train": 0.7, "valid": 0.15,
             "test": 0.15}``; must sum to 1.
@@ -38,9 +42,8 @@ def assign_splits(
     names = list(fractions)
     result: dict[str, str] = {}
     rng = np.random.default_rng(seed)
-    order = sorted(range(len(case_ids)), key=lambda i: case_ids[i])
     for stratum in (True, False):
-        members = [case_ids[i] for i in order if bool(has_tumor[i]) == stratum]
+        members = [case for case, tumor in zip(case_ids, has_tumor, strict=True) if bool(tumor) == stratum]
         members = [members[i] for i in rng.permutation(len(members))]
         # Largest-remainder allocation, so small strata still fill the splits fairly.
         raw = np.array([fractions[n] * len(members) for n in names])
@@ -53,7 +56,7 @@ def assign_splits(
                 result[case] = name
             start += count
     _ensure_each_split(result, names, has_tumor_by_case=dict(zip(case_ids, has_tumor, strict=True)))
-    return result
+    return {case: result[case] for case in case_ids if case in result}
 
 
 def _ensure_each_split(result: dict[str, str], names: list[str], has_tumor_by_case: dict) -> None:
@@ -65,7 +68,7 @@ def _ensure_each_split(result: dict[str, str], names: list[str], has_tumor_by_ca
         if name in result.values():
             continue
         donor = max(names, key=lambda n: list(result.values()).count(n))
-        candidates = sorted(c for c, s in result.items() if s == donor)
+        candidates = [c for c in has_tumor_by_case if result.get(c) == donor]  # the given order
         tumor_first = sorted(candidates, key=lambda c: not has_tumor_by_case.get(c, False))
         result[tumor_first[0]] = name
 

@@ -115,3 +115,19 @@ def test_no_planted_phi_reaches_the_cache(cohort, tmp_path, capsys):
         assert set(next(csv.reader(fh))) == {"case_id", "layout", "shape", "spacing", "liver_ml", "tumor_ml", "n_lesions", "split"}
     out = capsys.readouterr().out
     assert "3 decoded" in out
+
+
+def test_another_checkouts_salt_gives_other_ids_but_the_same_order_and_split(cohort, tmp_path, monkeypatch):
+    # The split follows the sources' order, so a fresh clone (a new secret salt)
+    # reproduces it; sorting by the salted ids would not.
+    tables = []
+    for salt in ("salt-of-one-checkout", "salt-of-another"):
+        monkeypatch.setenv("LIVERLIB_SALT", salt)
+        decode_cohort(cohort, "d", interim_root=tmp_path / salt, workers=1, progress=False)
+        tables.append(read_cases(tmp_path / salt / "d"))
+    one, two = tables
+    assert {r["case_id"] for r in one}.isdisjoint(r["case_id"] for r in two)
+    # cases.csv lists the studies by their relative paths: ZAPHOD_BEEBLEBROX (the unlabelled
+    # DICOM series; capitals sort first), case_a, lits/volume-0.nii.gz.
+    assert [r["layout"] for r in one] == ["dicom", "ircadb", "lits"]
+    assert [(r["layout"], r["split"]) for r in one] == [(r["layout"], r["split"]) for r in two]
