@@ -29,30 +29,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from liverlib.atomic import write_json
+from liverlib.paths import project_path, project_relative
 from liverlib.slice_dataset import SPLITS, VIEWS
 
 PHANTOM_SOURCE = "phantom"
-
-
-def project_path(path: str | Path) -> Path:
-    """Resolve a relative path against the project root (the folder with
-    ``pyproject.toml`` above the working directory), so ``data`` means the
-    same folder whether a notebook runs from ``notebooks/`` or the repo root.
-
-    Args:
-        path: e.g. ``"data"`` or ``"/abs/data"`` (returned unchanged).
-
-    Returns:
-        An absolute path.
-    """
-    path = Path(path).expanduser()
-    if path.is_absolute():
-        return path
-    here = Path.cwd().resolve()
-    for folder in (here, *here.parents):
-        if (folder / "pyproject.toml").exists():
-            return folder / path
-    return here / path
 
 
 @dataclass
@@ -61,9 +41,10 @@ class CohortSummary:
 
     Args:
         dataset: The dataset name, e.g. ``"phantoms"``.
-        raw_dir: Where the studies are (the phantoms were written here).
-        interim_dir: ``<data_root>/interim/<dataset>`` (None for image folders).
-        processed_dir: ``<data_root>/processed/<dataset>/<image_size>``.
+        raw_dir: Where the studies are (the phantoms were written here),
+            relative to the project root when inside it (no local path in the reports).
+        interim_dir: ``<data_root>/interim/<dataset>`` (None for image folders), the same way.
+        processed_dir: ``<data_root>/processed/<dataset>/<image_size>``, the same way.
         cases: One dict per decoded case: case_id, layout, shape, spacing,
             liver_ml, tumor_ml, n_lesions, split.
         failures: One dict per study that failed: stage, study, case_id, reason.
@@ -139,7 +120,7 @@ def ensure_phantoms(out_dir: str | Path, n_cases: int, seed: int = 0, *, matrix:
 
     Args:
         out_dir: e.g. ``data/raw/phantoms``.
-        n_cases: Number of studies, e.g. 3 (smoke) or 24 (demo).
+        n_cases: Number of studies, e.g. 3 (smoke) or 48 (demo).
         seed: Cohort seed.
         matrix: 256 (about 1.5 mm pixels) or 512.
         workers: Processes for the generator.
@@ -216,7 +197,7 @@ def prepare_cohort(
     dataset: str = "phantoms",
     *,
     data_root: str | Path = "data",
-    n_cases: int = 24,
+    n_cases: int = 48,
     seed: int = 0,
     phantom_matrix: int = 256,
     image_size: int = 128,
@@ -224,8 +205,8 @@ def prepare_cohort(
     windows=((60, 400), (60, 150)),
     split_fractions: dict | None = None,
     liver_free_fraction: float = 0.25,
-    slice_stride: int = 2,
-    context_slices: int = 0,
+    slice_stride: int = 5,
+    context_slices: int = 1,
     crop: str = "liver",
     image_channels: int = 1,
     workers: int = 0,
@@ -286,7 +267,7 @@ def prepare_cohort(
             print(f"{raw.name}: an image folder holds single 2D slices: context_slices {context_slices} ignored")
 
         manifest = import_image_folder(raw, processed, image_size, image_channels, force=force)
-        return CohortSummary(dataset=dataset, raw_dir=str(raw), interim_dir=None, processed_dir=str(processed),
+        return CohortSummary(dataset=dataset, raw_dir=project_relative(raw), interim_dir=None, processed_dir=project_relative(processed),
                              failures=[], decode_status={}, manifest=manifest,
                              seconds=round(time.perf_counter() - start, 2))
 
@@ -296,7 +277,7 @@ def prepare_cohort(
     failures = decode_failures(results, raw, show_study_names=show_study_names)
     status = {s: sum(r.status == s for r in results) for s in ("decoded", "skipped", "failed")}
     if not any(r.status != "failed" for r in results):
-        return CohortSummary(dataset=dataset, raw_dir=str(raw), interim_dir=str(interim), processed_dir=str(processed),
+        return CohortSummary(dataset=dataset, raw_dir=project_relative(raw), interim_dir=project_relative(interim), processed_dir=project_relative(processed),
                              failures=failures, decode_status=status, phantoms_written=written,
                              seconds=round(time.perf_counter() - start, 2))
     manifest = build_slice_dataset(
@@ -310,7 +291,7 @@ def prepare_cohort(
 
     cases = [{key: row.get(key) for key in ("case_id", "layout", "shape", "spacing", "liver_ml", "tumor_ml",
                                             "n_lesions", "split")} for row in read_cases(interim)]
-    return CohortSummary(dataset=dataset, raw_dir=str(raw), interim_dir=str(interim), processed_dir=str(processed),
+    return CohortSummary(dataset=dataset, raw_dir=project_relative(raw), interim_dir=project_relative(interim), processed_dir=project_relative(processed),
                          cases=cases, failures=failures, decode_status=status, manifest=manifest,
                          phantoms_written=written, seconds=round(time.perf_counter() - start, 2))
 

@@ -14,7 +14,8 @@ import hashlib
 import hmac
 import os
 import secrets
-from pathlib import Path
+
+from liverlib.paths import project_root
 
 SALT_ENV = "LIVERLIB_SALT"
 SALT_FILE = ".liverlib-salt"
@@ -34,21 +35,12 @@ TECHNICAL_KEYWORDS = (
 )
 
 
-def _project_root() -> Path:
-    # The folder holding pyproject.toml above the working directory, else cwd.
-    here = Path.cwd().resolve()
-    for folder in (here, *here.parents):
-        if (folder / "pyproject.toml").exists():
-            return folder
-    return here
-
-
 def project_salt() -> bytes:
     """The secret salt: from LIVERLIB_SALT, else .liverlib-salt (created once)."""
     env = os.environ.get(SALT_ENV)
     if env:
         return env.encode()
-    path = _project_root() / SALT_FILE
+    path = project_root() / SALT_FILE
     if not path.exists():
         tmp = path.with_name(f"{SALT_FILE}.{os.getpid()}.tmp")
         tmp.write_text(secrets.token_hex(32))

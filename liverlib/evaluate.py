@@ -46,6 +46,7 @@ import numpy as np
 from liverlib import metrics
 from liverlib.atomic import write_json
 from liverlib.evaluation_result import EvaluationResult, SlicePredictions, headline, summarize_cases
+from liverlib.paths import project_relative
 from liverlib.slice_dataset import VIEWS, SliceSplit, load_split, read_manifest
 
 log = logging.getLogger(__name__)
@@ -301,7 +302,7 @@ def evaluate_run(
         "tumor_threshold": params.tumor_threshold,
         "tumor_threshold_source": threshold_source,
         "model": model_path.name,
-        "model_dir": str(model_path.parent),  # another run's folder when 04's model_dir named one
+        "model_dir": project_relative(model_path.parent),  # another run's folder when 04's model_dir named one
         "dataset": {"name": dataset_root.name, "image_size": manifest.get("image_size"),
                     "spacing_mm": manifest.get("spacing_mm"), "windows": manifest.get("windows"),
                     "crop": manifest.get("crop", "body")},

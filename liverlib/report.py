@@ -17,6 +17,7 @@ from pathlib import Path
 
 from liverlib.atomic import write_text
 from liverlib.evaluation_result import AUC_INTERVAL, gain_text, interval_text
+from liverlib.paths import project_path
 
 PLOTLY_MIME = "application/vnd.plotly.v1+json"
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
@@ -196,7 +197,7 @@ def model_source(run_dir: Path) -> str:
     """'' when the run evaluated its own model, else a sentence naming the run whose model it scored."""
     path = Path(run_dir) / "metrics.json"
     model_dir = json.loads(path.read_text()).get("model_dir") if path.exists() else None
-    if not model_dir or Path(model_dir).resolve() == Path(run_dir).resolve():
+    if not model_dir or project_path(model_dir).resolve() == project_path(run_dir).resolve():
         return ""
     return (f"The metrics score another run's model, {model_dir}/best_model.keras (04's model_dir), "
             "on this run's dataset: that run's own metrics are in its folder.")

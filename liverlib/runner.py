@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from liverlib.atomic import write_json
+from liverlib.paths import project_path, project_relative, project_root
 
 log = logging.getLogger("liverlib.runner")
 
@@ -104,9 +105,17 @@ def _fingerprint(notebook: Path, params: dict, upstream: str) -> str:
     digest.update(upstream.encode())
     if params.get("model_dir"):
         for name in MODEL_DIR_FILES:
-            path = Path(params["model_dir"]) / name
+            path = project_path(params["model_dir"], project_root(notebook.parent)) / name
             digest.update(name.encode() + (hashlib.sha256(path.read_bytes()).digest() if path.exists() else b"-"))
     return digest.hexdigest()
+
+
+def _record_relative_paths(executed: Path, source: Path, final: Path, root: Path) -> None:
+    """Papermill records where the notebooks were; keep that relative to the project root."""
+    notebook = json.loads(executed.read_text())
+    record = notebook.get("metadata", {}).get("papermill", {})
+    record.update(input_path=project_relative(source, root), output_path=project_relative(final, root))
+    executed.write_text(json.dumps(notebook, indent=1, ensure_ascii=False) + "\n")
 
 
 def _read_state(run_dir: Path) -> dict:
@@ -186,11 +195,15 @@ def run_batch(
 
     from liverlib.report import export_html, write_index
 
+    # The notebooks' kernels start in their folder (as JupyterLab starts them)
+    # and read relative paths against the project holding them; so does the run.
+    notebook_dir, config_dir = project_path(notebook_dir), project_path(config_dir)
+    root = project_root(notebook_dir)
     config = load_profile(profile, config_dir)
     params = {**config["parameters"], **(overrides or {})}
-    run_dir = Path(runs_dir) / (run_id or profile)
+    run_dir = project_path(runs_dir, root) / (run_id or profile)
     run_dir.mkdir(parents=True, exist_ok=True)
-    params["run_dir"] = str(run_dir)
+    params["run_dir"] = project_relative(run_dir, root)  # "outputs/runs/demo": no local path in the reports
     steps = notebook_steps(notebook_dir)
     declared = {s.stem: declared_parameters(s) for s in steps}
     known = set().union(*[set(d) for d in declared.values()])
@@ -204,7 +217,7 @@ def run_batch(
     chosen = _select_only(steps, only)
     upstream = ""
     try:
-        log.info("run %s: profile %s, %d notebooks -> %s", run_dir.name, profile, len(steps), run_dir)
+        log.info("run %s: profile %s, %d notebooks -> %s", run_dir.name, profile, len(steps), params["run_dir"])
         for i, notebook in enumerate(steps):
             name = notebook.stem
             step_params = {k: v for k, v in params.items() if k in declared[name]}
@@ -226,13 +239,14 @@ def run_batch(
             try:
                 papermill.execute_notebook(
                     str(notebook), str(tmp), parameters=step_params, kernel_name=kernel_name,
-                    cwd=str(Path.cwd()), log_output=True, progress_bar=False, stdout_file=None,
+                    cwd=str(notebook.parent), log_output=True, progress_bar=False, stdout_file=None,
                 )
             except Exception as exc:
                 seconds = time.perf_counter() - started
                 message = _failure_message(notebook, exc)
                 failed = run_dir / f"{name}.failed.ipynb"
                 if tmp.exists():
+                    _record_relative_paths(tmp, notebook, failed, root)
                     os.replace(tmp, failed)
                     export_html(failed, run_dir / f"{name}.failed.html", keep_code=True)
                 state[name] = {"status": "failed", "seconds": seconds, "error": message, "parameters": step_params}
@@ -242,6 +256,7 @@ def run_batch(
                 log.error("step %s: FAILED after %.1f s: %s", name, seconds, message)
                 raise RunError(message) from None
             seconds = time.perf_counter() - started
+            _record_relative_paths(tmp, notebook, executed, root)
             os.replace(tmp, executed)
             (run_dir / f"{name}.failed.ipynb").unlink(missing_ok=True)
             (run_dir / f"{name}.failed.html").unlink(missing_ok=True)
@@ -250,7 +265,7 @@ def run_batch(
             write_json(run_dir / STATE_FILE, state, sort_keys=True, default=str)
             result.steps.append(StepResult(name, "ran", seconds, html.name, declared=tuple(declared[name]),
                                            parameters=step_params))
-            log.info("step %s: done in %.1f s -> %s", name, seconds, html)
+            log.info("step %s: done in %.1f s -> %s", name, seconds, project_relative(html, root))
     finally:
         listed = {s.name for s in result.steps}
         for notebook in steps:  # after a failure, the steps it kept from running: their earlier outputs, if any

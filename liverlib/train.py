@@ -32,6 +32,7 @@ from liverlib.atomic import write_json
 from liverlib.augment import AugmentConfig
 from liverlib.losses import make_losses, make_metrics
 from liverlib.model import build_unet
+from liverlib.paths import project_relative
 from liverlib.saved_model import check_slicing, patients_record
 from liverlib.slice_dataset import load_split, read_manifest
 from liverlib.train_data import AugmentedTrainer, SliceBatches
@@ -254,7 +255,8 @@ def train_model(
         "backend": str, "seconds": float}``.
     """
     config = {k: v for k, v in locals().items() if k not in ("callbacks", "verbose")}
-    config = {k: str(v) if isinstance(v, Path) else v for k, v in config.items()}
+    for key in ("dataset_root", "run_dir"):  # recorded relative to the project root: no local path in the history
+        config[key] = project_relative(config[key])
     dataset_root, run_dir = Path(dataset_root), Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     manifest = read_manifest(dataset_root)

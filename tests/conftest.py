@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -62,10 +63,15 @@ def smoke_run(tmp_path_factory):
     from liverlib.runner import run_batch
 
     base = tmp_path_factory.mktemp("smoke")
+    # A project of its own (pyproject.toml marks its root), its notebooks run
+    # where JupyterLab runs them (kernel in notebooks/), with the relative
+    # data_root "data" a user has: each notebook must resolve it to <base>/data.
+    shutil.copytree(ROOT / "notebooks", base / "notebooks")
+    (base / "pyproject.toml").write_text("# the smoke run's project root\n")
     result = run_batch(
         "smoke",
-        overrides={"data_root": str(base / "data")},
-        notebook_dir=ROOT / "notebooks",
+        overrides={"data_root": "data"},
+        notebook_dir=base / "notebooks",
         config_dir=ROOT / "configs",
         runs_dir=base / "runs",
     )

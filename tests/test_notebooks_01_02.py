@@ -147,7 +147,7 @@ def test_01_decode_builds_the_dataset(notebook_run):
         "phantom-000", "phantom-001", "phantom-002"]
     processed = data / "processed" / "phantoms" / "32"
     manifest = read_manifest(processed)
-    assert manifest["image_size"] == 32 and manifest["channels"] == 2
+    assert manifest["image_size"] == 32 and manifest["channels"] == 4  # 2 windows + a neighbour slice each side (2.5D)
     summary = json.loads((Path(notebook_run["run_dir"]) / "decode_summary.json").read_text())
     assert summary["decode_status"] == {"decoded": 3, "skipped": 0, "failed": 0}
     assert summary["failures"] == []
@@ -156,7 +156,7 @@ def test_01_decode_builds_the_dataset(notebook_run):
         arrays = load_split(processed, split)
         counts = manifest["counts"][split]
         assert len(arrays) == counts["n"] > 0
-        assert arrays.images.shape[1:] == (32, 32, 2)
+        assert arrays.images.shape[1:] == (32, 32, 4)
         assert int(np.asarray(arrays.cancer).sum()) == counts["cancer"]
         assert set(np.unique(np.asarray(arrays.case_id))) == {c["case_id"] for c in summary["cases"]
                                                                 if c["split"] == split}

@@ -74,6 +74,18 @@ def test_phi_audit_finds_no_planted_identity(smoke_run):
     assert scanned > 20
 
 
+def test_no_local_path_reaches_the_run(smoke_run):
+    # Where the project lives (a home folder, a hospital share's name) is nobody's business:
+    # the run records paths relative to the project root.
+    base, result = smoke_run
+    where = str(base.resolve())
+    found = [p for p in result.run_dir.rglob("*") if p.is_file() and p.suffix in (".html", ".ipynb", ".json", ".log")
+             and where in p.read_bytes().decode("latin-1")]
+    assert found == []
+    summary = json.loads((result.run_dir / "decode_summary.json").read_text())
+    assert summary["raw_dir"] == "data/raw/phantoms-smoke" and summary["interim_dir"] == "data/interim/phantoms-smoke"
+
+
 def _figures_drawn(page, url: str) -> dict:
     page.goto(url)
     page.wait_for_timeout(500)
