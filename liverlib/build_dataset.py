@@ -345,8 +345,8 @@ def build_slice_dataset(
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``python -m liverlib build-dataset``."""
-    parser.add_argument("--interim", required=True, help="interim cache folder, e.g. data/interim/phantom")
-    parser.add_argument("--out", required=True, help="output folder, e.g. data/processed/phantom/128")
+    parser.add_argument("--interim", required=True, help="interim cache folder, e.g. data/interim/phantoms")
+    parser.add_argument("--out", required=True, help="output folder, e.g. data/processed/phantoms/128")
     parser.add_argument("--image-size", type=int, default=DEFAULT_IMAGE_SIZE, help="slice side in pixels")
     parser.add_argument("--spacing-mm", type=float, default=DEFAULT_SPACING_MM, help="isotropic resampling step (mm)")
     parser.add_argument(

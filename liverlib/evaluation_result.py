@@ -169,7 +169,7 @@ class EvaluationResult:
         return rows, detection
 
     def worst_slices(self, n: int = 6, require_reference: bool = True) -> np.ndarray:
-        """Indices of the ``n`` slices with the lowest per-image IoU (ties: highest cancer error)."""
+        """Indices of the ``n`` slices with the lowest per-image IoU (ties: dataset order)."""
         iou = np.asarray(self.per_image_iou["mean"], float)
         valid = ~np.isnan(iou) if require_reference else np.ones(len(iou), bool)
         order = np.argsort(np.where(valid, iou, np.inf), kind="stable")

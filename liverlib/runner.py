@@ -11,6 +11,8 @@ notebook, the cell and the error. A rerun skips the steps whose inputs
 
 from __future__ import annotations
 
+import ast
+import functools
 import hashlib
 import json
 import logging
@@ -98,8 +100,57 @@ def declared_parameters(notebook: Path) -> dict:
 MODEL_DIR_FILES = ("best_model.keras", "calibration.json", "preprocessing.json")
 
 
+@functools.cache
+def _code_digest() -> str:
+    """Hash of liverlib's own files: after a code change (a pull, an edit) every step is out of date."""
+    package = Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for path in sorted(p for p in package.rglob("*") if p.is_file() and p.suffix in (".py", ".html", ".css", ".js")):
+        digest.update(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def _effective(declared: dict, step_params: dict) -> dict:
+    """A step's parameter values: the profile's, else the notebook's literal defaults."""
+    values = {}
+    for key, info in declared.items():
+        try:
+            values[key] = ast.literal_eval(info.get("default", ""))
+        except (ValueError, SyntaxError):
+            continue
+    return {**values, **step_params}
+
+
+def _data_state(values: dict, root: Path) -> str | None:
+    """What a decoding step (one that reads ``source``) leaves under ``data/`` and reads from ``source``.
+
+    The slice dataset's build fingerprint (it covers ``cases.csv``, each cached
+    study and the slicing parameters; "-" when the dataset is missing) and, for a
+    folder of studies, each file's name, size and mtime. Recorded after the step
+    ran; a later run finds it out of date when the dataset was removed or rebuilt
+    or studies were added or changed, and the steps after it rerun only when the
+    dataset it leaves differs. None for the other steps.
+    """
+    if "source" not in values:
+        return None
+    digest = hashlib.sha256()
+    manifest = (project_path(values.get("data_root", "data"), root) / "processed" / str(values.get("dataset", ""))
+                / str(values.get("image_size", "")) / "manifest.json")
+    try:
+        digest.update(str(json.loads(manifest.read_text()).get("fingerprint")).encode())
+    except (OSError, ValueError):
+        digest.update(b"-")
+    source = project_path(str(values["source"]), root)
+    files = sorted(p for p in source.rglob("*") if p.is_file()) if source.is_dir() else [source] if source.is_file() else []
+    for path in files:
+        stat = path.stat()
+        digest.update(f"{path.relative_to(source).as_posix() if path != source else ''}:{stat.st_size}:{stat.st_mtime_ns};".encode())
+    return digest.hexdigest()
+
+
 def _fingerprint(notebook: Path, params: dict, upstream: str) -> str:
     digest = hashlib.sha256()
+    digest.update(_code_digest().encode())
     digest.update(notebook.read_bytes())
     digest.update(json.dumps(params, sort_keys=True, default=str).encode())
     digest.update(upstream.encode())
@@ -222,11 +273,14 @@ def run_batch(
             name = notebook.stem
             step_params = {k: v for k, v in params.items() if k in declared[name]}
             fp = _fingerprint(notebook, step_params, upstream)
-            upstream = fp
+            values = _effective(declared[name], step_params)
+            data = _data_state(values, root)
+            upstream = fp + (data or "")  # the steps after a decoding step also depend on the data it left
             executed = run_dir / notebook.name
             html = run_dir / f"{name}.html"
             previous = state.get(name, {})
-            up_to_date = previous.get("fingerprint") == fp and previous.get("status") == "ran" and executed.exists() and html.exists()
+            up_to_date = (previous.get("fingerprint") == fp and previous.get("status") == "ran" and executed.exists()
+                          and html.exists() and previous.get("data") == data)
             if i < first or name not in chosen or (up_to_date and not force):
                 reason = "before --from" if i < first else "not in --only" if name not in chosen else "up to date"
                 log.info("step %s: skipped (%s)", name, reason)
@@ -261,7 +315,11 @@ def run_batch(
             (run_dir / f"{name}.failed.ipynb").unlink(missing_ok=True)
             (run_dir / f"{name}.failed.html").unlink(missing_ok=True)
             export_html(executed, html, keep_code=keep_code)
+            data = _data_state(values, root)
+            upstream = fp + (data or "")
             state[name] = {"status": "ran", "seconds": round(seconds, 1), "fingerprint": fp, "parameters": step_params}
+            if data is not None:
+                state[name]["data"] = data
             write_json(run_dir / STATE_FILE, state, sort_keys=True, default=str)
             result.steps.append(StepResult(name, "ran", seconds, html.name, declared=tuple(declared[name]),
                                            parameters=step_params))

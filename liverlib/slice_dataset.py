@@ -133,7 +133,7 @@ def load_split(root: str | Path, split: str, mmap: bool = True) -> SliceSplit:
     for name in ARRAYS:
         path = folder / f"{name}.npy"
         if not path.exists():
-            raise DatasetError(path, "missing; rebuild the slice dataset (python -m liverlib decode ...)")
+            raise DatasetError(path, "missing; build the slice dataset (01_decode, or python -m liverlib build-dataset ...)")
         mode = "r" if mmap and name in ("images", "masks") else None
         arrays[name] = np.load(path, mmap_mode=mode, allow_pickle=False)
     data = SliceSplit(**arrays)
@@ -147,9 +147,20 @@ def write_manifest(root: str | Path, manifest: dict) -> Path:
 
 
 def read_manifest(root: str | Path) -> dict:
+    """The slice dataset's ``manifest.json``.
+
+    Args:
+        root: ``data/processed/<dataset>/<size>``.
+
+    Returns:
+        The manifest: ``image_size``, ``spacing_mm``, ``windows``, ``channels``,
+        ``context_slices``, ``crop``, ``counts`` per split and view, ``splits``
+        (case ids), ``failures`` and the build ``fingerprint``. Raises
+        ``DatasetError`` naming the file when it is missing.
+    """
     path = Path(root) / "manifest.json"
     if not path.exists():
-        raise DatasetError(path, "missing; rebuild the slice dataset (python -m liverlib decode ...)")
+        raise DatasetError(path, "missing; build the slice dataset (01_decode, or python -m liverlib build-dataset ...)")
     return json.loads(path.read_text())
 
 

@@ -128,6 +128,47 @@ def test_a_model_from_another_run_is_part_of_the_fingerprint(tmp_path):
     assert _fingerprint(notebook, {"max_cases": 48}, "up") != before
 
 
+DECODE = """import hashlib, json
+from liverlib.paths import project_path
+src = project_path(source)
+digest = hashlib.sha256(b"".join(p.read_bytes() for p in sorted(src.glob("*")))).hexdigest()
+out = project_path(data_root) / "processed" / dataset / str(image_size)
+out.mkdir(parents=True, exist_ok=True)
+(out / "manifest.json").write_text(json.dumps({"fingerprint": digest}))
+print("decoded", len(list(src.glob("*"))))"""
+DECODE_PARAMS = ("source: str = 'studies'  # studies\ndataset: str = 'd'  # name\nimage_size: int = 8  # px\n"
+                 "data_root: str = 'data'  # data\nrun_dir: str = 'x'  # run folder")
+
+
+@pytest.mark.slow
+def test_data_and_code_changes_make_steps_out_of_date(tmp_path, monkeypatch):
+    """A rerun is skipped only while the data a decoding step left, its studies and liverlib's code are unchanged."""
+    import liverlib.runner as runner
+
+    (tmp_path / "pyproject.toml").write_text("")  # the project root: relative paths resolve here
+    nbs = tmp_path / "notebooks"
+    nbs.mkdir()
+    _notebook(nbs / "01_decode.ipynb", DECODE, DECODE_PARAMS)
+    _notebook(nbs / "02_use.ipynb", "print('used')", "run_dir: str = 'x'  # run folder")
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "configs" / "tiny.yaml").write_text(yaml.safe_dump({"description": "tiny", "parameters": {}}))
+    (tmp_path / "studies").mkdir()
+    (tmp_path / "studies" / "a.dcm").write_bytes(b"study a")
+
+    def statuses():
+        return [s.status for s in _run(tmp_path).steps]
+
+    assert statuses() == ["ran", "ran"]
+    assert statuses() == ["skipped", "skipped"]
+    (tmp_path / "data" / "processed" / "d" / "8" / "manifest.json").unlink()  # make clean-data
+    assert statuses() == ["ran", "skipped"]  # rebuilt as it was: the next step's input is the same
+    (tmp_path / "studies" / "b.dcm").write_bytes(b"study b")  # a new study
+    assert statuses() == ["ran", "ran"]
+    assert statuses() == ["skipped", "skipped"]
+    monkeypatch.setattr(runner, "_code_digest", lambda: "liverlib of another commit")
+    assert statuses() == ["ran", "ran"]
+
+
 def test_overrides_are_typed():
     assert parse_overrides([["epochs", "5"], ["source", "data/raw/x"], ["windows", "[[60, 400]]"]]) == {
         "epochs": 5, "source": "data/raw/x", "windows": [[60, 400]]}
