@@ -6,7 +6,7 @@
    and scores them (:func:`liverlib.metrics.slice_metrics`: Dice/IoU per
    region, pixel accuracy, per-image IoU, cancer AUC/ROC/PR/confusion matrix,
    overall and per view; each AUC with a 95 % interval from resampling
-   patients, ``metrics.auc_ci_by_patient``);
+   patients, ``intervals.auc_ci_by_patient``);
 2. predicts up to ``max_cases`` test studies from the interim cache in 3D
    (:func:`liverlib.predict.predict_volume`: three views, fusion, lesions,
    volumetry) and scores each single view and the fusion;
@@ -43,7 +43,7 @@ from pathlib import Path
 
 import numpy as np
 
-from liverlib import metrics
+from liverlib import intervals, metrics
 from liverlib.atomic import write_json
 from liverlib.evaluation_result import EvaluationResult, SlicePredictions, headline, summarize_cases
 from liverlib.paths import project_relative
@@ -145,13 +145,13 @@ def _add_auc_intervals(groups: dict, y, score, view, patients) -> None:
     view = np.asarray(view)
     for name, group in groups.items():
         sel = np.ones(len(view), bool) if name == "overall" else view == VIEWS.index(name)
-        group["cancer"]["auc_ci95"] = metrics.auc_ci_by_patient(np.asarray(y)[sel], np.asarray(score)[sel], patients[sel])
+        group["cancer"]["auc_ci95"] = intervals.auc_ci_by_patient(np.asarray(y)[sel], np.asarray(score)[sel], patients[sel])
 
 
 def _fused_slice_metrics(data: SliceSplit, slices: SlicePredictions, threshold: float) -> dict:
     """``metrics.slice_metrics`` of the fused 3D result on the slices of the studies predicted in 3D ({} if none),
-    with the AUC's 95 % interval by patient (``metrics.auc_ci_by_patient``) and its gain over the cancer head's
-    AUC on the same slices, with the interval of that difference (``metrics.auc_difference_ci_by_patient``)."""
+    with the AUC's 95 % interval by patient (``intervals.auc_ci_by_patient``) and its gain over the cancer head's
+    AUC on the same slices, with the interval of that difference (``intervals.auc_difference_ci_by_patient``)."""
     covered = ~np.isnan(slices.cancer_fused)
     if not covered.any():
         return {}
@@ -168,7 +168,7 @@ def _fused_slice_metrics(data: SliceSplit, slices: SlicePredictions, threshold: 
     # Fused against the cancer head on the same slices and the same resampled patients.
     head_auc = metrics.classification_scores(y, slices.cancer_prob[idx])["auc"]
     cancer["auc_gain_over_head"] = cancer["auc"] - head_auc
-    cancer["auc_gain_over_head_ci95"] = metrics.auc_difference_ci_by_patient(
+    cancer["auc_gain_over_head_ci95"] = intervals.auc_difference_ci_by_patient(
         y, slices.cancer_fused[idx], slices.cancer_prob[idx], patients)
     return out
 

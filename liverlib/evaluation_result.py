@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from liverlib import metrics
+from liverlib import intervals, metrics
 from liverlib.slice_dataset import VIEWS, SliceSplit
 
 #: Column title of the AUC's interval, in the 04 table and on the index page.
@@ -215,7 +215,7 @@ def patient_cancer_auc(cases: list[dict]) -> dict:
         both kinds of patient are there and every case has that score
         (summaries written before ``fused_cancer_score`` lack it); the
         difference's 95 % interval resamples patients
-        (:func:`liverlib.metrics.auc_difference_ci_by_patient`). With few
+        (:func:`liverlib.intervals.auc_difference_ci_by_patient`). With few
         tumor-free patients (the demo's test split has one) read the held-out
         cohort's figures.
     """
@@ -231,7 +231,7 @@ def patient_cancer_auc(cases: list[dict]) -> dict:
         scores[key] = values
     if out["head_auc"] is not None and out["fused_auc"] is not None:
         out["fused_minus_head"] = out["fused_auc"] - out["head_auc"]
-        out["fused_minus_head_ci95"] = metrics.auc_difference_ci_by_patient(
+        out["fused_minus_head_ci95"] = intervals.auc_difference_ci_by_patient(
             truth.astype(int), scores["fused_auc"], scores["head_auc"], np.arange(len(cases)))
     return out
 
