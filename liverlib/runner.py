@@ -6,7 +6,10 @@ writes the executed notebooks and one self-contained HTML report each into
 ``outputs/runs/<run_id>/`` (never back into ``notebooks/``), then
 ``index.html``. A failing notebook stops the batch with a message naming the
 notebook, the cell and the error. A rerun skips the steps whose inputs
-(notebook, parameters, upstream steps) are unchanged, unless ``--force``.
+(notebook, parameters, upstream steps, liverlib's code, and for the decoding
+step the dataset it built and the studies it reads) are unchanged, unless
+``--force``. Kernels start in the notebooks' folder, as JupyterLab starts
+them; relative paths mean the project root there as here.
 """
 
 from __future__ import annotations
