@@ -17,7 +17,9 @@ Slice selection, per study and view:
   from the first liver slice, so near-duplicate neighbours are thinned;
 * plus ``liver_free_fraction`` of the liver-free slices that show body (max
   above -500 HU), after the same stride, drawn at random with a seed derived
-  from ``seed``, the case id and the view (the same whatever the case order);
+  from ``seed``, the study's row in ``cases.csv`` (its source order, the same in
+  every checkout) and the view; adding or removing a study moves the rows after
+  it, and so their draws;
 * ``cancer`` is 1 when any tumor pixel (label 2) is in the slice's mask.
 
 The manifest holds a fingerprint of the inputs (cases.csv, each npz's size and

@@ -90,10 +90,11 @@ def predict_slices(model, data: SliceSplit, batch_size: int = 32) -> SlicePredic
 
 def _read_back_fused(case_id: str, fused_cube: np.ndarray, consensus: np.ndarray, ref: np.ndarray | None, data: SliceSplit,
                      slices: SlicePredictions, case_ids, views, slice_index, tumor_threshold: float,
-                     pixel_mm: float) -> str | None:
+                     pixel_mm: float, min_lesion_mm: float = 0.0) -> str | None:
     """Fill ``slices.cancer_fused`` / ``fused_mask`` for the test slices of one study.
 
-    The label is read off the fused probabilities, the score off the views'
+    The label is read off the fused probabilities (with the study label's rule
+    for small tumor components, ``drop_small_lesions``), the score off the views'
     tumor consensus (``predict.tumor_consensus``) inside the fused foreground.
 
     The slices are cut from the same cube as the fused result, so the study's
@@ -102,6 +103,7 @@ def _read_back_fused(case_id: str, fused_cube: np.ndarray, consensus: np.ndarray
     say), the study's slices stay unscored and the reason is returned.
     """
     from liverlib.predict import fused_slice_scores, label_from_probs, reach_slices
+    from liverlib.study_prediction import drop_small_lesions
     from liverlib.views import view_slices
 
     rows = np.nonzero(case_ids == case_id)[0]
@@ -111,10 +113,12 @@ def _read_back_fused(case_id: str, fused_cube: np.ndarray, consensus: np.ndarray
             return (f"its interim label does not match the slice dataset in {differ} of {len(rows)} slices: "
                     "fused result not scored per slice (rebuild the dataset from this cache)")
     scores = fused_slice_scores(consensus, reach=reach_slices(pixel_mm), background=fused_cube[..., 0])
+    label = label_from_probs(fused_cube, tumor_threshold)
+    drop_small_lesions(label, (pixel_mm,) * 3, min_lesion_mm)
     for i in rows:
         view = VIEWS[views[i]]
         slices.cancer_fused[i] = scores[view][slice_index[i]]
-        slices.fused_mask[i] = label_from_probs(view_slices(fused_cube, view)[slice_index[i]], tumor_threshold)
+        slices.fused_mask[i] = view_slices(label, view)[slice_index[i]]
     return None
 
 
@@ -188,6 +192,7 @@ def evaluate_run(
     batch_size: int = 32,
     max_cases: int = 6,
     tumor_threshold: float | None = None,
+    min_lesion_mm: float = 5.0,
     write: bool = True,
     progress: bool = True,
 ) -> EvaluationResult:
@@ -214,6 +219,8 @@ def evaluate_run(
             the model (chosen on the validation split by
             ``calibrate.calibrate_run``) or 0.5, the argmax, without one.
             ``metrics.json`` records it and its source.
+        min_lesion_mm: Tumor components of the 3D labels smaller than a
+            sphere of this diameter become liver (``drop_small_lesions``; 0 keeps all).
         write: Write ``metrics.json`` and ``predictions/``.
         progress: Print one line per case.
 
@@ -253,7 +260,8 @@ def evaluate_run(
     if write:
         shutil.rmtree(run_dir / "predictions.tmp", ignore_errors=True)  # left by a crashed run
     tumor_threshold, threshold_source = _tumor_threshold(model_path, tumor_threshold, split)
-    params = replace(PredictParams.from_manifest(manifest), tumor_threshold=tumor_threshold)
+    params = replace(PredictParams.from_manifest(manifest), tumor_threshold=tumor_threshold,
+                     min_lesion_mm=float(min_lesion_mm))
     if interim_dir is not None and max_cases > 0:
         rows = [r for r in read_cases(interim_dir) if r.get("split") == split]
         for row in rows[:max_cases]:  # cases.csv's (source) order: the same studies in every checkout
@@ -274,7 +282,8 @@ def evaluate_run(
                 volume.label, slice_grid, order=0, fill=0, dtype=np.uint8)
             reason = _read_back_fused(pred.case_id, pred.fused_in(slice_grid), pred.tumor_consensus_in(slice_grid),
                                       slice_ref, data, slices, case_ids,
-                                      views, slice_index, params.tumor_threshold, slice_grid.cube_spacing_mm)
+                                      views, slice_index, params.tumor_threshold, slice_grid.cube_spacing_mm,
+                                      params.min_lesion_mm)
             if reason:
                 failures.append({"case_id": pred.case_id, "reason": reason})
             viewer[pred.case_id] = {"hu": pred.cube_hu.astype(np.float16), "probs": fused_cube.astype(np.float16),
@@ -300,6 +309,7 @@ def evaluate_run(
         "split": split,
         "threshold": float(threshold),
         "tumor_threshold": params.tumor_threshold,
+        "min_lesion_mm": params.min_lesion_mm,
         "tumor_threshold_source": threshold_source,
         "model": model_path.name,
         "model_dir": project_relative(model_path.parent),  # another run's folder when 04's model_dir named one

@@ -47,7 +47,11 @@ def project_relative(path: str | Path, root: str | Path | None = None) -> str:
     """
     root = Path(root or project_root()).resolve()
     path = project_path(path, root)
-    try:
-        return path.resolve().relative_to(root).as_posix()
-    except ValueError:
-        return str(path)
+    for candidate in (path, path.resolve()):  # as given first: a symlinked data folder stays "data/raw/x"
+        try:
+            relative = candidate.relative_to(root)
+        except ValueError:
+            continue
+        if ".." not in relative.parts:
+            return relative.as_posix()
+    return str(path.resolve())

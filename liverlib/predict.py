@@ -301,6 +301,7 @@ def predict_path(
     case_id: str | None = None,
     model=None,
     tumor_threshold: float | None = None,
+    min_lesion_mm: float | None = None,
 ) -> dict:
     """Predict a study from disk and write ``mask.nii.gz``, ``summary.json``, ``overlay.png``.
 
@@ -315,6 +316,8 @@ def predict_path(
         model: An already loaded model (skips loading ``model_path``).
         tumor_threshold: Tumor threshold of the fused label (default: the
             model's ``calibration.json``, else 0.5 = argmax).
+        min_lesion_mm: Tumor components smaller than a sphere of this
+            diameter become liver (default 5 mm; 0 keeps every component).
 
     Returns:
         The summary dict (as written), with ``"files"`` naming the outputs.
@@ -327,6 +330,8 @@ def predict_path(
     params = resolve_params(model_path, manifest)
     if tumor_threshold is not None:
         params = dataclasses.replace(params, tumor_threshold=float(tumor_threshold))
+    if min_lesion_mm is not None:
+        params = dataclasses.replace(params, min_lesion_mm=float(min_lesion_mm))
     if params.image_size != int(model.input_shape[1]):
         params = dataclasses.replace(params, image_size=int(model.input_shape[1]))
     pred = predict_volume(volume, model, params, batch_size)
@@ -362,6 +367,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tumor-threshold", type=float, default=None,
                         help="fused tumor probability that makes a voxel tumor (default: calibration.json beside "
                              "the model, else 0.5 = argmax)")
+    parser.add_argument("--min-lesion-mm", type=float, default=None,
+                        help="tumor components smaller than a sphere of this diameter become liver (default 5; 0 keeps all)")
 
 
 def _score_text(score) -> str:
@@ -374,7 +381,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         summary = predict_path(args.study, args.model, args.out, args.batch_size, args.manifest, args.case_id,
-                               tumor_threshold=args.tumor_threshold)
+                               tumor_threshold=args.tumor_threshold, min_lesion_mm=args.min_lesion_mm)
     except StudyError as exc:
         print(f"{type(exc).__name__}: {exc}")
         return 1

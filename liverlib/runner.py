@@ -146,7 +146,10 @@ def _data_state(values: dict, root: Path) -> str | None:
     source = project_path(str(values["source"]), root)
     files = sorted(p for p in source.rglob("*") if p.is_file()) if source.is_dir() else [source] if source.is_file() else []
     for path in files:
-        stat = path.stat()
+        try:
+            stat = path.stat()
+        except FileNotFoundError:  # removed while listing
+            continue
         digest.update(f"{path.relative_to(source).as_posix() if path != source else ''}:{stat.st_size}:{stat.st_mtime_ns};".encode())
     return digest.hexdigest()
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from liverlib.liver_box import LIVER_MARGIN_MM
+from liverlib.paths import project_path
 from liverlib.views import CONTEXT_STEP, DEFAULT_IMAGE_SIZE, DEFAULT_SPACING_MM, DEFAULT_WINDOWS
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,9 @@ class PredictParams:
             (:func:`liverlib.views.to_cube`); datasets built before it have no
             ``antialias`` and read as False, so their models see the slices
             they were trained on.
+        min_lesion_mm: Tumor components of the label smaller than a sphere of
+            this diameter (5 mm: 65 mm^3) become liver
+            (:func:`liverlib.study_prediction.drop_small_lesions`); 0 keeps all.
     """
 
     image_size: int = DEFAULT_IMAGE_SIZE
@@ -56,6 +60,7 @@ class PredictParams:
     crop: str = "body"
     liver_margin_mm: float = LIVER_MARGIN_MM
     antialias: bool = True
+    min_lesion_mm: float = 5.0
 
     @classmethod
     def from_manifest(cls, manifest: dict) -> PredictParams:
@@ -69,13 +74,14 @@ class PredictParams:
             crop=str(manifest.get("crop", "body")),
             liver_margin_mm=float(manifest.get("liver_margin_mm", LIVER_MARGIN_MM)),
             antialias=bool(manifest.get("antialias", False)),
+            min_lesion_mm=float(manifest.get("min_lesion_mm", 5.0)),
         )
 
     def to_dict(self) -> dict:
         return {"image_size": self.image_size, "spacing_mm": self.spacing_mm, "windows": [list(w) for w in self.windows],
                 "context_slices": self.context_slices, "context_step": self.context_step,
                 "tumor_threshold": self.tumor_threshold, "crop": self.crop, "liver_margin_mm": self.liver_margin_mm,
-                "antialias": self.antialias}
+                "antialias": self.antialias, "min_lesion_mm": self.min_lesion_mm}
 
 
 def resolve_params(model_path: str | Path | None = None, manifest: dict | str | Path | None = None) -> PredictParams:
@@ -108,7 +114,7 @@ def resolve_params(model_path: str | Path | None = None, manifest: dict | str | 
         if history.exists():
             root = json.loads(history.read_text()).get("config", {}).get("dataset_root")
             if root:
-                candidates.append(Path(root) / "manifest.json")
+                candidates.append(project_path(root) / "manifest.json")  # recorded relative to the project root
     for path in candidates:
         if path.exists():
             params = PredictParams.from_manifest(json.loads(path.read_text()))

@@ -22,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy import ndimage as ndi
 
 from liverlib import metrics
 from liverlib.liver_box import resample_between
@@ -170,6 +171,8 @@ class StudyPrediction:
             z1 = min(nz, z0 + slab)
             for label, probs in zip(labels, self._mapped(cubes, (z0, z1)), strict=True):
                 label[z0:z1] = label_from_probs(probs, self.params.tumor_threshold)
+        for label in labels:  # the same rule for the fused label and each view's
+            drop_small_lesions(label, self.grid.spacing, self.params.min_lesion_mm)
         return labels
 
     def study_probs(self) -> np.ndarray:
@@ -250,6 +253,39 @@ def tumor_consensus(cube_probs: dict) -> np.ndarray:
         term = np.log(np.maximum(np.asarray(probs[..., 2], np.float32), np.float32(CONSENSUS_FLOOR)))
         log_sum = term if log_sum is None else log_sum + term
     return np.exp(log_sum / len(cube_probs)).astype(np.float32)
+
+
+def drop_small_lesions(label: np.ndarray, spacing, min_diameter_mm: float) -> int:
+    """Relabel as liver, in place, every tumor component smaller than a sphere of ``min_diameter_mm``.
+
+    At the calibrated threshold the fused label keeps specks of a few voxels
+    (on 48 held-out phantoms 759 components for 125 lesions before this rule):
+    each would count as a lesion. Lesions under 5 mm are below what CT reports
+    characterise, and the phantoms' smallest lesions are 5 mm. The specks lie
+    in the foreground (tumor needs P(background) < 0.5), so they become liver.
+    Components are 26-connected, as :func:`liverlib.metrics.lesion_detection` counts them.
+
+    Args:
+        label: uint8 ``(z, y, x)`` 0/1/2, changed in place.
+        spacing: ``(dz, dy, dx)`` in mm, e.g. ``(5.0, 0.7, 0.7)``.
+        min_diameter_mm: e.g. 5.0 (a component under 65 mm^3 goes); 0 keeps all.
+
+    Returns:
+        How many components were relabelled.
+    """
+    if min_diameter_mm <= 0:
+        return 0
+    tumor = label == 2
+    boxes = ndi.find_objects(tumor.astype(np.uint8))
+    if not boxes or boxes[0] is None:
+        return 0
+    box = boxes[0]  # the tumor's bounding box: a clinical study's grid is 50 M voxels, its tumors far fewer
+    components, _ = ndi.label(tumor[box], structure=np.ones((3, 3, 3), bool))
+    volumes = np.bincount(components.ravel())[1:] * float(np.prod(spacing))
+    small = np.flatnonzero(volumes < np.pi / 6 * float(min_diameter_mm) ** 3) + 1
+    if small.size:
+        label[box][np.isin(components, small)] = 1
+    return int(small.size)
 
 
 def label_from_probs(probs: np.ndarray, tumor_threshold: float = 0.5) -> np.ndarray:
@@ -363,8 +399,6 @@ def fused_slice_scores(fused_tumor: np.ndarray, views=VIEWS, smooth: int = FUSED
         View name -> ``(S,)`` float32 scores in that view's slice order
         (``views.view_slices``), e.g. ``scores["axial"][k]`` for axial slice ``k``.
     """
-    from scipy import ndimage as ndi
-
     cube = np.asarray(fused_tumor, np.float32)
     if background is not None:
         cube = np.where(np.asarray(background) < 0.5, cube, np.float32(0))

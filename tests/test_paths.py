@@ -15,3 +15,14 @@ def test_paths_resolve_against_the_nearest_pyproject(tmp_path, monkeypatch):
     assert project_relative("outputs/runs/demo") == "outputs/runs/demo"
     outside = tmp_path.parent / "elsewhere"
     assert project_path(outside) == outside and project_relative(outside) == str(outside.resolve())
+
+
+def test_a_symlinked_or_climbing_path_records_no_local_path(tmp_path, monkeypatch):
+    project, disk = tmp_path / "project", tmp_path / "other_disk"
+    (project / "data" / "raw").mkdir(parents=True)
+    (project / "pyproject.toml").write_text("")
+    (disk / "cohort").mkdir(parents=True)
+    (project / "data" / "raw" / "my_cohort").symlink_to(disk / "cohort")
+    monkeypatch.chdir(project)
+    assert project_relative("data/raw/my_cohort") == "data/raw/my_cohort"  # not /.../other_disk/cohort
+    assert project_relative("../other_disk/cohort") == str((disk / "cohort").resolve())  # outside: absolute, no ".."

@@ -41,3 +41,21 @@ def test_a_model_that_cannot_be_checked_says_so(tmp_path, caplog):
         check_unseen(foreign, ["b"], "heldout/test")  # named with another checkout's salt: "b" is not the same patient
     assert "does not list the model's training patients" in caplog.text
     assert "another pseudonym salt" in caplog.text
+
+
+def test_a_relative_dataset_root_in_the_history_means_the_project_root(tmp_path, monkeypatch):
+    # training_history.json records dataset_root relative to the project root; a kernel in
+    # notebooks/ must still find the manifest there (not fall back to the defaults).
+    from liverlib.saved_model import resolve_params
+
+    (tmp_path / "pyproject.toml").write_text("")
+    dataset = tmp_path / "data" / "processed" / "x" / "8"
+    dataset.mkdir(parents=True)
+    (dataset / "manifest.json").write_text(json.dumps({"image_size": 8, "spacing_mm": 2.5, "min_lesion_mm": 3.0}))
+    run = tmp_path / "outputs" / "runs" / "r"
+    run.mkdir(parents=True)
+    (run / "training_history.json").write_text(json.dumps({"config": {"dataset_root": "data/processed/x/8"}}))
+    (tmp_path / "notebooks").mkdir()
+    monkeypatch.chdir(tmp_path / "notebooks")
+    params = resolve_params(run / "best_model.keras")
+    assert (params.image_size, params.spacing_mm, params.min_lesion_mm) == (8, 2.5, 3.0)
