@@ -276,16 +276,21 @@ def drop_small_lesions(label: np.ndarray, spacing, min_diameter_mm: float) -> in
     if min_diameter_mm <= 0:
         return 0
     tumor = label == 2
-    boxes = ndi.find_objects(tumor.astype(np.uint8))
+    boxes = ndi.find_objects(tumor.view(np.uint8))
     if not boxes or boxes[0] is None:
         return 0
     box = boxes[0]  # the tumor's bounding box: a clinical study's grid is 50 M voxels, its tumors far fewer
-    components, _ = ndi.label(tumor[box], structure=np.ones((3, 3, 3), bool))
-    volumes = np.bincount(components.ravel())[1:] * float(np.prod(spacing))
-    small = np.flatnonzero(volumes < np.pi / 6 * float(min_diameter_mm) ** 3) + 1
-    if small.size:
-        label[box][np.isin(components, small)] = 1
-    return int(small.size)
+    tumor = tumor[box]
+    try:  # half the memory of int32 for the up to 65,535 components a study has
+        components, n = ndi.label(tumor, structure=np.ones((3, 3, 3), bool), output=np.uint16)
+    except RuntimeError:  # more components than uint16 holds (a model that calls noise tumor)
+        components, n = ndi.label(tumor, structure=np.ones((3, 3, 3), bool))
+    volumes = np.bincount(components.ravel(), minlength=n + 1)[1:] * float(np.prod(spacing))
+    small = np.zeros(n + 1, bool)
+    small[1:] = volumes < np.pi / 6 * float(min_diameter_mm) ** 3
+    if small.any():
+        label[box][small[components]] = 1
+    return int(small.sum())
 
 
 def label_from_probs(probs: np.ndarray, tumor_threshold: float = 0.5) -> np.ndarray:
