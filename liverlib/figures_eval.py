@@ -158,11 +158,16 @@ def score_scatter_figure(cancer_prob: np.ndarray, tumor_iou: np.ndarray, cancer_
 
 
 def case_dice_figure(cases: list[dict], region: str = "tumor"):
-    """Per-case 3D Dice of each single view and of the fusion (grouped bars), with both patient cancer scores.
+    """Per-case 3D Dice of each single view and of the fusion (grouped bars); for the tumor, both patient
+    cancer scores as markers beside them (a liver Dice has nothing to say about them).
 
     Args:
         cases: ``metrics.json["cases"]`` (summaries with ``metrics.dice``).
         region: ``liver`` or ``tumor``.
+
+    Returns:
+        A ``plotly.graph_objects.Figure``: one bar trace per view and the fusion (e.g. fused tumor
+        Dice 0.72 next to the axial 0.65 of a case), then the score markers when ``region`` is tumor.
     """
     import plotly.graph_objects as go
 
@@ -172,13 +177,15 @@ def case_dice_figure(cases: list[dict], region: str = "tumor"):
     for view in VIEWS + ("fused",):
         fig.add_trace(go.Bar(x=names, y=[c["metrics"]["dice"][view][region] for c in scored], name=view,
                              marker_color=COLORS[view]))
-    fig.add_trace(go.Scatter(x=names, y=[c["cancer_score"] for c in scored], mode="markers", name="cancer score (head)",
-                             marker={"symbol": "diamond", "size": 11, "color": "black"}))
-    fused = [c.get("fused_cancer_score") for c in scored]
-    if any(v is not None for v in fused):  # summaries written before the fused score lack it
-        fig.add_trace(go.Scatter(x=names, y=fused, mode="markers", name="cancer score (fused volume)",
-                                 marker={"symbol": "diamond-open", "size": 11, "color": COLORS["fused"]}))
-    fig.update_layout(title=f"3D {region} Dice per case: single views vs fusion", yaxis_title="Dice / score",
+    if region == "tumor":
+        fig.add_trace(go.Scatter(x=names, y=[c["cancer_score"] for c in scored], mode="markers",
+                                 name="cancer score (head)", marker={"symbol": "diamond", "size": 11, "color": "black"}))
+        fused = [c.get("fused_cancer_score") for c in scored]
+        if any(v is not None for v in fused):  # summaries written before the fused score lack it
+            fig.add_trace(go.Scatter(x=names, y=fused, mode="markers", name="cancer score (fused volume)",
+                                     marker={"symbol": "diamond-open", "size": 11, "color": COLORS["fused"]}))
+    fig.update_layout(title=f"3D {region} Dice per case: single views vs fusion",
+                      yaxis_title="Dice / score" if region == "tumor" else "Dice",
                       yaxis_range=[0, 1.05], barmode="group", **LAYOUT)
     return fig
 

@@ -325,6 +325,8 @@ def test_figures_and_viewers(tiny_run):
     ]
     assert all(isinstance(f, go.Figure) and f.data for f in figs)
     assert len(figs[0].data) == 5  # overall + 3 views + chance line
+    assert [t.name for t in figs[6].data][-2:] == ["cancer score (head)", "cancer score (fused volume)"]
+    assert [t.type for t in figures_eval.case_dice_figure(result.cases, "liver").data] == ["bar"] * 4  # no scores
     with_fused = figures_eval.roc_figure(sm, result.metrics["slice_fused"]["overall"]["cancer"])
     assert len(with_fused.data) == 6 and with_fused.data[4].name.startswith("fused 3D")
     pr_fused = figures_eval.pr_figure(sm, result.metrics["slice_fused"]["overall"]["cancer"])
