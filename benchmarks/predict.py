@@ -63,9 +63,10 @@ def main(argv=None) -> int:
     import keras
 
     import liverlib.predict
+    from liverlib.labels import drop_small_lesions, label_from_probs
     from liverlib.model import build_unet
     from liverlib.predict import PredictParams, predict_volume
-    from liverlib.study_prediction import SLAB_SLICES, drop_small_lesions, label_from_probs
+    from liverlib.study_prediction import SLAB_SLICES
     from liverlib.views import input_channels
 
     keras.utils.set_random_seed(0)

@@ -102,8 +102,8 @@ def _read_back_fused(case_id: str, fused_cube: np.ndarray, consensus: np.ndarray
     mask; where it does not (an interim cache rebuilt after the slice dataset,
     say), the study's slices stay unscored and the reason is returned.
     """
+    from liverlib.labels import drop_small_lesions
     from liverlib.predict import fused_slice_scores, label_from_probs, reach_slices
-    from liverlib.study_prediction import drop_small_lesions
     from liverlib.views import view_slices
 
     rows = np.nonzero(case_ids == case_id)[0]

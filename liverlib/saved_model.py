@@ -48,7 +48,7 @@ class PredictParams:
             they were trained on.
         min_lesion_mm: Tumor components of the label smaller than a sphere of
             this diameter (5 mm: 65 mm^3) become liver
-            (:func:`liverlib.study_prediction.drop_small_lesions`); 0 keeps all.
+            (:func:`liverlib.labels.drop_small_lesions`); 0 keeps all.
     """
 
     image_size: int = DEFAULT_IMAGE_SIZE

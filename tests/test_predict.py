@@ -458,20 +458,3 @@ def test_predict_stack_builds_the_training_inputs_and_keeps_air_neighbours():
     near = {i for i in range(10) if any(4 <= i + o <= 5 for o in (-CONTEXT_STEP, 0, CONTEXT_STEP))}
     assert near <= set(run)  # slices 2-7: the body or a neighbour is in them
     assert len(x) == len(near) + 1  # plus one representative all-air slice
-
-
-def test_tumor_specks_under_a_5_mm_sphere_become_liver():
-    from liverlib.study_prediction import drop_small_lesions
-
-    label = np.ones((12, 12, 12), np.uint8)
-    label[1:4, 1:4, 1:4] = 2  # 27 voxels: 27 mm^3 at 1 mm, under a 5 mm sphere's 65 mm^3
-    label[6:11, 6:11, 6:11] = 2  # 125 mm^3: a lesion
-    label[0, 11, 11] = label[1, 10, 10] = 2  # two voxels touching at a corner: one 26-connected speck
-    kept = label.copy()
-    assert drop_small_lesions(label, (1.0, 1.0, 1.0), 5.0) == 2
-    assert (label[1:4, 1:4, 1:4] == 1).all() and label[0, 11, 11] == 1 and label[1, 10, 10] == 1
-    assert (label[6:11, 6:11, 6:11] == 2).all() and (label == 2).sum() == 125
-    coarse = kept.copy()  # the same voxels at 2 mm are 8 times the volume: the 27-voxel one stays
-    assert drop_small_lesions(coarse, (2.0, 2.0, 2.0), 5.0) == 1 and (coarse[1:4, 1:4, 1:4] == 2).all()
-    untouched = kept.copy()
-    assert drop_small_lesions(untouched, (1.0, 1.0, 1.0), 0.0) == 0 and (untouched == kept).all()
