@@ -46,6 +46,7 @@ import numpy as np
 from liverlib import intervals, metrics
 from liverlib.atomic import write_json
 from liverlib.evaluation_result import EvaluationResult, SlicePredictions, headline, summarize_cases
+from liverlib.labels import MIN_LESION_MM
 from liverlib.paths import project_relative
 from liverlib.slice_dataset import VIEWS, SliceSplit, load_split, read_manifest
 
@@ -192,7 +193,7 @@ def evaluate_run(
     batch_size: int = 32,
     max_cases: int = 6,
     tumor_threshold: float | None = None,
-    min_lesion_mm: float = 5.0,
+    min_lesion_mm: float = MIN_LESION_MM,
     write: bool = True,
     progress: bool = True,
 ) -> EvaluationResult:

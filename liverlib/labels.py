@@ -15,6 +15,10 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage as ndi
 
+#: Tumor components smaller than a sphere of this diameter (mm) become liver:
+#: lesions under 5 mm are below what CT reports characterise.
+MIN_LESION_MM = 5.0
+
 
 def drop_small_lesions(label: np.ndarray, spacing, min_diameter_mm: float) -> int:
     """Relabel as liver, in place, every tumor component smaller than a sphere of ``min_diameter_mm``.

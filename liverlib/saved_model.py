@@ -14,6 +14,7 @@ import logging
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from liverlib.labels import MIN_LESION_MM
 from liverlib.liver_box import LIVER_MARGIN_MM
 from liverlib.paths import project_path
 from liverlib.views import CONTEXT_STEP, DEFAULT_IMAGE_SIZE, DEFAULT_SPACING_MM, DEFAULT_WINDOWS
@@ -60,7 +61,7 @@ class PredictParams:
     crop: str = "body"
     liver_margin_mm: float = LIVER_MARGIN_MM
     antialias: bool = True
-    min_lesion_mm: float = 5.0
+    min_lesion_mm: float = MIN_LESION_MM
 
     @classmethod
     def from_manifest(cls, manifest: dict) -> PredictParams:
@@ -74,7 +75,7 @@ class PredictParams:
             crop=str(manifest.get("crop", "body")),
             liver_margin_mm=float(manifest.get("liver_margin_mm", LIVER_MARGIN_MM)),
             antialias=bool(manifest.get("antialias", False)),
-            min_lesion_mm=float(manifest.get("min_lesion_mm", 5.0)),
+            min_lesion_mm=float(manifest.get("min_lesion_mm", MIN_LESION_MM)),
         )
 
     def to_dict(self) -> dict:

@@ -99,12 +99,6 @@ def test_decode_failures_hide_study_names(tmp_path):
     assert str(tmp_path) not in named[0]["reason"]
 
 
-def test_project_path_uses_project_root(monkeypatch, tmp_path):
-    monkeypatch.chdir(NOTEBOOKS)
-    assert cp.project_path("data") == ROOT / "data"
-    assert cp.project_path(tmp_path) == tmp_path
-
-
 def test_is_image_folder(tmp_path):
     assert not cp.is_image_folder(tmp_path)
     (tmp_path / "train" / "images").mkdir(parents=True)
