@@ -8,12 +8,16 @@ For the demo and full model configurations at 128x128 this prints:
 * their ratio (target >= 0.9: the pipeline must not starve the model);
 * achieved GFLOP/s (3 x the analytic forward FLOPs of the conv/dense layers,
   ``liverlib.model.model_flops``) against a float32 matmul measured here;
-* the estimated accelerator memory of training the full profile.
+* the estimated accelerator memory of training the full profile, and on a
+  GPU the measured peak (``device_peak_bytes``).
 
 Usage::
 
     python benchmarks/train.py                      # short (< 2 min on 2 cores)
     python benchmarks/train.py --steps 20 --batch-size 32 --configs full
+    # on a GPU (JAX): measured peak memory of the full profile's training
+    XLA_PYTHON_CLIENT_PREALLOCATE=false KERAS_BACKEND=jax \\
+        python benchmarks/train.py --configs full --batch-size 32 --mixed-precision --steps 20
 """
 
 from __future__ import annotations
@@ -103,6 +107,30 @@ def matmul_gflops(n: int = 2048, repeats: int = 5) -> float:
     return 2 * n**3 * repeats / (time.perf_counter() - t) / 1e9
 
 
+def device_peak_bytes():
+    """Peak accelerator memory of this process so far (None on CPU or when unknown).
+
+    JAX reports its allocator's peak (run with ``XLA_PYTHON_CLIENT_PREALLOCATE=false``
+    so the figure is not the preallocated pool); TensorFlow its GPU:0 peak.
+    """
+    import keras
+
+    try:
+        if keras.backend.backend() == "jax":
+            import jax
+
+            device = jax.devices()[0]
+            return None if device.platform == "cpu" else device.memory_stats().get("peak_bytes_in_use")
+        if keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
+
+            if tf.config.list_physical_devices("GPU"):
+                return tf.config.experimental.get_memory_info("GPU:0")["peak"]
+    except (AttributeError, KeyError, RuntimeError, ValueError):
+        return None
+    return None
+
+
 def bench_config(name, cfg, split, args, peak):
     import keras
 
@@ -113,6 +141,8 @@ def bench_config(name, cfg, split, args, peak):
 
     size, channels = split.images.shape[1], split.images.shape[3]
     keras.utils.set_random_seed(0)
+    if args.mixed_precision:
+        keras.mixed_precision.set_global_policy("mixed_float16")
     net = build_unet(size, channels, **cfg)
     flops = model_flops(net)
     loss, weights = make_losses()
@@ -120,10 +150,12 @@ def bench_config(name, cfg, split, args, peak):
     # 1. the real pipeline: memory-mapped split, shuffled, augmented in the step.
     trainer = AugmentedTrainer(net)
     trainer.compile(optimizer="adam", loss=loss, loss_weights=weights, metrics=make_metrics())
-    ds = SliceBatches(split, args.batch_size, shuffle=True, seed=0, augment=AugmentConfig(), infinite=True)
+    ds = SliceBatches(split, args.batch_size, shuffle=True, seed=0, augment=AugmentConfig(), infinite=True,
+                      workers=args.workers)
     timer = EpochTimer()
     trainer.fit(ds, epochs=2, steps_per_epoch=args.steps, shuffle=False, callbacks=[timer], verbose=0)
     pipe = args.steps * args.batch_size / timer.times[-1]
+    measured = device_peak_bytes()
 
     # 2. bare fit of the same network on in-memory arrays (no augmentation, no reads).
     n = args.steps * args.batch_size
@@ -141,6 +173,10 @@ def bench_config(name, cfg, split, args, peak):
         f"ratio {pipe / bare:.2f} | {gflops:.1f} GFLOP/s = {100 * gflops / peak:.0f}% of matmul",
         flush=True,
     )
+    if measured is not None:
+        print(f"{name:5s} measured accelerator peak while training at batch {args.batch_size} "
+              f"({keras.config.dtype_policy().name}): {measured / 2**30:.2f} GiB (this process so far)", flush=True)
+    keras.mixed_precision.set_global_policy("float32")
 
 
 def memory_report(size: int, channels: int, batch_size: int) -> None:
@@ -165,6 +201,8 @@ def main(argv=None):
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--steps", type=int, default=4, help="timed steps per configuration")
     parser.add_argument("--memory-batch-size", type=int, default=32, help="batch of the full profile")
+    parser.add_argument("--mixed-precision", action="store_true", help="train in mixed_float16 (the GPU default)")
+    parser.add_argument("--workers", type=int, default=1, help="batch-reading threads of the pipeline")
     args = parser.parse_args(argv)
 
     import keras

@@ -124,6 +124,33 @@ class RunKeeper(keras.callbacks.Callback):
             )
 
 
+class TimeBudget(keras.callbacks.Callback):
+    """Stop after the epoch that leaves too little time for another one.
+
+    Training stops cleanly (checkpoints, history and the best weights as after
+    early stopping) when the time spent so far plus one mean epoch would pass
+    ``max_seconds``: a 60-epoch GPU profile then fits a fixed lease.
+
+    Args:
+        max_seconds: Wall-clock budget of this ``fit`` call, compilation included.
+    """
+
+    def __init__(self, max_seconds: float):
+        super().__init__()
+        self.max_seconds = float(max_seconds)
+        self.stopped_after = None
+
+    def on_train_begin(self, logs=None):
+        self._t0, self._epochs = time.perf_counter(), 0
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._epochs += 1
+        spent = time.perf_counter() - self._t0
+        if spent + spent / self._epochs > self.max_seconds:
+            self.model.stop_training = True
+            self.stopped_after = epoch + 1
+
+
 class EpochSeeds(keras.callbacks.Callback):
     """Reseed the random layers (dropout) at each epoch from ``(seed, epoch)``.
 
@@ -209,6 +236,7 @@ def train_model(
     contrast: float = 0.1,
     early_stopping_patience: int = 8,
     mixed_precision: str | bool = "auto",
+    max_minutes: float | None = None,
     workers: int = 1,
     resume: bool = True,
     verbose: bool = True,
@@ -243,6 +271,9 @@ def train_model(
         contrast: Contrast range (factor around 1).
         early_stopping_patience: Epochs without val_loss improvement before stopping.
         mixed_precision: ``"auto"`` (on when a GPU is used), True or False.
+        max_minutes: Stop after the epoch that leaves less than a mean epoch
+            of this budget (``TimeBudget``); None trains up to ``epochs``.
+            The history records ``stopped_by_time`` (the last epoch) or None.
         workers: PyDataset worker threads (1 reads in the prefetch thread).
         resume: Continue an interrupted run in ``run_dir``; False starts over.
         verbose: One progress line per epoch.
@@ -252,7 +283,7 @@ def train_model(
         ``{"history": {...}, "best_model": path, "last_model": path,
         "history_path": path, "epochs_done": n, "best_epoch": n,
         "global_batch_size": n, "replicas": n, "mixed_precision": bool,
-        "backend": str, "seconds": float}``.
+        "backend": str, "seconds": float, "stopped_by_time": n or None}``.
     """
     config = {k: v for k, v in locals().items() if k not in ("callbacks", "verbose")}
     for key in ("dataset_root", "run_dir"):  # recorded relative to the project root: no local path in the history
@@ -350,11 +381,13 @@ def train_model(
             monitor="val_loss", patience=early_stopping_patience, restore_best_weights=True
         )
         keeper = RunKeeper(net, run_dir, epochs, record, early, export, verbose)
+        budget = TimeBudget(60 * max_minutes) if max_minutes else None
         all_callbacks = [
             keras.callbacks.BackupAndRestore(str(backup_dir)),
             early,
             keeper,
             EpochSeeds(net, seed),
+            *([budget] if budget else []),
             *(callbacks or []),
         ]
         if start_epoch and verbose:
@@ -378,6 +411,7 @@ def train_model(
         mixed_precision=use_mp,
         backend=keras.backend.backend(),
         seconds=time.perf_counter() - t0,
+        stopped_by_time=budget.stopped_after if budget else None,
     )
     _write_json(history_path, record)
     return {**record, **paths}
@@ -402,6 +436,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--flip-prob", type=float, default=0.0, help="left-right flips (off: see liverlib.augment)")
     parser.add_argument("--patience", type=int, default=8, help="early-stopping patience (epochs)")
     parser.add_argument("--mixed-precision", choices=("auto", "on", "off"), default="auto")
+    parser.add_argument("--max-minutes", type=float, default=None,
+                        help="stop after the epoch that leaves less than a mean epoch of this budget")
+    parser.add_argument("--workers", type=int, default=1, help="batch-reading threads")
     parser.add_argument("--restart", action="store_true", help="ignore an interrupted run and start over")
 
 
@@ -425,6 +462,8 @@ def run(args) -> int:
         flip_prob=args.flip_prob,
         early_stopping_patience=args.patience,
         mixed_precision=mp,
+        max_minutes=args.max_minutes,
+        workers=args.workers,
         resume=not args.restart,
     )
     print(f"best model: {result['best_model']} (epoch {result['best_epoch']} of {result['epochs_done']})")

@@ -162,17 +162,30 @@ def test_interrupted_run_resumes_to_the_same_result(dataset, tmp_path):
     assert all(np.array_equal(x, y) for x, y in zip(a, b))
 
 
+def test_time_budget_stops_after_the_epoch_that_leaves_too_little_time(dataset, tmp_path):
+    # 0.0001 min = 6 ms: the first epoch alone takes longer, so no second one starts.
+    result = train_model(dataset, tmp_path / "budget", max_minutes=1e-4, **TINY)
+    assert result["epochs_done"] == 1 and result["stopped_by_time"] == 1
+    saved = json.loads((tmp_path / "budget" / "training_history.json").read_text())
+    assert saved["completed"] and saved["stopped_by_time"] == 1 and len(saved["history"]["val_loss"]) == 1
+    assert (tmp_path / "budget" / "best_model.keras").exists()
+    # without a budget all epochs run and nothing says stopped
+    assert train_model(dataset, tmp_path / "free", **TINY)["stopped_by_time"] is None
+
+
 def test_cli_arguments(dataset, tmp_path):
     parser = argparse.ArgumentParser()
     add_arguments(parser)
     args = parser.parse_args(
         ["--dataset-root", str(dataset), "--run-dir", str(tmp_path / "cli"), "--epochs", "1",
-         "--depth", "2", "--base-filters", "4", "--batch-size", "6", "--mixed-precision", "off"]
+         "--depth", "2", "--base-filters", "4", "--batch-size", "6", "--mixed-precision", "off",
+         "--max-minutes", "5", "--workers", "2"]
     )
     assert args.flip_prob == 0.0 and not args.no_augment
     assert run(args) == 0
     record = json.loads((tmp_path / "cli" / "training_history.json").read_text())
     assert record["config"]["batch_size"] == 6 and record["epochs_done"] == 1
+    assert record["config"]["max_minutes"] == 5 and record["config"]["workers"] == 2
 
 
 @pytest.mark.slow

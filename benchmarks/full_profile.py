@@ -1,0 +1,116 @@
+"""The full profile without Jupyter: decode, train, calibrate and evaluate, timed.
+
+Runs the same library calls as notebooks 01, 03 and 04 with a profile's
+parameters (``configs/full.yaml`` by default) and prints each stage's time and
+the headline figures, so a GPU server without the Jupyter stack can run the
+GPU profile and say how long each step takes. ``--max-train-minutes`` stops
+training after the epoch that would pass the budget (``train_model``'s
+``max_minutes``), so the run fits a fixed lease; the history records where.
+
+Usage::
+
+    KERAS_BACKEND=jax python benchmarks/full_profile.py --data-root /tmp/full --workers 12
+    python benchmarks/full_profile.py --profile demo --data-root /tmp/demo   # the CPU profile, same calls
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+TRAIN_KEYS = ("epochs", "batch_size", "learning_rate", "depth", "base_filters", "dropout", "tumor_class_weight",
+              "tumor_fraction", "cancer_loss_weight", "augment", "early_stopping_patience", "mixed_precision", "seed")
+COHORT_KEYS = ("n_cases", "seed", "phantom_matrix", "image_size", "spacing_mm", "windows", "liver_free_fraction",
+               "slice_stride", "context_slices", "crop")
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--profile", default="full", help="a profile in configs/ (default: full)")
+    parser.add_argument("--data-root", default="data", help="holds raw/, interim/ and processed/")
+    parser.add_argument("--run-dir", default=None, help="default: outputs/runs/<profile>-profile")
+    parser.add_argument("--workers", type=int, default=0, help="decoding processes (0: all cores)")
+    parser.add_argument("--train-workers", type=int, default=4, help="batch-reading threads of training")
+    parser.add_argument("--max-train-minutes", type=float, default=None, help="training time budget")
+    parser.add_argument("--finish-by", type=float, default=None,
+                        help="Unix time by which everything should end: training gets what decoding left, "
+                             "less --reserve-minutes")
+    parser.add_argument("--reserve-minutes", type=float, default=3.0, help="kept for calibration and evaluation")
+    parser.add_argument("--out", default=None, help="also write the summary JSON here")
+    args = parser.parse_args(argv)
+
+    # Decoding forks worker processes: do it before Keras starts the backend's threads.
+    from liverlib import cohort_pipeline
+    from liverlib.runner import load_profile
+
+    params = load_profile(args.profile, ROOT / "configs")["parameters"]
+    run_dir = Path(args.run_dir or ROOT / "outputs" / "runs" / f"{args.profile}-profile")
+    data_root = Path(args.data_root)
+    dataset = params["dataset"]
+    dataset_root = data_root / "processed" / dataset / str(params["image_size"])
+    interim_dir = data_root / "interim" / dataset
+    seconds = {}
+
+    t = time.perf_counter()
+    cohort = cohort_pipeline.prepare_cohort(
+        params["source"], dataset, data_root=data_root, workers=args.workers,
+        **{k: params[k] for k in COHORT_KEYS if k in params},
+    )
+    seconds["decode_and_dataset"] = time.perf_counter() - t
+    counts = cohort.manifest["counts"]
+    print(f"cohort: {cohort.decode_status}; slices train {counts['train']['n']}, valid {counts['valid']['n']}, "
+          f"test {counts['test']['n']}; {seconds['decode_and_dataset']:.0f} s", flush=True)
+
+    import keras
+
+    from liverlib import calibrate, evaluate
+    from liverlib.evaluation_result import headline
+    from liverlib.train import accelerators, train_model
+
+    budget = args.max_train_minutes
+    if args.finish_by:
+        left = (args.finish_by - time.time()) / 60 - args.reserve_minutes
+        budget = max(0.5, min(budget or left, left))
+    gpus = accelerators()
+    print(f"training budget: {f'{budget:.1f} min' if budget else 'none'}", flush=True)
+    print(f"backend {keras.backend.backend()}, accelerators: {[str(g) for g in gpus] or 'none'}", flush=True)
+    t = time.perf_counter()
+    trained = train_model(dataset_root, run_dir, workers=args.train_workers, max_minutes=budget,
+                          **{k: params[k] for k in TRAIN_KEYS if k in params})
+    seconds["training"] = time.perf_counter() - t
+    epoch_s = trained["history"].get("seconds", [])
+    print(f"training: best epoch {trained['best_epoch']} of {trained['epochs_done']} "
+          f"(stopped by time after {trained.get('stopped_by_time')}), {seconds['training']:.0f} s, "
+          f"median epoch {sorted(epoch_s)[len(epoch_s) // 2] if epoch_s else float('nan'):.1f} s, "
+          f"mixed precision {trained['mixed_precision']}, global batch {trained['global_batch_size']}", flush=True)
+
+    t = time.perf_counter()
+    calibration = calibrate.calibrate_run(run_dir, dataset_root, interim_dir, progress=False)
+    seconds["calibration"] = time.perf_counter() - t
+    t = time.perf_counter()
+    result = evaluate.evaluate_run(run_dir, dataset_root, interim_dir, split="test", progress=False,
+                                   batch_size=int(params.get("batch_size", 16)),
+                                   max_cases=int(params.get("max_cases", 6)))
+    seconds["evaluation"] = time.perf_counter() - t
+    figures = headline(result.metrics)
+    for name, row in figures.items():
+        print(f"{name:10s} liver Dice {row['liver_dice']:.3f}  tumor Dice {row['tumor_dice']:.3f}  "
+              f"cancer AUC {row['cancer_auc']:.3f}  ({row.get('n_slices', '')} slices)", flush=True)
+    print("seconds: " + ", ".join(f"{k} {v:.0f}" for k, v in seconds.items()), flush=True)
+    summary = {
+        "profile": args.profile, "backend": keras.backend.backend(), "accelerators": [str(g) for g in gpus],
+        "seconds": seconds, "epochs_done": trained["epochs_done"], "best_epoch": trained["best_epoch"],
+        "stopped_by_time": trained.get("stopped_by_time"), "tumor_threshold": calibration.get("tumor_threshold"),
+        "headline": figures, "counts": counts,
+    }
+    if args.out:
+        Path(args.out).write_text(json.dumps(summary, indent=1, default=str))
+    return summary
+
+
+if __name__ == "__main__":
+    main()
