@@ -5,9 +5,12 @@ For the demo and full model configurations at 128x128 this prints:
 * images/s of training through the real pipeline (memory-mapped slice split
   on disk -> ``SliceBatches`` -> on-device augmentation -> train step);
 * images/s of a bare ``model.fit`` of the same network on numpy arrays;
-* their ratio (target >= 0.9: the pipeline must not starve the model);
+* their ratio (target >= 0.9: the pipeline must not starve the model), and the
+  ratio of the same reads without augmentation, which splits the gap between
+  reading and the augmentation warps; the loader's own rate on the host;
 * achieved GFLOP/s (3 x the analytic forward FLOPs of the conv/dense layers,
-  ``liverlib.model.model_flops``) against a float32 matmul measured here;
+  ``liverlib.model.model_flops``) against a matmul in the training's compute
+  dtype measured here (float16 with ``--mixed-precision``);
 * the estimated accelerator memory of training the full profile, and on a
   GPU the measured peak (``device_peak_bytes``).
 
@@ -39,6 +42,13 @@ def _profile_model(name: str) -> dict:
 
 
 CONFIGS = {name: _profile_model(name) for name in ("demo", "full")}
+
+
+def _profile_batch(name: str = "full") -> int:
+    """Batch size per device of a profile."""
+    from liverlib.runner import load_profile
+
+    return int(load_profile(name, Path(__file__).resolve().parents[1] / "configs")["parameters"]["batch_size"])
 
 
 def _profile_channels(name: str = "demo") -> int:
@@ -93,18 +103,30 @@ class EpochTimer:
         return _Timer()
 
 
-def matmul_gflops(n: int = 2048, repeats: int = 5) -> float:
-    """float32 matmul GFLOP/s on the Keras backend's default device."""
+def matmul_gflops(dtype: str = "float32", n: int | None = None, repeats: int = 10) -> float:
+    """Matmul GFLOP/s on the Keras backend's default device, in the training's compute dtype.
+
+    Each product is waited for (one element read back), so an asynchronous
+    backend (JAX, a GPU) is timed, not just dispatched; 8192 on an accelerator
+    keeps the launch overhead out of the figure. Run it after the training
+    measurements: its buffers would otherwise count in the peak memory.
+    """
     import keras
 
-    a = keras.random.normal((n, n), seed=1)
-    b = keras.random.normal((n, n), seed=2)
-    keras.ops.convert_to_numpy(keras.ops.matmul(a, b))  # warm-up
+    n = n or (8192 if _on_accelerator() else 2048)
+    a = keras.ops.cast(keras.random.normal((n, n), seed=1), dtype)
+    b = keras.ops.cast(keras.random.normal((n, n), seed=2), dtype)
+    keras.ops.convert_to_numpy(keras.ops.matmul(a, b)[0, 0])  # warm-up (compilation)
     t = time.perf_counter()
     for _ in range(repeats):
-        c = keras.ops.matmul(a, b)
-    keras.ops.convert_to_numpy(c)
+        keras.ops.convert_to_numpy(keras.ops.matmul(a, b)[0, 0])
     return 2 * n**3 * repeats / (time.perf_counter() - t) / 1e9
+
+
+def _on_accelerator() -> bool:
+    from liverlib.train import accelerators
+
+    return bool(accelerators())
 
 
 def device_peak_bytes():
@@ -131,7 +153,23 @@ def device_peak_bytes():
     return None
 
 
-def bench_config(name, cfg, split, args, peak):
+def loader_rate(ds, steps: int) -> float:
+    """Images/s that ``SliceBatches`` alone makes on this host (one thread, no model)."""
+    ds[0]
+    t = time.perf_counter()
+    n = sum(len(ds[i][1]["seg"]) for i in range(1, steps + 1))
+    return n / (time.perf_counter() - t)
+
+
+def _timed_fit(model, data, args, **fit_kwargs) -> float:
+    """Images/s of the second of two short epochs (the first one compiles)."""
+    timer = EpochTimer()
+    model.fit(data, epochs=2, shuffle=fit_kwargs.pop("shuffle", False), callbacks=[timer], verbose=0, **fit_kwargs)
+    return args.steps * args.batch_size / timer.times[-1]
+
+
+def bench_config(name, cfg, split, args) -> dict:
+    """Time one model configuration three ways; returns its figures (printed as it goes)."""
     import keras
 
     from liverlib.augment import AugmentConfig
@@ -147,36 +185,40 @@ def bench_config(name, cfg, split, args, peak):
     flops = model_flops(net)
     loss, weights = make_losses()
 
+    def batches(augment):
+        return SliceBatches(split, args.batch_size, shuffle=True, seed=0, augment=augment, infinite=True,
+                            workers=args.workers)
+
     # 1. the real pipeline: memory-mapped split, shuffled, augmented in the step.
     trainer = AugmentedTrainer(net)
     trainer.compile(optimizer="adam", loss=loss, loss_weights=weights, metrics=make_metrics())
-    ds = SliceBatches(split, args.batch_size, shuffle=True, seed=0, augment=AugmentConfig(), infinite=True,
-                      workers=args.workers)
-    timer = EpochTimer()
-    trainer.fit(ds, epochs=2, steps_per_epoch=args.steps, shuffle=False, callbacks=[timer], verbose=0)
-    pipe = args.steps * args.batch_size / timer.times[-1]
+    pipe = _timed_fit(trainer, batches(AugmentConfig()), args, steps_per_epoch=args.steps)
     measured = device_peak_bytes()
-
-    # 2. bare fit of the same network on in-memory arrays (no augmentation, no reads).
+    # 2. the same reads without augmentation: what the reading alone costs against 3.
+    trainer = AugmentedTrainer(net)
+    trainer.compile(optimizer="adam", loss=loss, loss_weights=weights, metrics=make_metrics())
+    reads = _timed_fit(trainer, batches(None), args, steps_per_epoch=args.steps)
+    # 3. bare fit of the same network on in-memory arrays (no augmentation, no reads).
     n = args.steps * args.batch_size
     x = np.asarray(split.images[:n], np.float32)
     y = {"seg": np.asarray(split.masks[:n], np.int32), "cancer": np.asarray(split.cancer[:n], np.float32)[:, None]}
     net.compile(optimizer="adam", loss=loss, loss_weights=weights, metrics=make_metrics())
-    timer = EpochTimer()
-    net.fit(x, y, batch_size=args.batch_size, epochs=2, shuffle=True, callbacks=[timer], verbose=0)
-    bare = n / timer.times[-1]
+    bare = _timed_fit(net, x, args, y=y, batch_size=args.batch_size, shuffle=True)
+    loader = loader_rate(batches(AugmentConfig()), args.steps)
+    policy = keras.config.dtype_policy().name
+    keras.mixed_precision.set_global_policy("float32")
 
-    gflops = 3 * flops * pipe / 1e9
     print(
         f"{name:5s} depth={cfg['depth']} base={cfg['base_filters']} params={net.count_params():,} "
-        f"fwd={flops / 1e9:.2f} GFLOP/img | pipeline {pipe:.1f} img/s | bare fit {bare:.1f} img/s | "
-        f"ratio {pipe / bare:.2f} | {gflops:.1f} GFLOP/s = {100 * gflops / peak:.0f}% of matmul",
+        f"fwd={flops / 1e9:.2f} GFLOP/img ({policy}) | pipeline {pipe:.1f} img/s | reads without augmentation "
+        f"{reads:.1f} | bare fit {bare:.1f} | ratio {pipe / bare:.2f} (reads alone {reads / bare:.2f}) | "
+        f"loader alone on the host {loader:.0f} img/s",
         flush=True,
     )
     if measured is not None:
-        print(f"{name:5s} measured accelerator peak while training at batch {args.batch_size} "
-              f"({keras.config.dtype_policy().name}): {measured / 2**30:.2f} GiB (this process so far)", flush=True)
-    keras.mixed_precision.set_global_policy("float32")
+        print(f"{name:5s} measured accelerator peak while training at batch {args.batch_size} ({policy}): "
+              f"{measured / 2**30:.2f} GiB (this process so far)", flush=True)
+    return {"name": name, "pipeline": pipe, "flops": flops}
 
 
 def memory_report(size: int, channels: int, batch_size: int) -> None:
@@ -188,7 +230,8 @@ def memory_report(size: int, channels: int, batch_size: int) -> None:
         print(
             f"full profile training memory at batch {batch_size} ({'mixed_float16' if mp else 'float32'}): "
             f"params {m['param_bytes'] / 2**20:.0f} MiB + activations {m['activation_bytes'] / 2**20:.0f} MiB "
-            f"= {m['total_bytes'] / 2**30:.2f} GiB (upper bound; budget 4 GiB)"
+            f"= {m['total_bytes'] / 2**30:.2f} GiB (estimate, budget 4 GiB; the "
+            "measured peak on a GPU is higher: see docs/gpu.md)"
         )
 
 
@@ -200,7 +243,8 @@ def main(argv=None):
                         help="input channels (default: the demo profile's windows + 2.5D neighbours)")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--steps", type=int, default=4, help="timed steps per configuration")
-    parser.add_argument("--memory-batch-size", type=int, default=32, help="batch of the full profile")
+    parser.add_argument("--memory-batch-size", type=int, default=_profile_batch(),
+                        help="batch of the memory estimate (default: the full profile's)")
     parser.add_argument("--mixed-precision", action="store_true", help="train in mixed_float16 (the GPU default)")
     parser.add_argument("--workers", type=int, default=1, help="batch-reading threads of the pipeline")
     args = parser.parse_args(argv)
@@ -208,12 +252,15 @@ def main(argv=None):
     import keras
 
     print(f"backend {keras.backend.backend()}; batch {args.batch_size}, {args.steps} timed steps, {args.size}x{args.size}x{args.channels}")
-    peak = matmul_gflops()
-    print(f"float32 matmul: {peak:.1f} GFLOP/s")
     with tempfile.TemporaryDirectory() as tmp:
         split = make_split(tmp, args.steps * args.batch_size, args.size, args.channels)
-        for name in args.configs:
-            bench_config(name, CONFIGS[name], split, args, peak)
+        results = [bench_config(name, CONFIGS[name], split, args) for name in args.configs]
+    dtype = "float16" if args.mixed_precision else "float32"
+    peak = matmul_gflops(dtype)
+    print(f"{dtype} matmul: {peak:.1f} GFLOP/s (the reference, measured after the models)")
+    for r in results:  # 3 x the forward FLOPs per image: forward, and twice that backward
+        gflops = 3 * r["flops"] * r["pipeline"] / 1e9
+        print(f"{r['name']:5s} achieved {gflops:.1f} GFLOP/s through the pipeline = {100 * gflops / peak:.0f}% of the matmul")
     memory_report(args.size, args.channels, args.memory_batch_size)
 
 
