@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from liverlib.atomic import write_json
+from liverlib.labels import MIN_LESION_MM
 from liverlib.saved_model import CALIBRATION_FILE, model_digest
 
 log = logging.getLogger(__name__)
@@ -28,12 +29,19 @@ log = logging.getLogger(__name__)
 CANDIDATES = (0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5)
 
 
-def tumor_dice_by_threshold(cases: list[tuple[np.ndarray, np.ndarray]], candidates=CANDIDATES) -> dict:
+def tumor_dice_by_threshold(cases: list[tuple], candidates=CANDIDATES, min_lesion_mm: float = 0.0) -> dict:
     """3D tumor Dice of the fused label at each candidate threshold.
 
+    The label is the one prediction writes: ``label_from_probs`` at the
+    threshold, then tumor components under ``min_lesion_mm`` become liver
+    (``drop_small_lesions``), so the threshold is chosen for that label.
+
     Args:
-        cases: ``(fused_probs (S, S, S, 3), reference label (S, S, S))`` per study.
+        cases: ``(fused_probs (S, S, S, 3), reference label (S, S, S), cube voxel mm)``
+            per study (the voxel size, isotropic, e.g. 1.9 mm in a demo liver box,
+            may be left out when ``min_lesion_mm`` is 0).
         candidates: Tumor thresholds.
+        min_lesion_mm: Smallest lesion diameter kept (0 keeps every component).
 
     Returns:
         ``{"per_case": [...], "pooled": [...], "per_study": [[...], ...]}``, one
@@ -44,13 +52,16 @@ def tumor_dice_by_threshold(cases: list[tuple[np.ndarray, np.ndarray]], candidat
         false positives in tumor-free studies count; ``pooled`` counts all
         voxels together. NaN without studies.
     """
-    from liverlib.predict import label_from_probs
+    from liverlib.labels import drop_small_lesions, label_from_probs
 
     counts = np.zeros((len(cases), len(candidates), 3))  # overlap, predicted, reference
-    for c, (probs, ref) in enumerate(cases):
+    for c, (probs, ref, *voxel_mm) in enumerate(cases):
         true = ref == 2
         for i, t in enumerate(candidates):
-            pred = label_from_probs(probs, t) == 2
+            label = label_from_probs(probs, t)
+            if min_lesion_mm:
+                drop_small_lesions(label, (voxel_mm[0],) * 3, min_lesion_mm)
+            pred = label == 2
             counts[c, i] = ((pred & true).sum(), pred.sum(), true.sum())
     with np.errstate(invalid="ignore", divide="ignore"):
         study = np.where(counts[..., 1] + counts[..., 2] > 0, 2 * counts[..., 0] / (counts[..., 1] + counts[..., 2]), 1.0)
@@ -81,6 +92,7 @@ def calibrate_run(
     split: str = "valid",
     max_cases: int = 8,
     candidates=CANDIDATES,
+    min_lesion_mm: float = MIN_LESION_MM,
     write: bool = True,
     progress: bool = True,
 ) -> dict:
@@ -93,6 +105,8 @@ def calibrate_run(
         split: Split to calibrate on (``valid``; never the test split you report).
         max_cases: At most this many studies (the first in cases.csv, i.e. source order).
         candidates: Tumor thresholds tried.
+        min_lesion_mm: Tumor components under a sphere of this diameter become
+            liver before scoring, as in the label prediction writes (0 keeps all).
         write: Write ``calibration.json`` (atomically).
         progress: Print one line per study.
 
@@ -120,11 +134,12 @@ def calibrate_run(
         if volume.label is None:
             continue
         pred = predict_volume(volume, model, params, with_metrics=False)
-        cases.append((pred.fused_cube, to_cube(volume.label, pred.grid, order=0, fill=0, dtype=np.uint8)))
+        ref = to_cube(volume.label, pred.grid, order=0, fill=0, dtype=np.uint8)
+        cases.append((pred.fused_cube, ref, pred.grid.cube_spacing_mm))
         used.append(row["case_id"])
         if progress:
             print(f"calibration study {len(used)}/{min(len(rows), max_cases)}: {row['case_id']}", flush=True)
-    dice = tumor_dice_by_threshold(cases, candidates)
+    dice = tumor_dice_by_threshold(cases, candidates, min_lesion_mm)
     if not cases:
         log.warning("no labelled %s study in %s: the fused label stays the argmax (tumor threshold 0.5)", split, interim_dir)
     record = {
@@ -135,7 +150,8 @@ def calibrate_run(
         "tumor_dice": [None if np.isnan(d) else d for d in dice["per_case"]],
         "tumor_dice_pooled": [None if np.isnan(d) else d for d in dice["pooled"]],
         "tumor_dice_per_study": {case: row for case, row in zip(used, dice["per_study"])},
-        "reference_tumor_voxels": int(sum((ref == 2).sum() for _, ref in cases)),
+        "reference_tumor_voxels": int(sum((ref == 2).sum() for _, ref, _ in cases)),
+        "min_lesion_mm": float(min_lesion_mm),
         "model_sha256": model_digest(run_dir / "best_model.keras"),
     }
     if write:

@@ -73,6 +73,21 @@ def test_dice_per_case_counts_each_study_and_tumor_free_false_positives():
     assert [row[i] for row in dice["per_study"]] == [pytest.approx(1.0), 1.0, 0.0]
 
 
+def test_dice_scores_the_label_after_the_small_lesion_rule():
+    probs, ref = ball_case()
+    free_ref = np.where(ref > 0, 1, 0).astype(np.uint8)
+    speck = probs.copy()  # a tumor-free study where the model calls one 2x2x2-voxel speck tumor
+    speck[..., 1] += speck[..., 2]
+    speck[..., 2] = 0
+    speck[3:5, 12:14, 12:14] = (0.1, 0.1, 0.8)
+    cases = [(probs, ref, 1.0), (speck, free_ref, 1.0)]  # 1 mm voxels: the speck is 8 mm^3, the ball 900 mm^3
+    i = CANDIDATES.index(0.3)
+    kept = tumor_dice_by_threshold(cases, CANDIDATES)["per_study"]
+    dropped = tumor_dice_by_threshold(cases, CANDIDATES, min_lesion_mm=5.0)["per_study"]
+    assert kept[1][i] == 0.0 and dropped[1][i] == 1.0  # the speck no longer counts as a false lesion
+    assert dropped[0][i] == pytest.approx(1.0)  # the 12 mm ball is kept
+
+
 def test_calibration_file_is_tied_to_its_model(tmp_path, caplog):
     model = tmp_path / "best_model.keras"
     model.write_bytes(b"weights v1")
