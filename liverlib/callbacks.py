@@ -104,15 +104,20 @@ class TimeBudget(keras.callbacks.Callback):
 
     Training stops cleanly (checkpoints, history and the best weights as after
     early stopping) when the time spent so far plus one mean epoch would pass
-    ``max_seconds``: a 60-epoch GPU profile then fits a fixed lease.
+    ``max_seconds``, and keeps ``backup``'s state, so that the same call run
+    again continues where the budget stopped it, to the same result as one
+    uninterrupted run: a 60-epoch GPU profile then trains over several leases.
+    A stop on the last epoch or after early stopping is no budget stop.
 
     Args:
         max_seconds: Wall-clock budget of this ``fit`` call, compilation included.
+        backup: The run's ``BackupAndRestore``, told to keep its state on a budget stop.
     """
 
-    def __init__(self, max_seconds: float):
+    def __init__(self, max_seconds: float, backup: keras.callbacks.BackupAndRestore | None = None):
         super().__init__()
         self.max_seconds = float(max_seconds)
+        self.backup = backup
         self.stopped_after = None
 
     def on_train_begin(self, logs=None):
@@ -121,9 +126,14 @@ class TimeBudget(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         self._epochs += 1
         spent = time.perf_counter() - self._t0
+        last = epoch + 1 >= (self.params or {}).get("epochs", float("inf"))
+        if self.model.stop_training or last:  # early stopping (listed before) or the end: the run is complete
+            return
         if spent + spent / self._epochs > self.max_seconds:
             self.model.stop_training = True
             self.stopped_after = epoch + 1
+            if self.backup is not None:
+                self.backup.delete_checkpoint = False
 
 
 class EpochSeeds(keras.callbacks.Callback):

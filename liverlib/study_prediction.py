@@ -15,6 +15,11 @@ calibration and the viewers share them:
   from the fused 3D tumor probability (with a reach of about 6 mm,
   :data:`FUSED_SCORE_REACH_MM`);
 * :func:`study_metrics`: Dice per view and fused, lesion detection, volumes.
+
+The figures quoted below are those each choice was made on, from the demo's
+earlier split (drawn before the split stopped depending on the checkout's
+salt; ``docs/experiments.md``): they say why, not what the demo scores now
+(the README's results).
 """
 
 from __future__ import annotations

@@ -138,7 +138,8 @@ def train_model(
         mixed_precision: ``"auto"`` (on when a GPU is used), True or False.
         max_minutes: Stop after the epoch that leaves less than a mean epoch
             of this budget (``TimeBudget``); None trains up to ``epochs``.
-            The history records ``stopped_by_time`` (the last epoch) or None.
+            The history records ``stopped_by_time`` (the last epoch) or None;
+            a run stopped so is not ``completed``: called again, it continues.
         workers: PyDataset worker threads (1 reads in the prefetch thread).
         resume: Continue an interrupted run in ``run_dir``; False starts over.
         verbose: One progress line per epoch.
@@ -246,9 +247,10 @@ def train_model(
             monitor="val_loss", patience=early_stopping_patience, restore_best_weights=True
         )
         keeper = RunKeeper(net, run_dir, epochs, record, early, export, verbose)
-        budget = TimeBudget(60 * max_minutes) if max_minutes else None
+        backup = keras.callbacks.BackupAndRestore(str(backup_dir))
+        budget = TimeBudget(60 * max_minutes, backup) if max_minutes else None
         all_callbacks = [
-            keras.callbacks.BackupAndRestore(str(backup_dir)),
+            backup,
             early,
             keeper,
             EpochSeeds(net, seed),
@@ -269,14 +271,15 @@ def train_model(
     finally:
         keras.mixed_precision.set_global_policy(previous_policy)
     # EarlyStopping restored the best weights into net; last_model.keras holds the last epoch.
+    stopped_by_time = budget.stopped_after if budget else None
     record.update(
-        completed=True,
+        completed=stopped_by_time is None,  # a budget stop keeps backup/: the same call continues the run
         global_batch_size=global_batch,
         replicas=replicas,
         mixed_precision=use_mp,
         backend=keras.backend.backend(),
         seconds=time.perf_counter() - t0,
-        stopped_by_time=budget.stopped_after if budget else None,
+        stopped_by_time=stopped_by_time,
     )
     write_json(history_path, record)
     return {**record, **paths}

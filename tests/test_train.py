@@ -163,15 +163,24 @@ def test_interrupted_run_resumes_to_the_same_result(dataset, tmp_path):
     assert all(np.array_equal(x, y) for x, y in zip(a, b))
 
 
-def test_time_budget_stops_after_the_epoch_that_leaves_too_little_time(dataset, tmp_path):
+@pytest.mark.slow
+def test_time_budget_stops_and_the_same_call_continues_to_the_same_result(dataset, tmp_path):
+    full = train_model(dataset, tmp_path / "full", **TINY)
+    assert full["stopped_by_time"] is None and full["completed"]
     # 0.0001 min = 6 ms: the first epoch alone takes longer, so no second one starts.
-    result = train_model(dataset, tmp_path / "budget", max_minutes=1e-4, **TINY)
-    assert result["epochs_done"] == 1 and result["stopped_by_time"] == 1
-    saved = json.loads((tmp_path / "budget" / "training_history.json").read_text())
-    assert saved["completed"] and saved["stopped_by_time"] == 1 and len(saved["history"]["val_loss"]) == 1
-    assert (tmp_path / "budget" / "best_model.keras").exists()
-    # without a budget all epochs run and nothing says stopped
-    assert train_model(dataset, tmp_path / "free", **TINY)["stopped_by_time"] is None
+    cut = train_model(dataset, tmp_path / "cut", max_minutes=1e-4, **TINY)
+    assert cut["epochs_done"] == 1 and cut["stopped_by_time"] == 1 and not cut["completed"]
+    saved = json.loads((tmp_path / "cut" / "training_history.json").read_text())
+    assert saved["stopped_by_time"] == 1 and len(saved["history"]["val_loss"]) == 1
+    assert (tmp_path / "cut" / "best_model.keras").exists() and (tmp_path / "cut" / "backup").is_dir()
+    resumed = train_model(dataset, tmp_path / "cut", **TINY)  # the next lease, no budget
+    assert resumed["completed"] and resumed["epochs_done"] == 3 and resumed["stopped_by_time"] is None
+    for key, values in full["history"].items():
+        if key != "seconds":
+            assert resumed["history"][key] == values, key
+    a = keras.saving.load_model(tmp_path / "full" / "last_model.keras").get_weights()
+    b = keras.saving.load_model(tmp_path / "cut" / "last_model.keras").get_weights()
+    assert all(np.array_equal(x, y) for x, y in zip(a, b))
 
 
 def test_cli_arguments(dataset, tmp_path):
