@@ -183,3 +183,22 @@ def test_every_profile_parameter_reaches_a_notebook(profile):
     declared = set().union(*(set(declared_parameters(nb)) for nb in (root / "notebooks").glob("*.ipynb")))
     keys = set(load_profile(profile, root / "configs")["parameters"])
     assert keys and not keys - declared, keys - declared
+
+
+def test_notebook_defaults_are_the_demo_profile():
+    """A notebook run by hand after `make demo` must not redo a step with other settings (a rebuilt
+    dataset, a retrained model): every default a notebook declares is the demo profile's value."""
+    import ast
+
+    from liverlib.runner import declared_parameters, load_profile
+
+    root = Path(__file__).resolve().parents[1]
+    demo = load_profile("demo", root / "configs")["parameters"]
+    checked = 0
+    for nb in sorted((root / "notebooks").glob("*.ipynb")):
+        for key, info in declared_parameters(nb).items():
+            if key in demo:
+                default = json.loads(json.dumps(ast.literal_eval(info["default"])))
+                assert default == demo[key], f"{nb.name}: {key} = {default!r}, demo profile {demo[key]!r}"
+                checked += 1
+    assert checked >= len(demo)  # each profile key is declared by at least one notebook
