@@ -205,7 +205,7 @@ def prepare_cohort(
     windows=((60, 400), (60, 150)),
     split_fractions: dict | None = None,
     liver_free_fraction: float = 0.25,
-    slice_stride: int = 1,
+    slice_stride: int = 5,
     context_slices: int = 1,
     crop: str = "liver",
     image_channels: int = 1,
