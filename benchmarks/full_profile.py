@@ -5,7 +5,8 @@ parameters (``configs/full.yaml`` by default) and prints each stage's time and
 the headline figures, so a GPU server without the Jupyter stack can run the
 GPU profile and say how long each step takes. ``--max-train-minutes`` stops
 training after the epoch that would pass the budget (``train_model``'s
-``max_minutes``), so the run fits a fixed lease; the history records where.
+``max_minutes``), so the run fits a fixed lease; the history records where,
+and the same command run again continues the training from there.
 
 Usage::
 
