@@ -147,26 +147,37 @@ class _Interrupt(keras.callbacks.Callback):
             raise KeyboardInterrupt("simulated kill after epoch 1")
 
 
+@pytest.fixture(scope="module")
+def uninterrupted(dataset, tmp_path_factory):
+    """One TINY run start to end: what a cut and continued run must end with."""
+    run_dir = tmp_path_factory.mktemp("full")
+    return train_model(dataset, run_dir, **TINY), run_dir
+
+
+def assert_same_run(reference, resumed, resumed_dir):
+    """Same per-epoch history (but for seconds) and the same last weights, bit for bit."""
+    full, full_dir = reference
+    for key, values in full["history"].items():
+        if key != "seconds":
+            assert resumed["history"][key] == values, key
+    a = keras.saving.load_model(full_dir / "last_model.keras").get_weights()
+    b = keras.saving.load_model(resumed_dir / "last_model.keras").get_weights()
+    assert all(np.array_equal(x, y) for x, y in zip(a, b))
+
+
 @pytest.mark.slow
-def test_interrupted_run_resumes_to_the_same_result(dataset, tmp_path):
-    full = train_model(dataset, tmp_path / "full", **TINY)
+def test_interrupted_run_resumes_to_the_same_result(dataset, uninterrupted, tmp_path):
     with pytest.raises(KeyboardInterrupt):
         train_model(dataset, tmp_path / "cut", callbacks=[_Interrupt()], **TINY)
     partial = json.loads((tmp_path / "cut" / "training_history.json").read_text())
     assert len(partial["history"]["loss"]) == 1 and not partial["completed"]
     resumed = train_model(dataset, tmp_path / "cut", **TINY)
-    for key, values in full["history"].items():
-        if key != "seconds":
-            assert resumed["history"][key] == values, key
-    a = keras.saving.load_model(tmp_path / "full" / "last_model.keras").get_weights()
-    b = keras.saving.load_model(tmp_path / "cut" / "last_model.keras").get_weights()
-    assert all(np.array_equal(x, y) for x, y in zip(a, b))
+    assert_same_run(uninterrupted, resumed, tmp_path / "cut")
 
 
 @pytest.mark.slow
-def test_time_budget_stops_and_the_same_call_continues_to_the_same_result(dataset, tmp_path):
-    full = train_model(dataset, tmp_path / "full", **TINY)
-    assert full["stopped_by_time"] is None and full["completed"]
+def test_time_budget_stops_and_the_same_call_continues_to_the_same_result(dataset, uninterrupted, tmp_path):
+    assert uninterrupted[0]["stopped_by_time"] is None and uninterrupted[0]["completed"]
     # 0.0001 min = 6 ms: the first epoch alone takes longer, so no second one starts.
     cut = train_model(dataset, tmp_path / "cut", max_minutes=1e-4, **TINY)
     assert cut["epochs_done"] == 1 and cut["stopped_by_time"] == 1 and not cut["completed"]
@@ -175,12 +186,7 @@ def test_time_budget_stops_and_the_same_call_continues_to_the_same_result(datase
     assert (tmp_path / "cut" / "best_model.keras").exists() and (tmp_path / "cut" / "backup").is_dir()
     resumed = train_model(dataset, tmp_path / "cut", **TINY)  # the next lease, no budget
     assert resumed["completed"] and resumed["epochs_done"] == 3 and resumed["stopped_by_time"] is None
-    for key, values in full["history"].items():
-        if key != "seconds":
-            assert resumed["history"][key] == values, key
-    a = keras.saving.load_model(tmp_path / "full" / "last_model.keras").get_weights()
-    b = keras.saving.load_model(tmp_path / "cut" / "last_model.keras").get_weights()
-    assert all(np.array_equal(x, y) for x, y in zip(a, b))
+    assert_same_run(uninterrupted, resumed, tmp_path / "cut")
 
 
 def test_cli_arguments(dataset, tmp_path):
