@@ -83,11 +83,16 @@ def main(argv=None) -> dict:
     trained = train_model(dataset_root, run_dir, workers=args.train_workers, max_minutes=budget,
                           **{k: params[k] for k in TRAIN_KEYS if k in params})
     seconds["training"] = time.perf_counter() - t
-    epoch_s = trained["history"].get("seconds", [])
+    def median(key):
+        values = sorted(trained["history"].get(key, []))
+        return values[len(values) // 2] if values else float("nan")
+
     print(f"training: best epoch {trained['best_epoch']} of {trained['epochs_done']} "
-          f"(stopped by time after {trained.get('stopped_by_time')}), {seconds['training']:.0f} s, "
-          f"median epoch {sorted(epoch_s)[len(epoch_s) // 2] if epoch_s else float('nan'):.1f} s, "
-          f"mixed precision {trained['mixed_precision']}, global batch {trained['global_batch_size']}", flush=True)
+          f"(stopped by time after {trained.get('stopped_by_time')}), {seconds['training']:.0f} s; per epoch "
+          f"(median) {median('seconds'):.1f} s, of which validation {median('validation_seconds'):.1f} s, "
+          f"then checkpoints {median('checkpoint_seconds'):.1f} s; first epoch (compiles) "
+          f"{trained['history'].get('seconds', [float('nan')])[0]:.1f} s; mixed precision {trained['mixed_precision']}, "
+          f"global batch {trained['global_batch_size']}", flush=True)
 
     t = time.perf_counter()
     calibration = calibrate.calibrate_run(run_dir, dataset_root, interim_dir, progress=False)

@@ -33,6 +33,11 @@ def save_model(model: keras.Model, path: Path) -> None:
 class RunKeeper(keras.callbacks.Callback):
     """Checkpoints, history file, progress line, and early-stopping state on resume.
 
+    Besides the Keras logs and the learning rate, the history keeps where each
+    epoch's time went: ``seconds`` (training and validation; the first epoch
+    also compiles), ``validation_seconds`` (its validation pass) and
+    ``checkpoint_seconds`` (the two model files and the history, written after).
+
     Args:
         net: The network to save (weights shared with the trained model).
         run_dir: Output folder.
@@ -70,24 +75,33 @@ class RunKeeper(keras.callbacks.Callback):
         self.model.set_weights(current)
 
     def on_epoch_begin(self, epoch, logs=None):
-        self._t0 = time.perf_counter()
+        self._t0, self._validation = time.perf_counter(), 0.0
+
+    def on_test_begin(self, logs=None):  # fit's validation pass
+        self._v0 = time.perf_counter()
+
+    def on_test_end(self, logs=None):
+        self._validation = time.perf_counter() - self._v0
 
     def on_epoch_end(self, epoch, logs=None):
         logs = dict(logs or {})
         lr = self.model.optimizer.learning_rate
         logs["lr"] = float(keras.ops.convert_to_numpy(lr))
         logs["seconds"] = time.perf_counter() - self._t0
+        logs["validation_seconds"] = self._validation
         hist = self.record["history"]
         for key, value in logs.items():
             for old, new in RENAME.items():
                 key = key.replace(old, new)
             hist.setdefault(key, []).append(float(value))
         val = hist.get("val_loss", [])
+        t_save = time.perf_counter()
         if val and val[-1] <= min(val):
             save_model(self._saved(), self.run_dir / "best_model.keras")
             self.record["best_epoch"] = len(val)
         save_model(self._saved(), self.run_dir / "last_model.keras")
         self.record["epochs_done"] = len(hist["loss"])
+        hist.setdefault("checkpoint_seconds", []).append(time.perf_counter() - t_save)
         write_json(self.run_dir / HISTORY_FILE, self.record)  # atomic: a kill never leaves half a file
         if self.verbose:
             keys = ("loss", "val_loss", "val_liver_dice", "val_tumor_dice", "val_auc")
