@@ -6,7 +6,8 @@ the headline figures, so a GPU server without the Jupyter stack can run the
 GPU profile and say how long each step takes. ``--max-train-minutes`` stops
 training after the epoch that would pass the budget (``train_model``'s
 ``max_minutes``), so the run fits a fixed lease; the history records where,
-and the same command run again continues the training from there.
+and the same command run again (with a new ``--finish-by``) continues the
+training from there.
 
 Usage::
 
@@ -40,7 +41,9 @@ def main(argv=None) -> dict:
     parser.add_argument("--finish-by", type=float, default=None,
                         help="Unix time by which everything should end: training gets what decoding left, "
                              "less --reserve-minutes")
-    parser.add_argument("--reserve-minutes", type=float, default=3.0, help="kept for calibration and evaluation")
+    parser.add_argument("--reserve-minutes", type=float, default=3.0,
+                        help="kept for calibration and evaluation (training can overrun its budget by an epoch "
+                             "plus its setup: keep that here too)")
     parser.add_argument("--out", default=None, help="also write the summary JSON here")
     args = parser.parse_args(argv)
 
@@ -90,7 +93,7 @@ def main(argv=None) -> dict:
     print(f"training: best epoch {trained['best_epoch']} of {trained['epochs_done']} "
           f"(stopped by time after {trained.get('stopped_by_time')}), {seconds['training']:.0f} s; per epoch "
           f"(median) {median('seconds'):.1f} s, of which validation {median('validation_seconds'):.1f} s, "
-          f"then checkpoints {median('checkpoint_seconds'):.1f} s; first epoch (compiles) "
+          f"then checkpoints {median('checkpoint_seconds'):.1f} s; the run's first epoch (compiles) "
           f"{trained['history'].get('seconds', [float('nan')])[0]:.1f} s; mixed precision {trained['mixed_precision']}, "
           f"global batch {trained['global_batch_size']}", flush=True)
 

@@ -200,7 +200,7 @@ def bench_config(name, cfg, split, args) -> dict:
     reads = _timed_fit(trainer, batches(None), args, steps_per_epoch=args.steps)
     # 3. bare fit of the same network on in-memory arrays (no augmentation, no reads).
     n = args.steps * args.batch_size
-    x = np.asarray(split.images[:n], np.float32)
+    x = np.asarray(split.images[:n])  # as stored (float16), as the pipeline sends them
     y = {"seg": np.asarray(split.masks[:n], np.int32), "cancer": np.asarray(split.cancer[:n], np.float32)[:, None]}
     net.compile(optimizer="adam", loss=loss, loss_weights=weights, metrics=make_metrics())
     bare = _timed_fit(net, x, args, y=y, batch_size=args.batch_size, shuffle=True)

@@ -32,9 +32,10 @@ CANDIDATES = (0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5)
 def tumor_dice_by_threshold(cases: list[tuple], candidates=CANDIDATES, min_lesion_mm: float = 0.0) -> dict:
     """3D tumor Dice of the fused label at each candidate threshold.
 
-    The label is the one prediction writes: ``label_from_probs`` at the
-    threshold, then tumor components under ``min_lesion_mm`` become liver
-    (``drop_small_lesions``), so the threshold is chosen for that label.
+    The label is scored as evaluation scores it on the cube (``label_from_probs``
+    at the threshold, then tumor components under ``min_lesion_mm`` become liver,
+    ``drop_small_lesions``); prediction applies the same rule on the study's own
+    grid, so the threshold is chosen for the label it writes, up to resampling.
 
     Args:
         cases: ``(fused_probs (S, S, S, 3), reference label (S, S, S), cube voxel mm)``
@@ -113,7 +114,7 @@ def calibrate_run(
     Returns:
         ``{"tumor_threshold": t, "split", "cases", "candidates", "tumor_dice" (mean per case, the
         criterion), "tumor_dice_pooled", "tumor_dice_per_study" (case id -> one Dice per candidate),
-        "reference_tumor_voxels", "model_sha256"}`` (the digest ties it to this model: a retrained model ignores it);
+        "reference_tumor_voxels", "min_lesion_mm", "model_sha256"}`` (the digest ties it to this model: a retrained model ignores it);
         ``tumor_threshold`` is 0.5 (the argmax) when the split has no study with tumor.
     """
     from liverlib.interim import load_case, read_cases

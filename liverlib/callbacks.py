@@ -36,7 +36,9 @@ class RunKeeper(keras.callbacks.Callback):
     Besides the Keras logs and the learning rate, the history keeps where each
     epoch's time went: ``seconds`` (training and validation; the first epoch
     also compiles), ``validation_seconds`` (its validation pass) and
-    ``checkpoint_seconds`` (the two model files and the history, written after).
+    ``checkpoint_seconds`` (what is written after it: the ``BackupAndRestore``
+    state and the two model files). The epoch's end is read by ``clock``, an
+    :class:`EpochClock` listed before the backup.
 
     Args:
         net: The network to save (weights shared with the trained model).
@@ -46,13 +48,15 @@ class RunKeeper(keras.callbacks.Callback):
         early_stopping: The EarlyStopping callback whose state is rebuilt.
         export: float32 twin of ``net`` saved instead of it (mixed precision), or None.
         verbose: Print one line per epoch.
+        clock: The run's :class:`EpochClock` (None: this callback's own calls are the clock).
     """
 
-    def __init__(self, net, run_dir, epochs, record, early_stopping, export=None, verbose=True):
+    def __init__(self, net, run_dir, epochs, record, early_stopping, export=None, verbose=True, clock=None):
         super().__init__()
         self.net, self.run_dir, self.epochs = net, Path(run_dir), epochs
         self.record, self.early_stopping = record, early_stopping
         self.export, self.verbose = export, verbose
+        self.clock = clock
 
     def _saved(self):
         if self.export is None:
@@ -87,7 +91,9 @@ class RunKeeper(keras.callbacks.Callback):
         logs = dict(logs or {})
         lr = self.model.optimizer.learning_rate
         logs["lr"] = float(keras.ops.convert_to_numpy(lr))
-        logs["seconds"] = time.perf_counter() - self._t0
+        now = time.perf_counter()
+        t0, t_end = (self.clock.t0, self.clock.t_end) if self.clock else (self._t0, now)
+        logs["seconds"] = t_end - t0
         logs["validation_seconds"] = self._validation
         hist = self.record["history"]
         for key, value in logs.items():
@@ -95,13 +101,12 @@ class RunKeeper(keras.callbacks.Callback):
                 key = key.replace(old, new)
             hist.setdefault(key, []).append(float(value))
         val = hist.get("val_loss", [])
-        t_save = time.perf_counter()
         if val and val[-1] <= min(val):
             save_model(self._saved(), self.run_dir / "best_model.keras")
             self.record["best_epoch"] = len(val)
         save_model(self._saved(), self.run_dir / "last_model.keras")
         self.record["epochs_done"] = len(hist["loss"])
-        hist.setdefault("checkpoint_seconds", []).append(time.perf_counter() - t_save)
+        hist.setdefault("checkpoint_seconds", []).append(time.perf_counter() - t_end)
         write_json(self.run_dir / HISTORY_FILE, self.record)  # atomic: a kill never leaves half a file
         if self.verbose:
             keys = ("loss", "val_loss", "val_liver_dice", "val_tumor_dice", "val_auc")
@@ -113,6 +118,16 @@ class RunKeeper(keras.callbacks.Callback):
             )
 
 
+class EpochClock(keras.callbacks.Callback):
+    """When each epoch began and ended; listed first, so its end precedes every checkpoint write."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.t0 = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.t_end = time.perf_counter()
+
+
 class TimeBudget(keras.callbacks.Callback):
     """Stop after the epoch that leaves too little time for another one.
 
@@ -121,7 +136,10 @@ class TimeBudget(keras.callbacks.Callback):
     ``max_seconds``, and keeps ``backup``'s state, so that the same call run
     again continues where the budget stopped it, to the same result as one
     uninterrupted run: a 60-epoch GPU profile then trains over several leases.
-    A stop on the last epoch or after early stopping is no budget stop.
+    A stop on the last epoch or after early stopping is no budget stop. The
+    budget is not a hard limit: the first epoch always runs, and the clock
+    starts when training does (after loading the data and building the model),
+    so a call can overrun it by up to an epoch plus that setup.
 
     Args:
         max_seconds: Wall-clock budget of this ``fit`` call, compilation included.

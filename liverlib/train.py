@@ -8,6 +8,7 @@ device inside the training step (``liverlib.augment``), and writes into
     last_model.keras          the latest epoch
     training_history.json     per-epoch logs + config, rewritten atomically
     backup/                   Keras BackupAndRestore state while a run is live
+                              (kept after a stop by the time budget, to continue)
 
 An interrupted run (killed, crashed, out of time) resumes from its last
 finished epoch when called again with the same arguments, and ends with the
@@ -28,7 +29,7 @@ import keras
 
 from liverlib.atomic import write_json
 from liverlib.augment import AugmentConfig
-from liverlib.callbacks import HISTORY_FILE, EpochSeeds, RunKeeper, TimeBudget
+from liverlib.callbacks import HISTORY_FILE, EpochClock, EpochSeeds, RunKeeper, TimeBudget
 from liverlib.losses import make_losses, make_metrics
 from liverlib.model import build_unet
 from liverlib.paths import project_relative
@@ -201,7 +202,9 @@ def train_model(
         # Keep what the backup covers; an epoch logged after the last backup is redone.
         record["history"] = {k: v[:start_epoch] for k, v in old.get("history", {}).items()}
         record["best_epoch"] = min(old.get("best_epoch", 0), start_epoch)
-        changed = sorted(k for k, v in config.items() if k in old.get("config", {}) and old["config"][k] != v)
+        run_control = ("max_minutes", "workers", "resume")  # how this call runs, not what it trains
+        changed = sorted(k for k, v in config.items()
+                         if k not in run_control and k in old.get("config", {}) and old["config"][k] != v)
         if changed:  # the weights resume, but the rest of the run follows the new settings
             print(f"resuming {run_dir} with changed settings: "
                   + ", ".join(f"{k} {old['config'][k]!r} -> {config[k]!r}" for k in changed), flush=True)
@@ -246,10 +249,12 @@ def train_model(
         early = keras.callbacks.EarlyStopping(
             monitor="val_loss", patience=early_stopping_patience, restore_best_weights=True
         )
-        keeper = RunKeeper(net, run_dir, epochs, record, early, export, verbose)
+        clock = EpochClock()
+        keeper = RunKeeper(net, run_dir, epochs, record, early, export, verbose, clock)
         backup = keras.callbacks.BackupAndRestore(str(backup_dir))
         budget = TimeBudget(60 * max_minutes, backup) if max_minutes else None
         all_callbacks = [
+            clock,
             backup,
             early,
             keeper,
@@ -335,4 +340,7 @@ def run(args) -> int:
         resume=not args.restart,
     )
     print(f"best model: {result['best_model']} (epoch {result['best_epoch']} of {result['epochs_done']})")
+    if result.get("stopped_by_time"):
+        print(f"stopped by the time budget after epoch {result['stopped_by_time']}: "
+              "run the same command again to continue", flush=True)
     return 0

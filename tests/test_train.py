@@ -180,7 +180,7 @@ def test_interrupted_run_resumes_to_the_same_result(dataset, uninterrupted, tmp_
 
 
 @pytest.mark.slow
-def test_time_budget_stops_and_the_same_call_continues_to_the_same_result(dataset, uninterrupted, tmp_path):
+def test_time_budget_stops_and_the_same_call_continues_to_the_same_result(dataset, uninterrupted, tmp_path, capsys):
     assert uninterrupted[0]["stopped_by_time"] is None and uninterrupted[0]["completed"]
     # 0.0001 min = 6 ms: the first epoch alone takes longer, so no second one starts.
     cut = train_model(dataset, tmp_path / "cut", max_minutes=1e-4, **TINY)
@@ -188,7 +188,9 @@ def test_time_budget_stops_and_the_same_call_continues_to_the_same_result(datase
     saved = json.loads((tmp_path / "cut" / "training_history.json").read_text())
     assert saved["stopped_by_time"] == 1 and len(saved["history"]["val_loss"]) == 1
     assert (tmp_path / "cut" / "best_model.keras").exists() and (tmp_path / "cut" / "backup").is_dir()
+    capsys.readouterr()
     resumed = train_model(dataset, tmp_path / "cut", **TINY)  # the next lease, no budget
+    assert "changed settings" not in capsys.readouterr().out  # a budget is how a call runs, not what it trains
     assert resumed["completed"] and resumed["epochs_done"] == 3 and resumed["stopped_by_time"] is None
     assert_same_run(uninterrupted, resumed, tmp_path / "cut")
 
