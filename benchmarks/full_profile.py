@@ -24,10 +24,17 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-TRAIN_KEYS = ("epochs", "batch_size", "learning_rate", "depth", "base_filters", "dropout", "tumor_class_weight",
-              "tumor_fraction", "cancer_loss_weight", "augment", "early_stopping_patience", "mixed_precision", "seed")
-COHORT_KEYS = ("n_cases", "seed", "phantom_matrix", "image_size", "spacing_mm", "windows", "liver_free_fraction",
-               "slice_stride", "context_slices", "crop")
+
+
+def keyword_args(function, params: dict, skip=("workers",)) -> dict:
+    """The profile parameters ``function`` takes, as the runner hands each notebook the ones it declares.
+
+    ``workers`` is the decoding's in a profile; this script sets both kinds of workers itself.
+    """
+    import inspect
+
+    accepted = inspect.signature(function).parameters
+    return {k: v for k, v in params.items() if k in accepted and k not in skip}
 
 
 def main(argv=None) -> dict:
@@ -61,8 +68,8 @@ def main(argv=None) -> dict:
 
     t = time.perf_counter()
     cohort = cohort_pipeline.prepare_cohort(
-        params["source"], dataset, data_root=data_root, workers=args.workers,
-        **{k: params[k] for k in COHORT_KEYS if k in params},
+        data_root=data_root, workers=args.workers,
+        **keyword_args(cohort_pipeline.prepare_cohort, params, skip=("workers", "data_root")),
     )
     seconds["decode_and_dataset"] = time.perf_counter() - t
     counts = cohort.manifest["counts"]
@@ -84,7 +91,7 @@ def main(argv=None) -> dict:
     print(f"backend {keras.backend.backend()}, accelerators: {[str(g) for g in gpus] or 'none'}", flush=True)
     t = time.perf_counter()
     trained = train_model(dataset_root, run_dir, workers=args.train_workers, max_minutes=budget,
-                          **{k: params[k] for k in TRAIN_KEYS if k in params})
+                          **keyword_args(train_model, params))
     seconds["training"] = time.perf_counter() - t
     def median(key):
         values = sorted(trained["history"].get(key, []))

@@ -33,30 +33,22 @@ from pathlib import Path
 import numpy as np
 
 
-def _profile_model(name: str) -> dict:
-    """depth and base_filters of a profile in configs/, so the benchmark follows the profiles."""
+def _profile(name: str) -> dict:
+    """A profile's parameters (configs/<name>.yaml), so the benchmark follows the profiles."""
     from liverlib.runner import load_profile
 
-    params = load_profile(name, Path(__file__).resolve().parents[1] / "configs")["parameters"]
-    return {"depth": int(params["depth"]), "base_filters": int(params["base_filters"])}
+    return load_profile(name, Path(__file__).resolve().parents[1] / "configs")["parameters"]
 
 
-CONFIGS = {name: _profile_model(name) for name in ("demo", "full")}
-
-
-def _profile_batch(name: str = "full") -> int:
-    """Batch size per device of a profile."""
-    from liverlib.runner import load_profile
-
-    return int(load_profile(name, Path(__file__).resolve().parents[1] / "configs")["parameters"]["batch_size"])
+PROFILES = {name: _profile(name) for name in ("demo", "full")}
+CONFIGS = {name: {"depth": int(p["depth"]), "base_filters": int(p["base_filters"])} for name, p in PROFILES.items()}
 
 
 def _profile_channels(name: str = "demo") -> int:
     """Input channels of a profile: its HU windows plus 2.5D neighbours."""
-    from liverlib.runner import load_profile
     from liverlib.views import input_channels
 
-    params = load_profile(name, Path(__file__).resolve().parents[1] / "configs")["parameters"]
+    params = PROFILES[name]
     return input_channels(len(params["windows"]), int(params.get("context_slices", 0)))
 
 
@@ -243,7 +235,7 @@ def main(argv=None):
                         help="input channels (default: the demo profile's windows + 2.5D neighbours)")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--steps", type=int, default=4, help="timed steps per configuration")
-    parser.add_argument("--memory-batch-size", type=int, default=_profile_batch(),
+    parser.add_argument("--memory-batch-size", type=int, default=int(PROFILES["full"]["batch_size"]),
                         help="batch of the memory estimate (default: the full profile's)")
     parser.add_argument("--mixed-precision", action="store_true", help="train in mixed_float16 (the GPU default)")
     parser.add_argument("--workers", type=int, default=1, help="batch-reading threads of the pipeline")

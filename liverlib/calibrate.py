@@ -53,16 +53,13 @@ def tumor_dice_by_threshold(cases: list[tuple], candidates=CANDIDATES, min_lesio
         false positives in tumor-free studies count; ``pooled`` counts all
         voxels together. NaN without studies.
     """
-    from liverlib.labels import drop_small_lesions, label_from_probs
+    from liverlib.labels import cube_label
 
     counts = np.zeros((len(cases), len(candidates), 3))  # overlap, predicted, reference
     for c, (probs, ref, *voxel_mm) in enumerate(cases):
         true = ref == 2
         for i, t in enumerate(candidates):
-            label = label_from_probs(probs, t)
-            if min_lesion_mm:
-                drop_small_lesions(label, (voxel_mm[0],) * 3, min_lesion_mm)
-            pred = label == 2
+            pred = cube_label(probs, t, voxel_mm[0] if voxel_mm else 1.0, min_lesion_mm) == 2
             counts[c, i] = ((pred & true).sum(), pred.sum(), true.sum())
     with np.errstate(invalid="ignore", divide="ignore"):
         study = np.where(counts[..., 1] + counts[..., 2] > 0, 2 * counts[..., 0] / (counts[..., 1] + counts[..., 2]), 1.0)

@@ -103,8 +103,8 @@ def _read_back_fused(case_id: str, fused_cube: np.ndarray, consensus: np.ndarray
     mask; where it does not (an interim cache rebuilt after the slice dataset,
     say), the study's slices stay unscored and the reason is returned.
     """
-    from liverlib.labels import drop_small_lesions
-    from liverlib.predict import fused_slice_scores, label_from_probs, reach_slices
+    from liverlib.labels import cube_label
+    from liverlib.predict import fused_slice_scores, reach_slices
     from liverlib.views import view_slices
 
     rows = np.nonzero(case_ids == case_id)[0]
@@ -114,8 +114,7 @@ def _read_back_fused(case_id: str, fused_cube: np.ndarray, consensus: np.ndarray
             return (f"its interim label does not match the slice dataset in {differ} of {len(rows)} slices: "
                     "fused result not scored per slice (rebuild the dataset from this cache)")
     scores = fused_slice_scores(consensus, reach=reach_slices(pixel_mm), background=fused_cube[..., 0])
-    label = label_from_probs(fused_cube, tumor_threshold)
-    drop_small_lesions(label, (pixel_mm,) * 3, min_lesion_mm)
+    label = cube_label(fused_cube, tumor_threshold, pixel_mm, min_lesion_mm)
     for i in rows:
         view = VIEWS[views[i]]
         slices.cancer_fused[i] = scores[view][slice_index[i]]

@@ -84,3 +84,25 @@ def label_from_probs(probs: np.ndarray, tumor_threshold: float = 0.5) -> np.ndar
     if tumor_threshold < 0.5:
         label[(tumor >= tumor_threshold) & (background < 0.5)] = 2
     return label
+
+
+def cube_label(probs: np.ndarray, tumor_threshold: float, voxel_mm: float, min_lesion_mm: float = MIN_LESION_MM) -> np.ndarray:
+    """The fused label of an isotropic cube as a study's label is made: :func:`label_from_probs`,
+    then tumor components under ``min_lesion_mm`` become liver (:func:`drop_small_lesions`).
+
+    Evaluation, calibration and ``overlay.png`` read the cube through this, so
+    none of them shows specks the study's ``mask.nii.gz`` does not have.
+
+    Args:
+        probs: ``(S, S, S, 3)`` fused probabilities.
+        tumor_threshold: e.g. 0.1, as chosen by :mod:`liverlib.calibrate`.
+        voxel_mm: The cube's voxel size, e.g. 1.9 mm in a liver box.
+        min_lesion_mm: Smallest lesion diameter kept (0 keeps all).
+
+    Returns:
+        uint8 labels ``(S, S, S)``.
+    """
+    label = label_from_probs(probs, tumor_threshold)
+    drop_small_lesions(label, (float(voxel_mm),) * 3, min_lesion_mm)
+    return label
+

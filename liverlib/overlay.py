@@ -30,10 +30,12 @@ def save_overlay_png(pred, path: str | Path) -> Path:
     fused label drawn over them (liver green, tumor red), as one PNG."""
     from PIL import Image, ImageDraw
 
-    from liverlib.predict import label_from_probs
+    from liverlib.labels import cube_label as fused_label
     from liverlib.viewer_eval import overlay_rgb
 
-    cube_label = label_from_probs(pred.fused_cube, pred.params.tumor_threshold)
+    # the label mask.nii.gz holds, on the cube: no tumor specks under min_lesion_mm
+    cube_label = fused_label(pred.fused_cube, pred.params.tumor_threshold, pred.grid.cube_spacing_mm,
+                             pred.params.min_lesion_mm)
     k, j, i = focus_point(cube_label)
     index = {"axial": k, "coronal": j, "sagittal": i}
     panels = []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from liverlib.labels import drop_small_lesions
+from liverlib.labels import cube_label, drop_small_lesions
 
 
 def test_tumor_specks_under_a_5_mm_sphere_become_liver():
@@ -20,3 +20,14 @@ def test_tumor_specks_under_a_5_mm_sphere_become_liver():
     assert drop_small_lesions(coarse, (2.0, 2.0, 2.0), 5.0) == 1 and (coarse[1:4, 1:4, 1:4] == 2).all()
     untouched = kept.copy()
     assert drop_small_lesions(untouched, (1.0, 1.0, 1.0), 0.0) == 0 and (untouched == kept).all()
+
+
+def test_cube_label_is_the_label_with_the_small_lesion_rule():
+    probs = np.zeros((12, 12, 12, 3), np.float32)
+    probs[..., 0] = 1.0
+    probs[2:10, 2:10, 2:10] = (0.1, 0.8, 0.1)  # liver
+    probs[3:8, 3:8, 3:8] = (0.1, 0.2, 0.7)  # a 5-voxel lesion: 10 mm at 2 mm voxels
+    probs[9, 9, 9] = (0.1, 0.3, 0.6)  # one voxel speck: 8 mm^3
+    label = cube_label(probs, 0.5, 2.0)
+    assert label[9, 9, 9] == 1 and (label[3:8, 3:8, 3:8] == 2).all()
+    assert cube_label(probs, 0.5, 2.0, min_lesion_mm=0)[9, 9, 9] == 2  # 0 keeps every component
