@@ -40,31 +40,46 @@ from liverlib.train_data import AugmentedTrainer, SliceBatches
 __all__ = ["HISTORY_FILE", "AugmentedTrainer", "SliceBatches", "add_arguments", "run", "train_model"]
 
 
-def accelerators() -> list:
-    """The GPUs the current Keras backend can use (empty on CPU)."""
+def accelerators() -> list[str]:
+    """Names of the GPUs the current Keras backend can use (empty on CPU).
+
+    Returns:
+        One name per GPU, as the backend's distribution API takes them:
+        ``["/device:GPU:0", "/device:GPU:1"]`` on TensorFlow (logical devices),
+        ``["gpu:0", "gpu:1"]`` on JAX.
+    """
     backend = keras.backend.backend()
     if backend == "tensorflow":
         import tensorflow as tf
 
-        return tf.config.list_physical_devices("GPU")
+        return [d.name for d in tf.config.list_logical_devices("GPU")]
     if backend == "jax":
         import jax
 
-        return [d for d in jax.devices() if d.platform == "gpu"]
+        return [f"{d.platform}:{d.id}" for d in jax.devices() if d.platform == "gpu"]
     return []
 
 
-def _distribution(gpus: list):
-    """(replicas, scope): MirroredStrategy on TF, DataParallel on JAX, when >1 GPU."""
-    if len(gpus) < 2:
-        return 1, contextlib.nullcontext()
+def _distribution(devices: list[str]):
+    """(replicas, scope, restore) for data-parallel training on ``devices``.
+
+    Two or more devices: ``tf.distribute.MirroredStrategy`` on TensorFlow (its
+    scope builds the model), the Keras distribution API's ``DataParallel`` on
+    JAX (set globally: ``restore()`` puts back what was set before). Each
+    replica gets the per-replica batch, so the global batch scales.
+    """
+    if len(devices) < 2:
+        return 1, contextlib.nullcontext(), lambda: None
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
 
-        strategy = tf.distribute.MirroredStrategy()
-        return strategy.num_replicas_in_sync, strategy.scope()
-    keras.distribution.set_distribution(keras.distribution.DataParallel(devices=gpus))
-    return len(gpus), contextlib.nullcontext()
+        strategy = tf.distribute.MirroredStrategy(devices)
+        return strategy.num_replicas_in_sync, strategy.scope(), lambda: None
+    if keras.backend.backend() != "jax":
+        raise ValueError(f"training on several devices needs the tensorflow or jax backend, not {keras.backend.backend()}")
+    previous = keras.distribution.distribution()
+    keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
+    return len(devices), contextlib.nullcontext(), lambda: keras.distribution.set_distribution(previous)
 
 
 def _backup_epoch(backup_dir: Path) -> int:
@@ -103,6 +118,7 @@ def train_model(
     early_stopping_patience: int = 8,
     mixed_precision: str | bool = "auto",
     max_minutes: float | None = None,
+    devices: list[str] | None = None,
     workers: int = 1,
     resume: bool = True,
     verbose: bool = True,
@@ -141,6 +157,11 @@ def train_model(
             of this budget (``TimeBudget``); None trains up to ``epochs``.
             The history records ``stopped_by_time`` (the last epoch) or None;
             a run stopped so is not ``completed``: called again, it continues.
+        devices: Devices to train on, one replica each (data parallel when
+            two or more): names as ``accelerators()`` gives them, e.g.
+            ``["/device:GPU:0", "/device:GPU:1"]`` on TensorFlow or
+            ``["gpu:0", "gpu:1"]`` on JAX. None: every GPU there is (the
+            CPU when there is none).
         workers: PyDataset worker threads (1 reads in the prefetch thread).
         resume: Continue an interrupted run in ``run_dir``; False starts over.
         verbose: One progress line per epoch.
@@ -209,18 +230,19 @@ def train_model(
             print(f"resuming {run_dir} with changed settings: "
                   + ", ".join(f"{k} {old['config'][k]!r} -> {config[k]!r}" for k in changed), flush=True)
 
-    gpus = accelerators()
-    use_mp = bool(gpus) if mixed_precision == "auto" else bool(mixed_precision)
+    devices = accelerators() if devices is None else list(devices)
+    on_gpu = any("gpu" in str(d).lower() for d in devices)
+    use_mp = on_gpu if mixed_precision == "auto" else bool(mixed_precision)
     previous_policy = keras.config.dtype_policy()
     keras.utils.set_random_seed(seed)
-    replicas, scope = _distribution(gpus)
+    replicas, scope, restore_distribution = _distribution(devices)
     global_batch = batch_size * replicas
     aug = AugmentConfig(rotation_deg, shift, zoom, flip_prob, brightness, contrast) if augment else None
     train_ds = SliceBatches(
         train, global_batch, shuffle=True, seed=seed, augment=aug, infinite=True,
-        start_epoch=start_epoch, tumor_fraction=tumor_fraction, workers=workers,
+        start_epoch=start_epoch, tumor_fraction=tumor_fraction, workers=workers, batch_multiple=replicas,
     )
-    valid_ds = SliceBatches(valid, global_batch, workers=workers)
+    valid_ds = SliceBatches(valid, global_batch, workers=workers, batch_multiple=replicas)
     steps = train_ds.len_epoch
     t0 = time.perf_counter()
     try:
@@ -275,6 +297,7 @@ def train_model(
         )
     finally:
         keras.mixed_precision.set_global_policy(previous_policy)
+        restore_distribution()
     # EarlyStopping restored the best weights into net; last_model.keras holds the last epoch.
     stopped_by_time = budget.stopped_after if budget else None
     record.update(

@@ -39,6 +39,12 @@ class SliceBatches(keras.utils.PyDataset):
             foreground. It is a floor: where tumor slices are already more
             common, nothing is undersampled. The epoch keeps ``len(data)``
             samples. None or 0: plain shuffling.
+        batch_multiple: Every batch holds a multiple of this many samples:
+            the number of devices of data-parallel training, which must split
+            each batch evenly (JAX refuses a batch that does not divide). The
+            fewer than ``batch_multiple`` samples that the epoch's last batch
+            cannot split are left out of that epoch (training: other ones each
+            epoch; validation: always its last ones). 1: nothing is left out.
         **kwargs: ``workers``, ``use_multiprocessing``, ``max_queue_size``.
     """
 
@@ -53,6 +59,7 @@ class SliceBatches(keras.utils.PyDataset):
         infinite: bool = False,
         start_epoch: int = 0,
         tumor_fraction: float | None = None,
+        batch_multiple: int = 1,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -65,7 +72,13 @@ class SliceBatches(keras.utils.PyDataset):
         self.augment = augment
         self.infinite = infinite
         self.start_epoch = int(start_epoch)
-        self.len_epoch = math.ceil(len(data) / self.batch_size)
+        if batch_multiple < 1 or self.batch_size % batch_multiple:
+            raise ValueError(f"batch size {self.batch_size} is not a multiple of batch_multiple {batch_multiple}")
+        # Samples used per epoch: the last batch trimmed to a multiple of batch_multiple.
+        self.n_used = len(data) - (len(data) % self.batch_size) % batch_multiple
+        if self.n_used == 0:
+            raise ValueError(f"{len(data)} samples cannot fill one batch split over {batch_multiple} devices")
+        self.len_epoch = math.ceil(self.n_used / self.batch_size)
         self.size = int(data.images.shape[1])
         if tumor_fraction is not None and not 0.0 <= tumor_fraction < 1.0:
             raise ValueError(f"tumor_fraction must be in [0, 1), got {tumor_fraction}")
@@ -102,7 +115,7 @@ class SliceBatches(keras.utils.PyDataset):
 
     def indices(self, epoch: int, batch: int) -> np.ndarray:
         """Sample indices of one batch (sorted: contiguous reads from the memory map)."""
-        order = self.epoch_order(epoch)
+        order = self.epoch_order(epoch)[: self.n_used]
         return np.sort(order[batch * self.batch_size : (batch + 1) * self.batch_size])
 
     def __getitem__(self, i):

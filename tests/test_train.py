@@ -66,6 +66,20 @@ def test_batches_pure_function_of_seed_epoch_batch(dataset):
     assert x1["image"].dtype == np.float16 and y1["cancer"].shape == (5, 1)
 
 
+def test_batches_divide_over_the_devices(dataset):
+    data = load_split(dataset, "valid")  # 12 slices
+    whole = SliceBatches(data, 10)
+    assert [len(whole[i][0]["image"]) for i in range(len(whole))] == [10, 2]
+    split = SliceBatches(data, 10, batch_multiple=5)  # the last 2 cannot split over 5 devices
+    assert split.n_used == 10 and [len(split[i][0]["image"]) for i in range(len(split))] == [10]
+    assert list(split[0][1]["cancer"][:, 0]) == list(data.cancer[:10])  # validation: always the last left out
+    train = SliceBatches(data, 10, shuffle=True, seed=1, infinite=True, batch_multiple=5)
+    used = np.concatenate([train.indices(0, b) for b in range(train.len_epoch)])
+    assert len(used) == 10 and len(set(used)) == 10  # two of 12 left out, none twice
+    with pytest.raises(ValueError, match="multiple"):
+        SliceBatches(data, 10, batch_multiple=3)
+
+
 def test_tumor_fraction_oversamples_tumor_slices(tmp_path):
     n = 40
     cancer = (np.arange(n) % 8 == 0).astype(np.uint8)  # 5 of 40 slices show tumor
@@ -247,3 +261,63 @@ def test_one_training_step_on_jax(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "JAX_OK" in proc.stdout and "seg_tumor_dice" in proc.stdout
+
+
+_SETUP_TWO_DEVICES = {
+    # Two host devices stand in for two GPUs: the same data-parallel code path.
+    "tensorflow": """
+        import tensorflow as tf
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+        devices = [d.name for d in tf.config.list_logical_devices("CPU")]
+        def distribution_left():
+            return tf.distribute.has_strategy()
+    """,
+    "jax": """
+        import keras
+        devices = keras.distribution.list_devices("cpu")
+        def distribution_left():
+            return keras.distribution.distribution() is not None
+    """,
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
+def test_training_on_two_devices_is_data_parallel(backend, tmp_path):
+    if importlib.util.find_spec(backend) is None:
+        pytest.skip(f"{backend} not installed")
+    # 11 slices per split: the last validation batch (5) does not divide over two devices.
+    dataset = make_dataset(tmp_path / "ds", n=11)
+    code = textwrap.dedent(_SETUP_TWO_DEVICES[backend]) + textwrap.dedent(
+        f"""
+        import json, sys
+        import numpy as np, keras
+        from liverlib.slice_dataset import load_split
+        from liverlib.train import train_model
+        assert keras.backend.backend() == {backend!r} and len(devices) == 2, devices
+        out = train_model({str(dataset)!r}, "run", devices=devices, epochs=2, batch_size=3, depth=2,
+                          base_filters=4, mixed_precision=False, verbose=False)
+        assert not distribution_left()  # the global distribution is put back
+        model = keras.saving.load_model("run/best_model.keras")  # loads outside the strategy
+        images = load_split({str(dataset)!r}, "valid").images[:4]
+        seg = np.asarray(model.predict(images, verbose=0)["seg"])
+        print("RESULT", json.dumps({{"replicas": out["replicas"], "global": out["global_batch_size"],
+              "loss": out["history"]["loss"], "val_loss": out["history"]["val_loss"],
+              "seg_sums": np.sum(seg, axis=-1).round(3).tolist()[0][0][:3]}}))
+        """
+    )
+    env = {**os.environ, "KERAS_BACKEND": backend, "JAX_PLATFORMS": "cpu",
+           "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1]) + os.pathsep + env.get("PYTHONPATH", "")
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout.split("RESULT", 1)[1])
+    # Batch 3 per replica: 6 per step; 11 validation slices in batches of 6 and 5.
+    assert result["replicas"] == 2 and result["global"] == 6
+    assert len(result["loss"]) == 2 and np.all(np.isfinite(result["loss"] + result["val_loss"]))
+    assert result["seg_sums"] == [1.0, 1.0, 1.0]  # a softmax per pixel: the saved model works
+    history = json.loads((tmp_path / "run" / "training_history.json").read_text())
+    assert history["replicas"] == 2 and len(history["config"]["devices"]) == 2
