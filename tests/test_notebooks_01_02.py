@@ -16,7 +16,7 @@ from liverlib.slice_dataset import SPLITS, VIEWS, load_split, read_manifest
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
-SMOKE_01 = {"n_cases": 3, "image_size": 32, "workers": 2, "seed": 0}
+SMOKE_01 = {"n_cases": 3, "image_size": 32, "workers": 2, "seed": 0, "slice_stride": 5}
 SMOKE_02 = {"image_size": 32, "n_montage_cases": 2, "slider_steps": 4}
 PLOTLY = "application/vnd.plotly.v1+json"
 WIDGET = "application/vnd.jupyter.widget-view+json"
@@ -179,7 +179,7 @@ def test_01_shows_and_writes_no_patient_identity(notebook_run):
 @pytest.mark.slow
 def test_01_rerun_is_skipped(notebook_run):
     summary = cp.prepare_cohort("phantom", "phantoms", data_root=notebook_run["data_root"], n_cases=3, seed=0,
-                                image_size=32, workers=1)
+                                image_size=32, workers=1, slice_stride=SMOKE_01["slice_stride"])
     assert summary.phantoms_written is False
     assert summary.decode_status == {"decoded": 0, "skipped": 3, "failed": 0}
     assert summary.manifest["skipped_build"] is True
