@@ -120,7 +120,7 @@ def ensure_phantoms(out_dir: str | Path, n_cases: int, seed: int = 0, *, matrix:
 
     Args:
         out_dir: e.g. ``data/raw/phantoms``.
-        n_cases: Number of studies, e.g. 3 (smoke) or 96 (demo).
+        n_cases: Number of studies, e.g. 3 (smoke) or 48 (demo).
         seed: Cohort seed.
         matrix: 256 (about 1.5 mm pixels) or 512.
         workers: Processes for the generator.

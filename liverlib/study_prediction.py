@@ -287,8 +287,8 @@ def fused_study_score(cube_probs: dict, smooth: int = FUSED_SCORE_SMOOTH, backgr
     mean, i.e. the largest slice score :func:`fused_slice_scores` gives the cube.
 
     On the 48 held-out phantoms of the README (41 with tumor) it ranks
-    patients about as the ``cancer`` head's ``cancer_score`` does: patient AUC
-    0.955 against 0.944 for the demo model (04's
+    patients about as the ``cancer`` head's ``cancer_score`` does: patient
+    AUC 0.895 against 0.906 for the demo model (04's
     ``cases_summary["patient_cancer"]``); with 7 tumor-free patients the
     difference's interval holds 0.
 

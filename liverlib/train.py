@@ -45,14 +45,15 @@ def accelerators() -> list[str]:
 
     Returns:
         One name per GPU, as the backend's distribution API takes them:
-        ``["/device:GPU:0", "/device:GPU:1"]`` on TensorFlow (logical devices),
-        ``["gpu:0", "gpu:1"]`` on JAX.
+        ``["/gpu:0", "/gpu:1"]`` on TensorFlow, ``["gpu:0", "gpu:1"]`` on JAX.
     """
     backend = keras.backend.backend()
     if backend == "tensorflow":
         import tensorflow as tf
 
-        return [d.name for d in tf.config.list_logical_devices("GPU")]
+        # Physical devices: listing logical ones would start TensorFlow's runtime,
+        # after which memory growth or visible devices can no longer be set.
+        return [f"/gpu:{i}" for i in range(len(tf.config.list_physical_devices("GPU")))]
     if backend == "jax":
         import jax
 
@@ -157,11 +158,13 @@ def train_model(
             of this budget (``TimeBudget``); None trains up to ``epochs``.
             The history records ``stopped_by_time`` (the last epoch) or None;
             a run stopped so is not ``completed``: called again, it continues.
-        devices: Devices to train on, one replica each (data parallel when
-            two or more): names as ``accelerators()`` gives them, e.g.
-            ``["/device:GPU:0", "/device:GPU:1"]`` on TensorFlow or
-            ``["gpu:0", "gpu:1"]`` on JAX. None: every GPU there is (the
-            CPU when there is none).
+        devices: Devices to train on, one replica each, data parallel when
+            two or more: names as ``accelerators()`` gives them, e.g.
+            ``["/gpu:0", "/gpu:1"]`` on TensorFlow or ``["gpu:0", "gpu:1"]``
+            on JAX. None: every GPU there is (the CPU when there is none). One
+            device or none places nothing: the backend's default device trains
+            (the first GPU when there is one). Recorded in the history's
+            ``config``; ``mixed_precision="auto"`` turns on when they are GPUs.
         workers: PyDataset worker threads (1 reads in the prefetch thread).
         resume: Continue an interrupted run in ``run_dir``; False starts over.
         verbose: One progress line per epoch.
@@ -216,6 +219,8 @@ def train_model(
     valid = load_split(dataset_root, "valid")
     size, channels = int(train.images.shape[1]), int(train.images.shape[3])
 
+    devices = accelerators() if devices is None else list(devices)
+    config["devices"] = devices  # what this call trains on, so a resume on other devices says so
     start_epoch = _backup_epoch(backup_dir) if resume else 0
     record = {"config": config, "history": {}, "epochs_done": 0, "best_epoch": 0, "completed": False}
     if start_epoch and history_path.exists():
@@ -230,22 +235,22 @@ def train_model(
             print(f"resuming {run_dir} with changed settings: "
                   + ", ".join(f"{k} {old['config'][k]!r} -> {config[k]!r}" for k in changed), flush=True)
 
-    devices = accelerators() if devices is None else list(devices)
-    on_gpu = any("gpu" in str(d).lower() for d in devices)
+    on_gpu = any(kind in str(d).lower() for d in devices for kind in ("gpu", "cuda"))
     use_mp = on_gpu if mixed_precision == "auto" else bool(mixed_precision)
     previous_policy = keras.config.dtype_policy()
     keras.utils.set_random_seed(seed)
-    replicas, scope, restore_distribution = _distribution(devices)
-    global_batch = batch_size * replicas
     aug = AugmentConfig(rotation_deg, shift, zoom, flip_prob, brightness, contrast) if augment else None
-    train_ds = SliceBatches(
-        train, global_batch, shuffle=True, seed=seed, augment=aug, infinite=True,
-        start_epoch=start_epoch, tumor_fraction=tumor_fraction, workers=workers, batch_multiple=replicas,
-    )
-    valid_ds = SliceBatches(valid, global_batch, workers=workers, batch_multiple=replicas)
-    steps = train_ds.len_epoch
     t0 = time.perf_counter()
+    restore_distribution = lambda: None  # noqa: E731
     try:
+        replicas, scope, restore_distribution = _distribution(devices)
+        global_batch = batch_size * replicas
+        train_ds = SliceBatches(
+            train, global_batch, shuffle=True, seed=seed, augment=aug, infinite=True,
+            start_epoch=start_epoch, tumor_fraction=tumor_fraction, workers=workers, batch_multiple=replicas,
+        )
+        valid_ds = SliceBatches(valid, global_batch, workers=workers, batch_multiple=replicas)
+        steps = train_ds.len_epoch
         if use_mp:
             keras.mixed_precision.set_global_policy("mixed_float16")
         with scope:

@@ -37,8 +37,9 @@ class SliceBatches(keras.utils.PyDataset):
             rest from the others, e.g. 0.4 where 22 % of slices show tumor:
             the rare class is seen more often, as nnU-Net oversamples
             foreground. It is a floor: where tumor slices are already more
-            common, nothing is undersampled. The epoch keeps ``len(data)``
-            samples. None or 0: plain shuffling.
+            common, nothing is undersampled. The epoch's order holds
+            ``len(data)`` samples (``n_used`` of them are read; see
+            ``batch_multiple``). None or 0: plain shuffling.
         batch_multiple: Every batch holds a multiple of this many samples:
             the number of devices of data-parallel training, which must split
             each batch evenly (JAX refuses a batch that does not divide). The

@@ -72,7 +72,7 @@ def test_batches_divide_over_the_devices(dataset):
     assert [len(whole[i][0]["image"]) for i in range(len(whole))] == [10, 2]
     split = SliceBatches(data, 10, batch_multiple=5)  # the last 2 cannot split over 5 devices
     assert split.n_used == 10 and [len(split[i][0]["image"]) for i in range(len(split))] == [10]
-    assert list(split[0][1]["cancer"][:, 0]) == list(data.cancer[:10])  # validation: always the last left out
+    assert list(split.indices(0, 0)) == list(range(10))  # validation: always the last ones left out
     train = SliceBatches(data, 10, shuffle=True, seed=1, infinite=True, batch_multiple=5)
     used = np.concatenate([train.indices(0, b) for b in range(train.len_epoch)])
     assert len(used) == 10 and len(set(used)) == 10  # two of 12 left out, none twice
@@ -265,17 +265,22 @@ def test_one_training_step_on_jax(tmp_path):
 
 _SETUP_TWO_DEVICES = {
     # Two host devices stand in for two GPUs: the same data-parallel code path.
+    # replicas_of(variable): how many devices hold a copy of a trained weight.
     "tensorflow": """
         import tensorflow as tf
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
         devices = [d.name for d in tf.config.list_logical_devices("CPU")]
+        def replicas_of(variable):
+            return len(getattr(variable.value, "values", [variable.value]))  # a MirroredVariable has one per device
         def distribution_left():
-            return tf.distribute.has_strategy()
+            return False  # MirroredStrategy is a scope: nothing global to put back
     """,
     "jax": """
         import keras
         devices = keras.distribution.list_devices("cpu")
+        def replicas_of(variable):
+            return len(variable.value.sharding.device_set)
         def distribution_left():
             return keras.distribution.distribution() is not None
     """,
@@ -296,14 +301,18 @@ def test_training_on_two_devices_is_data_parallel(backend, tmp_path):
         from liverlib.slice_dataset import load_split
         from liverlib.train import train_model
         assert keras.backend.backend() == {backend!r} and len(devices) == 2, devices
+        class Probe(keras.callbacks.Callback):  # where the weights live while training
+            seen = []
+            def on_train_batch_end(self, batch, logs=None):
+                Probe.seen.append(min(replicas_of(v) for v in self.model.trainable_variables))
         out = train_model({str(dataset)!r}, "run", devices=devices, epochs=2, batch_size=3, depth=2,
-                          base_filters=4, mixed_precision=False, verbose=False)
+                          base_filters=4, mixed_precision=False, verbose=False, callbacks=[Probe()])
         assert not distribution_left()  # the global distribution is put back
         model = keras.saving.load_model("run/best_model.keras")  # loads outside the strategy
         images = load_split({str(dataset)!r}, "valid").images[:4]
         seg = np.asarray(model.predict(images, verbose=0)["seg"])
         print("RESULT", json.dumps({{"replicas": out["replicas"], "global": out["global_batch_size"],
-              "loss": out["history"]["loss"], "val_loss": out["history"]["val_loss"],
+              "loss": out["history"]["loss"], "val_loss": out["history"]["val_loss"], "copies": Probe.seen,
               "seg_sums": np.sum(seg, axis=-1).round(3).tolist()[0][0][:3]}}))
         """
     )
@@ -315,8 +324,9 @@ def test_training_on_two_devices_is_data_parallel(backend, tmp_path):
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(proc.stdout.split("RESULT", 1)[1])
-    # Batch 3 per replica: 6 per step; 11 validation slices in batches of 6 and 5.
+    # Batch 3 per replica: 6 per step; 11 slices per split, in batches of 6 and 4 (one left out).
     assert result["replicas"] == 2 and result["global"] == 6
+    assert result["copies"] == [2] * 4  # 2 steps an epoch, every weight on both devices at each
     assert len(result["loss"]) == 2 and np.all(np.isfinite(result["loss"] + result["val_loss"]))
     assert result["seg_sums"] == [1.0, 1.0, 1.0]  # a softmax per pixel: the saved model works
     history = json.loads((tmp_path / "run" / "training_history.json").read_text())
