@@ -18,7 +18,8 @@
    them exactly like the model's own slice outputs, on the same pixels
    (``metrics.json["slice_fused"]``; its AUC's gain over the cancer head's,
    with an interval from the same resampled patients), and both cancer scores by how much
-   tumor the slice shows (``"cancer_by_size"``);
+   tumor the slice shows (``"cancer_by_size"``), and 1 - AUC split into the
+   shares of groups of slices (``"cancer_shortfall"``, :mod:`liverlib.auc_shortfall`);
 4. writes, atomically, into the run folder::
 
        metrics.json                 everything above (curves included; NaN as null)
@@ -45,6 +46,7 @@ import numpy as np
 
 from liverlib import intervals, metrics
 from liverlib.atomic import write_json
+from liverlib.auc_shortfall import auc_shortfall, slice_groups
 from liverlib.evaluation_result import EvaluationResult, SlicePredictions, headline, summarize_cases
 from liverlib.labels import MIN_LESION_MM
 from liverlib.paths import project_relative
@@ -321,6 +323,10 @@ def evaluate_run(
         "per_image_iou": iou_stats,
         "slice_fused": _fused_slice_metrics(data, slices, threshold),
         "cancer_by_size": metrics.cancer_by_size(tumor_pixels, data.cancer, head_scores, threshold),
+        "cancer_shortfall": auc_shortfall(
+            data.cancer, head_scores,
+            slice_groups(data.cancer, tumor_pixels, data.case_id, data.view, data.slice_index),
+        ),
         "cases": cases,
         "cases_summary": summarize_cases(cases),
         "failures": failures,

@@ -118,6 +118,10 @@ class EvaluationResult:
         """The cancer call by tumor pixels per slice (``metrics.cancer_by_size``)."""
         return list(self.metrics.get("cancer_by_size", []))
 
+    def shortfall_table(self) -> list[dict]:
+        """1 - AUC split into groups of slices (``auc_shortfall.auc_shortfall``)."""
+        return list(self.metrics.get("cancer_shortfall", []))
+
     def case_table(self) -> list[dict]:
         """One row per evaluated case: Dice per view and fused, gain, lesions, volumes."""
         rows = []

@@ -211,6 +211,11 @@ def test_evaluate_run_writes_metrics(tiny_run):
     sizes = record["cancer_by_size"]
     assert sum(r["slices"] for r in sizes) == int(np.asarray(result.data.cancer).sum())
     assert {"cancer head AUC", "fused 3D AUC"} <= set(sizes[0])
+    shortfall = {r["group"]: r for r in record["cancer_shortfall"]}  # 1 - AUC split into groups
+    head_auc = record["slice"]["overall"]["cancer"]["auc"]
+    assert shortfall["all (1 - AUC)"]["cancer head share of 1-AUC"] == pytest.approx(1 - head_auc)
+    assert sum(r["cancer head share of 1-AUC"] for g, r in shortfall.items() if g.startswith("tumor,")) == pytest.approx(1 - head_auc)
+    assert sum(r["slices"] for g, r in shortfall.items() if g != "all (1 - AUC)") == len(result.data)
     assert len(result.worst_slices(3)) == 3
     case = result.viewer["test-a"]
     assert case["hu"].shape == (SIZE,) * 3 and case["probs"].shape == (SIZE,) * 3 + (3,)

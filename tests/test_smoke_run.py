@@ -35,6 +35,7 @@ def test_every_step_ran_and_reported(smoke_run):
     index = (run_dir / "index.html").read_text()
     assert "<td>fused 3D</td>" in index and "<td>all slices</td>" in index  # the model's slices vs the fused volume
     assert "read back on the same test slices" in index
+    assert "Where the cancer AUC is lost" in (run_dir / "04_evaluate.html").read_text()  # the shortfall table drew
 
 
 def _planted_identity(raw: Path) -> set[str]:

@@ -1,0 +1,57 @@
+import numpy as np
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from liverlib.auc_shortfall import auc_shortfall, next_to_tumor, slice_groups, slice_misses
+
+
+def test_each_side_adds_up_to_one_minus_auc_with_ties():
+    rng = np.random.default_rng(0)
+    y = rng.random(300) < 0.3
+    score = np.round(rng.random(300) * 0.6 + 0.4 * y, 1)  # rounded: many ties
+    miss = slice_misses(y, score)
+    lost = 1 - roc_auc_score(y, score)
+    assert miss[y].mean() == pytest.approx(lost) and miss[~y].mean() == pytest.approx(lost)
+    assert lost > 0.05  # the case is not trivially perfect
+
+
+def test_one_negative_above_every_positive_carries_the_whole_loss():
+    y = np.array([1, 1, 1, 0, 0, 0, 0])
+    score = np.array([0.6, 0.7, 0.8, 0.9, 0.1, 0.2, 0.3])
+    groups = {"tumor": y == 1, "the loud one": np.arange(7) == 3, "quiet": (y == 0) & (np.arange(7) != 3)}
+    rows = {r["group"]: r for r in auc_shortfall(y, {"s": score}, groups)}
+    assert rows["all (1 - AUC)"]["s share of 1-AUC"] == pytest.approx(1 - roc_auc_score(y, score)) == pytest.approx(0.25)
+    assert rows["the loud one"]["s share of 1-AUC"] == pytest.approx(0.25) and rows["quiet"]["s share of 1-AUC"] == 0
+    assert rows["tumor"]["s share of 1-AUC"] == pytest.approx(0.25) and rows["the loud one"]["s mean score"] == 0.9
+
+
+def test_next_to_tumor_follows_the_sampled_order_per_study_and_view():
+    # study a, axial: indices 0,5,10,15,20 with tumor at 10; given out of order
+    y = np.array([0, 1, 0, 0, 0, 0, 0])
+    case = np.array(["a", "a", "a", "a", "a", "a", "b"])
+    view = np.array([0, 0, 0, 0, 0, 1, 0])
+    index = np.array([5, 10, 20, 0, 15, 10, 10])
+    beside = next_to_tumor(y, case, view, index)
+    assert beside.tolist() == [True, False, False, False, True, False, False]  # 5 and 15; not other views/studies
+
+
+def test_slice_groups_cover_each_side_once():
+    y = np.array([1, 1, 1, 0, 0, 0, 0])
+    pixels = np.array([3, 25, 400, 0, 0, 0, 0])
+    case = np.array(["a", "a", "a", "a", "a", "b", "b"])
+    view = np.zeros(7, int)
+    index = np.array([10, 15, 20, 25, 50, 10, 15])
+    groups = slice_groups(y, pixels, case, view, index)
+    assert [int(m.sum()) for m in groups.values()] == [1, 1, 1, 1, 1, 2]
+    stacked = np.stack(list(groups.values()))
+    assert (stacked.sum(0) == 1).all()  # every slice in exactly one group
+    assert groups["no tumor, next to a tumor slice"][3] and groups["no tumor, patient without tumor"][5:].all()
+
+
+def test_nan_scores_are_left_out():
+    y = np.array([1, 0, 1, 0])
+    score = np.array([0.9, 0.1, np.nan, 0.95])
+    rows = auc_shortfall(y, {"s": score}, {"pos": y == 1, "neg": y == 0})
+    ok = ~np.isnan(score)
+    assert rows[-1]["s share of 1-AUC"] == pytest.approx(1 - roc_auc_score(y[ok], score[ok])) == pytest.approx(0.5)
+    assert rows[0]["slices"] == 2 and rows[0]["s mean score"] == pytest.approx(0.9)  # counted, not scored
