@@ -78,6 +78,13 @@ def test_batches_divide_over_the_devices(dataset):
     assert len(used) == 10 and len(set(used)) == 10  # two of 12 left out, none twice
     with pytest.raises(ValueError, match="multiple"):
         SliceBatches(data, 10, batch_multiple=3)
+    # With oversampling and a resumed stream: batches still divide, and epoch 1 is the same either way.
+    kw = dict(shuffle=True, seed=2, infinite=True, tumor_fraction=0.6, batch_multiple=5)
+    first, resumed = SliceBatches(data, 10, **kw), SliceBatches(data, 10, start_epoch=1, **kw)
+    sizes = [len(first.indices(e, b)) for e in range(3) for b in range(first.len_epoch)]
+    assert sizes == [10] * 3  # 12 draws an epoch, the 2 that cannot split left out
+    assert all(np.array_equal(first[first.len_epoch + b][0]["image"], resumed[b][0]["image"])
+               for b in range(first.len_epoch))
 
 
 def test_tumor_fraction_oversamples_tumor_slices(tmp_path):
