@@ -113,8 +113,10 @@ def auc_shortfall(cancer_true: np.ndarray, scores: dict, groups: dict) -> list[d
 
     Returns:
         One row per group, ``{"group": name, "slices": n, "<score> share of 1-AUC":
-        .., "<score> mean score": ..}``, then a row ``"all (1 - AUC)"`` whose
-        shares are each score's 1 - AUC.
+        .., "<score> mean score": ..}`` (plus ``"<score> slices"`` where NaN
+        scores leave that score fewer of the group's slices), then a row
+        ``"all (1 - AUC)"`` whose shares are each score's 1 - AUC. Every share
+        is NaN where a score has no slice on one side (no AUC).
     """
     y = np.asarray(cancer_true).astype(bool)
     rows = [{"group": name, "slices": int(np.sum(mask))} for name, mask in groups.items()]
@@ -125,11 +127,14 @@ def auc_shortfall(cancer_true: np.ndarray, scores: dict, groups: dict) -> list[d
         miss = np.zeros(len(y))
         miss[ok] = slice_misses(y[ok], score[ok])
         n_pos, n_neg = int((y & ok).sum()), int((~y & ok).sum())
-        for row, mask in zip(rows, groups.values()):
-            mask = np.asarray(mask) & ok
+        defined = n_pos > 0 and n_neg > 0  # an AUC needs both sides
+        for row, given in zip(rows, groups.values()):
+            mask = np.asarray(given) & ok
             side = n_pos if (mask & y).any() else n_neg
-            row[f"{name} share of 1-AUC"] = float(miss[mask].sum() / side) if side else float("nan")
+            row[f"{name} share of 1-AUC"] = float(miss[mask].sum() / side) if defined else float("nan")
             row[f"{name} mean score"] = float(score[mask].mean()) if mask.any() else float("nan")
-        total[f"{name} share of 1-AUC"] = float(miss[y & ok].sum() / n_pos) if n_pos and n_neg else float("nan")
+            if int(mask.sum()) != row["slices"]:  # this score covers fewer of the group's slices
+                row[f"{name} slices"] = int(mask.sum())
+        total[f"{name} share of 1-AUC"] = float(miss[y & ok].sum() / n_pos) if defined else float("nan")
         total[f"{name} mean score"] = float(score[ok].mean()) if ok.any() else float("nan")
     return rows + [total]

@@ -54,4 +54,11 @@ def test_nan_scores_are_left_out():
     rows = auc_shortfall(y, {"s": score}, {"pos": y == 1, "neg": y == 0})
     ok = ~np.isnan(score)
     assert rows[-1]["s share of 1-AUC"] == pytest.approx(1 - roc_auc_score(y[ok], score[ok])) == pytest.approx(0.5)
-    assert rows[0]["slices"] == 2 and rows[0]["s mean score"] == pytest.approx(0.9)  # counted, not scored
+    assert rows[0]["slices"] == 2 and rows[0]["s slices"] == 1 and rows[0]["s mean score"] == pytest.approx(0.9)
+    assert "s slices" not in rows[1]  # every tumor-free slice is scored
+
+
+def test_no_auc_no_shares():
+    y = np.zeros(4, int)  # a cohort without tumor: no AUC, so nothing to split
+    rows = auc_shortfall(y, {"s": np.array([0.1, 0.2, 0.3, 0.4])}, {"neg": y == 0})
+    assert np.isnan(rows[0]["s share of 1-AUC"]) and np.isnan(rows[-1]["s share of 1-AUC"])

@@ -121,6 +121,8 @@ def test_metrics_json_has_headline(smoke_run):
     _, result = smoke_run
     metrics = json.loads((result.run_dir / "metrics.json").read_text())
     headline = metrics["headline"]
+    groups = [row["group"] for row in metrics["cancer_shortfall"]]  # 04's "where the AUC is lost" table
+    assert len(groups) == 7 and groups[-1] == "all (1 - AUC)"
     assert {"axial", "coronal", "sagittal", "all views", "fused"} <= set(headline)
     for vals in headline.values():
         assert 0.0 <= vals["liver_dice"] <= 1.0
