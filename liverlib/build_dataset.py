@@ -38,6 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
+from liverlib.cube import AIR_HU, BODY_THRESHOLD_HU, DEFAULT_IMAGE_SIZE, DEFAULT_SPACING_MM, to_cube
 from liverlib.errors import DatasetError
 from liverlib.interim import load_case, read_cases
 from liverlib.liver_box import CROPS, LIVER_MARGIN_MM, dataset_grid
@@ -52,22 +53,17 @@ from liverlib.slice_dataset import (
 )
 from liverlib.splits import check_disjoint
 from liverlib.views import (
-    AIR_HU,
-    BODY_THRESHOLD_HU,
     CONTEXT_STEP,
-    DEFAULT_IMAGE_SIZE,
-    DEFAULT_SPACING_MM,
     DEFAULT_WINDOWS,
     input_channels,
     parse_window,
     slice_inputs,
-    to_cube,
     view_slices,
 )
 
 #: Bumped when the way slices are made changes, so old datasets are rebuilt.
-FORMAT = "liverlib-slices/4"  # 3: HU blurred before sampling a coarser cube (views.to_cube); 4: studies in source order
-#: HU blurred before sampling a coarser cube (``views.to_cube``); recorded in the manifest.
+FORMAT = "liverlib-slices/4"  # 3: HU blurred before sampling a coarser cube (cube.to_cube); 4: studies in source order
+#: HU blurred before sampling a coarser cube (``cube.to_cube``); recorded in the manifest.
 ANTIALIAS = True
 DEFAULT_LIVER_FREE_FRACTION = 0.25
 DEFAULT_SLICE_STRIDE = 2

@@ -114,11 +114,11 @@ def calibrate_run(
         "reference_tumor_voxels", "min_lesion_mm", "model_sha256"}`` (the digest ties it to this model: a retrained model ignores it);
         ``tumor_threshold`` is 0.5 (the argmax) when the split has no study with tumor.
     """
+    from liverlib.cube import to_cube
     from liverlib.interim import load_case, read_cases
     from liverlib.predict import PredictParams, load_model, predict_volume
     from liverlib.saved_model import check_slicing
     from liverlib.slice_dataset import read_manifest
-    from liverlib.views import to_cube
 
     run_dir = Path(run_dir)
     model = load_model(run_dir / "best_model.keras")

@@ -19,7 +19,7 @@
    (``metrics.json["slice_fused"]``; its AUC's gain over the cancer head's,
    with an interval from the same resampled patients), and both cancer scores by how much
    tumor the slice shows (``"cancer_by_size"``), and 1 - AUC split into the
-   shares of groups of slices (``"cancer_shortfall"``, :mod:`liverlib.auc_shortfall`);
+   shares of groups of slices (``"cancer_shortfall"``, :mod:`liverlib.cancer_misses`);
 4. writes, atomically, into the run folder::
 
        metrics.json                 everything above (curves included; NaN as null)
@@ -46,7 +46,7 @@ import numpy as np
 
 from liverlib import intervals, metrics
 from liverlib.atomic import write_json
-from liverlib.auc_shortfall import auc_shortfall, slice_groups
+from liverlib.cancer_misses import auc_shortfall, cancer_by_size, slice_groups
 from liverlib.evaluation_result import EvaluationResult, SlicePredictions, headline, summarize_cases
 from liverlib.labels import MIN_LESION_MM
 from liverlib.paths import project_relative
@@ -229,13 +229,13 @@ def evaluate_run(
     Returns:
         The EvaluationResult.
     """
+    from liverlib.cube import to_cube
     from liverlib.interim import load_case, read_cases
     from liverlib.liver_box import dataset_grid
     from liverlib.nifti_io import write_label_nifti
     from liverlib.plots_training import load_history
     from liverlib.predict import PredictParams, load_model, predict_volume
     from liverlib.saved_model import check_slicing, check_unseen
-    from liverlib.views import to_cube
 
     run_dir, dataset_root = Path(run_dir), Path(dataset_root)
     model_path = Path(model_path) if model_path else run_dir / "best_model.keras"
@@ -322,7 +322,7 @@ def evaluate_run(
         "slice": sm,
         "per_image_iou": iou_stats,
         "slice_fused": _fused_slice_metrics(data, slices, threshold),
-        "cancer_by_size": metrics.cancer_by_size(tumor_pixels, data.cancer, head_scores, threshold),
+        "cancer_by_size": cancer_by_size(tumor_pixels, data.cancer, head_scores, threshold),
         "cancer_shortfall": auc_shortfall(
             data.cancer, head_scores,
             slice_groups(data.cancer, tumor_pixels, data.case_id, data.view, data.slice_index),

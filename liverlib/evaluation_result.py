@@ -115,11 +115,11 @@ class EvaluationResult:
         return rows
 
     def size_table(self) -> list[dict]:
-        """The cancer call by tumor pixels per slice (``metrics.cancer_by_size``)."""
+        """The cancer call by tumor pixels per slice (``cancer_misses.cancer_by_size``)."""
         return list(self.metrics.get("cancer_by_size", []))
 
     def shortfall_table(self) -> list[dict]:
-        """1 - AUC split into groups of slices (``auc_shortfall.auc_shortfall``)."""
+        """1 - AUC split into groups of slices (``cancer_misses.auc_shortfall``)."""
         return list(self.metrics.get("cancer_shortfall", []))
 
     def case_table(self) -> list[dict]:

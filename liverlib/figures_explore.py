@@ -43,14 +43,14 @@ def load_cube(interim_dir: str | Path, case_id: str, spacing_mm: float = 1.6, im
             reference liver the model trains on; the body for unlabelled studies).
         liver_margin_mm: Margin of the liver box.
         antialias: HU blurred before sampling a coarser cube (the dataset
-            manifest's ``antialias``; :func:`liverlib.views.to_cube`).
+            manifest's ``antialias``; :func:`liverlib.cube.to_cube`).
 
     Returns:
         ``(cube_hu, cube_label)``; ``cube_label`` is None for unlabelled studies.
     """
+    from liverlib.cube import AIR_HU, to_cube
     from liverlib.interim import load_case
     from liverlib.liver_box import dataset_grid
-    from liverlib.views import AIR_HU, to_cube
 
     volume = load_case(Path(interim_dir) / f"{case_id}.npz")
     grid = dataset_grid(volume, spacing_mm, image_size, crop, liver_margin_mm)

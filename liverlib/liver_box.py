@@ -1,6 +1,6 @@
 """The liver box: a second, finer cube around the liver (a two-pass cascade).
 
-The body cube (:func:`liverlib.views.study_grid`) must hold a whole abdomen,
+The body cube (:func:`liverlib.cube.study_grid`) must hold a whole abdomen,
 300-420 mm, so at 128 px a pixel is 2.2-3.3 mm (median 2.8 mm on the demo
 cohort) and a 5-10 mm lesion is a handful of pixels. A cube around the liver
 with its margin is 205-280 mm: 1.6-2.2 mm pixels (median 1.9 mm), about 1.4
@@ -20,9 +20,9 @@ placed on the *reference* liver, so the model learns that finer scale; on the
 demo cohort it still finds the liver on the coarser body cube (3D liver Dice
 0.958 from the body cube alone, test split).
 
-A liver box is a :class:`~liverlib.views.StudyGrid` like the body cube (only
+A liver box is a :class:`~liverlib.cube.StudyGrid` like the body cube (only
 ``body_box``, ``cube_start`` and ``cube_side`` differ), so
-:func:`~liverlib.views.to_cube` and :func:`~liverlib.views.to_study_grid` work
+:func:`~liverlib.cube.to_cube` and :func:`~liverlib.cube.to_study_grid` work
 on it unchanged.
 """
 
@@ -33,7 +33,7 @@ import dataclasses
 import numpy as np
 from scipy import ndimage as ndi
 
-from liverlib.views import DEFAULT_IMAGE_SIZE, DEFAULT_SPACING_MM, StudyGrid, study_grid
+from liverlib.cube import DEFAULT_IMAGE_SIZE, DEFAULT_SPACING_MM, StudyGrid, study_grid
 from liverlib.volume import Volume
 
 #: Crops of the slice dataset: the whole body, or the box around the liver.
@@ -84,7 +84,7 @@ def liver_box_grid(grid: StudyGrid, lo_mm, hi_mm, margin_mm: float = LIVER_MARGI
     """The cube around a box (the liver's), on the same resampled grid as ``grid``.
 
     Args:
-        grid: The study's body grid (:func:`~liverlib.views.study_grid`).
+        grid: The study's body grid (:func:`~liverlib.cube.study_grid`).
         lo_mm, hi_mm: The box, mm from the study's voxel ``[0, 0, 0]``.
         margin_mm: Added on every side, e.g. 10 mm.
 

@@ -3,14 +3,14 @@
 ``predict_volume(volume, model, params)``:
 
 1. the study becomes its ``(S, S, S)`` cube with the *same* preprocessing as
-   the training slices (:func:`liverlib.views.prepare_volume`, the manifest's
+   the training slices (:func:`liverlib.cube.prepare_volume`, the manifest's
    image size, spacing and HU windows);
 2. every slice of the axial, coronal and sagittal stacks
    (:func:`liverlib.views.view_slices`, display orientation) goes through the
    model in batches: ``seg`` probabilities per slice and the ``cancer`` score;
 3. each view's probabilities are put back in cube order
    (:func:`~liverlib.views.view_slices_inverse`), averaged (the fusion), and
-   mapped once onto the study's own voxels (:func:`~liverlib.views.to_study_grid`;
+   mapped once onto the study's own voxels (:func:`~liverlib.cube.to_study_grid`;
    linear interpolation commutes with the mean); :func:`label_from_probs` gives
    the label 0/1/2 (argmax, with the tumor threshold chosen on the validation
    split: ``PredictParams.tumor_threshold``);
@@ -43,6 +43,7 @@ import numpy as np
 
 from liverlib import metrics
 from liverlib.atomic import write_json
+from liverlib.cube import AIR_HU, StudyGrid, prepare_volume, to_cube
 from liverlib.liver_box import (
     cube_box_mm,
     largest_component,
@@ -65,14 +66,10 @@ from liverlib.study_prediction import (
     view_score,
 )
 from liverlib.views import (
-    AIR_HU,
     CONTEXT_STEP,
     DEFAULT_WINDOWS,
-    StudyGrid,
     input_channels,
-    prepare_volume,
     slice_inputs,
-    to_cube,
     view_slices,
     view_slices_inverse,
 )

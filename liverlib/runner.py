@@ -14,9 +14,6 @@ them; relative paths mean the project root there as here.
 
 from __future__ import annotations
 
-import ast
-import functools
-import hashlib
 import json
 import logging
 import os
@@ -27,13 +24,19 @@ from pathlib import Path
 
 from liverlib.atomic import write_json
 from liverlib.paths import project_path, project_relative, project_root
+from liverlib.step_state import (
+    STATE_FILE,
+    data_state,
+    effective_parameters,
+    read_state,
+    step_fingerprint,
+)
 
 log = logging.getLogger("liverlib.runner")
 
 NOTEBOOK_DIR = Path("notebooks")
 CONFIG_DIR = Path("configs")
 RUNS_DIR = Path("outputs/runs")
-STATE_FILE = "steps.json"
 
 
 class RunError(RuntimeError):
@@ -98,86 +101,12 @@ def declared_parameters(notebook: Path) -> dict:
     return papermill.inspect_notebook(str(notebook))
 
 
-#: Files of another run that a step reads through its ``model_dir`` parameter (04): when they
-#: change (that run was retrained or recalibrated) the step is out of date.
-MODEL_DIR_FILES = ("best_model.keras", "calibration.json", "preprocessing.json")
-
-
-@functools.cache
-def _code_digest() -> str:
-    """Hash of liverlib's own files: after a code change (a pull, an edit) every step is out of date."""
-    package = Path(__file__).resolve().parent
-    digest = hashlib.sha256()
-    for path in sorted(p for p in package.rglob("*") if p.is_file() and p.suffix in (".py", ".html", ".css", ".js")):
-        digest.update(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes())
-    return digest.hexdigest()
-
-
-def _effective(declared: dict, step_params: dict) -> dict:
-    """A step's parameter values: the profile's, else the notebook's literal defaults."""
-    values = {}
-    for key, info in declared.items():
-        try:
-            values[key] = ast.literal_eval(info.get("default", ""))
-        except (ValueError, SyntaxError):
-            continue
-    return {**values, **step_params}
-
-
-def _data_state(values: dict, root: Path) -> str | None:
-    """What a decoding step (one that reads ``source``) leaves under ``data/`` and reads from ``source``.
-
-    The slice dataset's build fingerprint (it covers ``cases.csv``, each cached
-    study and the slicing parameters; "-" when the dataset is missing) and, for a
-    folder of studies, each file's name, size and mtime. Recorded after the step
-    ran; a later run finds it out of date when the dataset was removed or rebuilt
-    or studies were added or changed, and the steps after it rerun only when the
-    dataset it leaves differs. None for the other steps.
-    """
-    if "source" not in values:
-        return None
-    digest = hashlib.sha256()
-    manifest = (project_path(values.get("data_root", "data"), root) / "processed" / str(values.get("dataset", ""))
-                / str(values.get("image_size", "")) / "manifest.json")
-    try:
-        digest.update(str(json.loads(manifest.read_text()).get("fingerprint")).encode())
-    except (OSError, ValueError):
-        digest.update(b"-")
-    source = project_path(str(values["source"]), root)
-    files = sorted(p for p in source.rglob("*") if p.is_file()) if source.is_dir() else [source] if source.is_file() else []
-    for path in files:
-        try:
-            stat = path.stat()
-        except FileNotFoundError:  # removed while listing
-            continue
-        digest.update(f"{path.relative_to(source).as_posix() if path != source else ''}:{stat.st_size}:{stat.st_mtime_ns};".encode())
-    return digest.hexdigest()
-
-
-def _fingerprint(notebook: Path, params: dict, upstream: str) -> str:
-    digest = hashlib.sha256()
-    digest.update(_code_digest().encode())
-    digest.update(notebook.read_bytes())
-    digest.update(json.dumps(params, sort_keys=True, default=str).encode())
-    digest.update(upstream.encode())
-    if params.get("model_dir"):
-        for name in MODEL_DIR_FILES:
-            path = project_path(params["model_dir"], project_root(notebook.parent)) / name
-            digest.update(name.encode() + (hashlib.sha256(path.read_bytes()).digest() if path.exists() else b"-"))
-    return digest.hexdigest()
-
-
 def _record_relative_paths(executed: Path, source: Path, final: Path, root: Path) -> None:
     """Papermill records where the notebooks were; keep that relative to the project root."""
     notebook = json.loads(executed.read_text())
     record = notebook.get("metadata", {}).get("papermill", {})
     record.update(input_path=project_relative(source, root), output_path=project_relative(final, root))
     executed.write_text(json.dumps(notebook, indent=1, ensure_ascii=False) + "\n")
-
-
-def _read_state(run_dir: Path) -> dict:
-    path = run_dir / STATE_FILE
-    return json.loads(path.read_text()) if path.exists() else {}
 
 
 def _is_step(step: Path, key: str) -> bool:
@@ -268,7 +197,7 @@ def run_batch(
     if unknown:
         raise ValueError(f"unknown parameter(s) {', '.join(unknown)}; the notebooks declare: {', '.join(sorted(known))}")
     restore_log = _file_log(run_dir / "run.log")
-    state = _read_state(run_dir)
+    state = read_state(run_dir)
     result = RunResult(run_dir=run_dir, profile=profile, parameters=params)
     first = _select_from(steps, start)
     chosen = _select_only(steps, only)
@@ -278,9 +207,9 @@ def run_batch(
         for i, notebook in enumerate(steps):
             name = notebook.stem
             step_params = {k: v for k, v in params.items() if k in declared[name]}
-            fp = _fingerprint(notebook, step_params, upstream)
-            values = _effective(declared[name], step_params)
-            data = _data_state(values, root)
+            fp = step_fingerprint(notebook, step_params, upstream)
+            values = effective_parameters(declared[name], step_params)
+            data = data_state(values, root)
             upstream = fp + (data or "")  # the steps after a decoding step also depend on the data it left
             executed = run_dir / notebook.name
             html = run_dir / f"{name}.html"
@@ -321,7 +250,7 @@ def run_batch(
             (run_dir / f"{name}.failed.ipynb").unlink(missing_ok=True)
             (run_dir / f"{name}.failed.html").unlink(missing_ok=True)
             export_html(executed, html, keep_code=keep_code)
-            data = _data_state(values, root)
+            data = data_state(values, root)
             upstream = fp + (data or "")
             state[name] = {"status": "ran", "seconds": round(seconds, 1), "fingerprint": fp, "parameters": step_params}
             if data is not None:

@@ -14,10 +14,11 @@ import logging
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from liverlib.cube import DEFAULT_IMAGE_SIZE, DEFAULT_SPACING_MM
 from liverlib.labels import MIN_LESION_MM
 from liverlib.liver_box import LIVER_MARGIN_MM
 from liverlib.paths import project_path
-from liverlib.views import CONTEXT_STEP, DEFAULT_IMAGE_SIZE, DEFAULT_SPACING_MM, DEFAULT_WINDOWS
+from liverlib.views import CONTEXT_STEP, DEFAULT_WINDOWS
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ class PredictParams:
             ``crop`` and read as ``body``).
         liver_margin_mm: Margin of the liver box, mm.
         antialias: HU blurred before sampling a coarser cube
-            (:func:`liverlib.views.to_cube`); datasets built before it have no
+            (:func:`liverlib.cube.to_cube`); datasets built before it have no
             ``antialias`` and read as False, so their models see the slices
             they were trained on.
         min_lesion_mm: Tumor components of the label smaller than a sphere of

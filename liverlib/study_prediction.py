@@ -30,11 +30,12 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from liverlib import metrics
+from liverlib.cube import StudyGrid, to_study_grid
 from liverlib.labels import drop_small_lesions, label_from_probs
 from liverlib.liver_box import resample_between
 from liverlib.saved_model import PredictParams
 from liverlib.slice_dataset import VIEWS
-from liverlib.views import StudyGrid, to_study_grid, view_slices
+from liverlib.views import view_slices
 
 #: Slices per view averaged into the view's cancer score (the most suspicious ones).
 TOP_SLICES = 3
@@ -322,7 +323,7 @@ def fused_slice_scores(fused_tumor: np.ndarray, views=VIEWS, smooth: int = FUSED
     AUC 0.969 against 0.886 with the foreground gate below (0.963 without it;
     0.961 against 0.912, and 0.940 without the reach, before the anti-aliased
     resampling), though not all slices with under 10
-    tumor pixels (``metrics.cancer_by_size``).
+    tumor pixels (``cancer_misses.cancer_by_size``).
 
     With ``background``, the tumor probability counts only where the fused
     P(background) is under 0.5, inside the liver the label draws (its own

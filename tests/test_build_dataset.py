@@ -10,11 +10,12 @@ import pytest
 
 from liverlib import build_dataset
 from liverlib.build_dataset import build_slice_dataset, select_slices
+from liverlib.cube import AIR_HU, to_cube
 from liverlib.errors import DatasetError
 from liverlib.interim import CASE_COLUMNS, save_case, write_cases
 from liverlib.liver_box import dataset_grid
 from liverlib.slice_dataset import SPLITS, load_split, read_manifest
-from liverlib.views import AIR_HU, to_cube, view_slices
+from liverlib.views import view_slices
 from liverlib.volume import Volume
 
 SIZE = 24

@@ -52,8 +52,9 @@ def cut_split(volumes: list[Volume], crop: str = "body") -> SliceSplit:
     """Test slices cut from the studies' own cubes (the body cube or the box around the reference
     liver), as build_dataset does: per study and view one slice through the tumor, one through
     liver only, one outside the liver."""
+    from liverlib.cube import AIR_HU, to_cube
     from liverlib.liver_box import dataset_grid
-    from liverlib.views import AIR_HU, VIEWS, apply_windows, to_cube, view_slices
+    from liverlib.views import VIEWS, apply_windows, view_slices
 
     images, masks, view_codes, case_ids, index = [], [], [], [], []
     for volume in volumes:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from liverlib.cube import study_grid, to_cube
 from liverlib.liver_box import (
     cube_box_mm,
     dataset_grid,
@@ -13,7 +14,6 @@ from liverlib.liver_box import (
     mask_box_mm,
     resample_between,
 )
-from liverlib.views import study_grid, to_cube
 from liverlib.volume import Volume
 
 SIZE = 32

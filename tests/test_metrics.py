@@ -125,20 +125,3 @@ def test_volumetry_matches_decode_and_errors():
 def test_jsonable_replaces_nan():
     out = metrics.jsonable({"a": np.float32(0.5), "b": float("nan"), "c": np.arange(2), "d": (np.int64(3),)})
     assert out == {"a": 0.5, "b": None, "c": [0, 1], "d": [3]}
-
-
-def test_cancer_by_size_groups_positives_against_all_negatives():
-    pixels = np.array([0, 0, 0, 3, 12, 50, 60])
-    y = (pixels > 0).astype(int)
-    head = np.array([0.1, 0.2, 0.6, 0.3, 0.7, 0.9, 0.8])
-    other = np.array([0.1, 0.2, 0.3, np.nan, 0.7, 0.9, 0.8])
-    rows = metrics.cancer_by_size(pixels, y, {"head": head, "other": other}, threshold=0.5, edges=(1, 10, 40))
-    assert [r["tumor pixels"] for r in rows] == ["1-9", "10-39", ">=40"]
-    assert [r["slices"] for r in rows] == [1, 1, 2]
-    # The 3-pixel slice (0.3) outranks 2 of the 3 negatives (0.1, 0.2, not 0.6); the 12-pixel one (0.7) all.
-    assert rows[0]["head AUC"] == pytest.approx(2 / 3) and rows[1]["head AUC"] == 1.0 and rows[2]["head AUC"] == 1.0
-    assert rows[0]["head sensitivity"] == 0.0 and rows[2]["head sensitivity"] == 1.0
-    assert math.isnan(rows[0]["other AUC"]) and rows[1]["other AUC"] == 1.0  # NaN score: not counted
-    assert "head slices" not in rows[0] and rows[0]["other slices"] == 0  # counted only where it differs
-
-

@@ -19,9 +19,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from liverlib.cube import prepare_volume, to_study_grid
 from liverlib.dicom_write import write_dicom_series
 from liverlib.study import read_study
-from liverlib.views import prepare_volume, to_study_grid, view_slices
+from liverlib.views import view_slices
 from liverlib.volume import Volume
 
 SIZE = 32

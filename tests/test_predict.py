@@ -170,7 +170,7 @@ def test_older_manifests_predict_in_one_pass():
 
 
 def test_predict_feeds_the_model_cubes_made_as_its_dataset_was(model):
-    from liverlib.views import AIR_HU, to_cube
+    from liverlib.cube import AIR_HU, to_cube
 
     volume = labelled_study(spacing=(2.0, 0.5, 0.5))  # finer than the liver box: blurred when anti-aliased
     cubes = {}
@@ -194,8 +194,8 @@ def test_no_liver_in_the_first_pass_keeps_one_pass():
 
 
 def test_fused_result_in_the_dataset_liver_box_matches_its_slices(model):
+    from liverlib.cube import to_cube
     from liverlib.liver_box import dataset_grid
-    from liverlib.views import to_cube
 
     volume = labelled_study()
     params = PredictParams(image_size=SIZE, spacing_mm=1.0, crop="liver", liver_margin_mm=4.0)
@@ -277,8 +277,8 @@ def test_fused_study_score_is_the_largest_agreed_tumor_inside_the_liver():
 
 def test_results_read_into_a_cube_beyond_both_passes():
     """The liver-box pass inside its box, the first pass beyond it, fixed values beyond both."""
+    from liverlib.cube import StudyGrid
     from liverlib.predict import StudyPrediction
-    from liverlib.views import StudyGrid
 
     def grid(start, side):  # a 40^3 study at 1 mm, cubes of 10^3 voxels
         return StudyGrid((40, 40, 40), (1.0, 1.0, 1.0), 1.0, (40, 40, 40), ((0, 39),) * 3, (start,) * 3, side, 10)
@@ -302,7 +302,8 @@ def test_results_read_into_a_cube_beyond_both_passes():
 def test_fused_slice_scores_rank_tumor_slices_first(model):
     from sklearn.metrics import roc_auc_score
 
-    from liverlib.views import to_cube, view_slices
+    from liverlib.cube import to_cube
+    from liverlib.views import view_slices
 
     volume = labelled_study()
     pred = predict_volume(volume, model, PARAMS, batch_size=64)

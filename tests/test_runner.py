@@ -111,7 +111,7 @@ def test_unknown_only_step_is_refused(project):
 
 def test_a_model_from_another_run_is_part_of_the_fingerprint(tmp_path):
     """04 with model_dir reads another run's model: retraining or recalibrating that run makes 04 out of date."""
-    from liverlib.runner import _fingerprint
+    from liverlib.step_state import step_fingerprint
 
     notebook = tmp_path / "04_evaluate.ipynb"
     notebook.write_text("{}")
@@ -119,13 +119,13 @@ def test_a_model_from_another_run_is_part_of_the_fingerprint(tmp_path):
     other.mkdir()
     (other / "best_model.keras").write_bytes(b"weights 1")
     params = {"model_dir": str(other), "max_cases": 48}
-    before = _fingerprint(notebook, params, "up")
-    assert _fingerprint(notebook, params, "up") == before
+    before = step_fingerprint(notebook, params, "up")
+    assert step_fingerprint(notebook, params, "up") == before
     (other / "best_model.keras").write_bytes(b"weights 2")
-    retrained = _fingerprint(notebook, params, "up")
+    retrained = step_fingerprint(notebook, params, "up")
     (other / "calibration.json").write_text('{"tumor_threshold": 0.4}')
-    assert len({before, retrained, _fingerprint(notebook, params, "up")}) == 3
-    assert _fingerprint(notebook, {"max_cases": 48}, "up") != before
+    assert len({before, retrained, step_fingerprint(notebook, params, "up")}) == 3
+    assert step_fingerprint(notebook, {"max_cases": 48}, "up") != before
 
 
 DECODE = """import hashlib, json
@@ -143,7 +143,7 @@ DECODE_PARAMS = ("source: str = 'studies'  # studies\ndataset: str = 'd'  # name
 @pytest.mark.slow
 def test_data_and_code_changes_make_steps_out_of_date(tmp_path, monkeypatch):
     """A rerun is skipped only while the data a decoding step left, its studies and liverlib's code are unchanged."""
-    import liverlib.runner as runner
+    import liverlib.step_state as step_state
 
     (tmp_path / "pyproject.toml").write_text("")  # the project root: relative paths resolve here
     nbs = tmp_path / "notebooks"
@@ -165,7 +165,7 @@ def test_data_and_code_changes_make_steps_out_of_date(tmp_path, monkeypatch):
     (tmp_path / "studies" / "b.dcm").write_bytes(b"study b")  # a new study
     assert statuses() == ["ran", "ran"]
     assert statuses() == ["skipped", "skipped"]
-    monkeypatch.setattr(runner, "_code_digest", lambda: "liverlib of another commit")
+    monkeypatch.setattr(step_state, "code_digest", lambda: "liverlib of another commit")
     assert statuses() == ["ran", "ran"]
 
 

@@ -1,8 +1,31 @@
+import math
+
 import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from liverlib.auc_shortfall import auc_shortfall, next_to_tumor, slice_groups, slice_misses
+from liverlib.cancer_misses import (
+    auc_shortfall,
+    cancer_by_size,
+    next_to_tumor,
+    slice_groups,
+    slice_misses,
+)
+
+
+def test_cancer_by_size_groups_positives_against_all_negatives():
+    pixels = np.array([0, 0, 0, 3, 12, 50, 60])
+    y = (pixels > 0).astype(int)
+    head = np.array([0.1, 0.2, 0.6, 0.3, 0.7, 0.9, 0.8])
+    other = np.array([0.1, 0.2, 0.3, np.nan, 0.7, 0.9, 0.8])
+    rows = cancer_by_size(pixels, y, {"head": head, "other": other}, threshold=0.5, edges=(1, 10, 40))
+    assert [r["tumor pixels"] for r in rows] == ["1-9", "10-39", ">=40"]
+    assert [r["slices"] for r in rows] == [1, 1, 2]
+    # The 3-pixel slice (0.3) outranks 2 of the 3 negatives (0.1, 0.2, not 0.6); the 12-pixel one (0.7) all.
+    assert rows[0]["head AUC"] == pytest.approx(2 / 3) and rows[1]["head AUC"] == 1.0 and rows[2]["head AUC"] == 1.0
+    assert rows[0]["head sensitivity"] == 0.0 and rows[2]["head sensitivity"] == 1.0
+    assert math.isnan(rows[0]["other AUC"]) and rows[1]["other AUC"] == 1.0  # NaN score: not counted
+    assert "head slices" not in rows[0] and rows[0]["other slices"] == 0  # counted only where it differs
 
 
 def test_each_side_adds_up_to_one_minus_auc_with_ties():
