@@ -340,6 +340,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--max-minutes", type=float, default=None,
                         help="stop after the epoch that leaves less than a mean epoch of this budget")
     parser.add_argument("--workers", type=int, default=1, help="batch-reading threads")
+    parser.add_argument("--devices", type=lambda text: [d.strip() for d in text.split(",") if d.strip()], default=None,
+                        help="devices to train on, data parallel when two or more, e.g. /gpu:0,/gpu:1 "
+                             "(TensorFlow) or gpu:0,gpu:1 (JAX); default every GPU")
     parser.add_argument("--restart", action="store_true", help="ignore an interrupted run and start over")
 
 
@@ -364,6 +367,7 @@ def run(args) -> int:
         early_stopping_patience=args.patience,
         mixed_precision=mp,
         max_minutes=args.max_minutes,
+        devices=args.devices,
         workers=args.workers,
         resume=not args.restart,
     )

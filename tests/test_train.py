@@ -222,13 +222,16 @@ def test_cli_arguments(dataset, tmp_path):
     args = parser.parse_args(
         ["--dataset-root", str(dataset), "--run-dir", str(tmp_path / "cli"), "--epochs", "1",
          "--depth", "2", "--base-filters", "4", "--batch-size", "6", "--mixed-precision", "off",
-         "--max-minutes", "5", "--workers", "2"]
+         "--max-minutes", "5", "--workers", "2", "--devices", "/cpu:0"]
     )
+    assert parser.parse_args(["--dataset-root", "d", "--run-dir", "r", "--devices", "gpu:0, gpu:1"]).devices == [
+        "gpu:0", "gpu:1"]
     assert args.flip_prob == 0.0 and not args.no_augment
     assert run(args) == 0
     record = json.loads((tmp_path / "cli" / "training_history.json").read_text())
     assert record["config"]["batch_size"] == 6 and record["epochs_done"] == 1
     assert record["config"]["max_minutes"] == 5 and record["config"]["workers"] == 2
+    assert record["config"]["devices"] == ["/cpu:0"] and record["replicas"] == 1  # one device: no distribution
 
 
 @pytest.mark.slow
