@@ -48,10 +48,10 @@ class RunKeeper(keras.callbacks.Callback):
         early_stopping: The EarlyStopping callback whose state is rebuilt.
         export: float32 twin of ``net`` saved instead of it (mixed precision), or None.
         verbose: Print one line per epoch.
-        clock: The run's :class:`EpochClock` (None: this callback's own calls are the clock).
+        clock: The run's :class:`EpochClock`, listed before the backup.
     """
 
-    def __init__(self, net, run_dir, epochs, record, early_stopping, export=None, verbose=True, clock=None):
+    def __init__(self, net, run_dir, epochs, record, early_stopping, clock, export=None, verbose=True):
         super().__init__()
         self.net, self.run_dir, self.epochs = net, Path(run_dir), epochs
         self.record, self.early_stopping = record, early_stopping
@@ -79,7 +79,7 @@ class RunKeeper(keras.callbacks.Callback):
         self.model.set_weights(current)
 
     def on_epoch_begin(self, epoch, logs=None):
-        self._t0, self._validation = time.perf_counter(), 0.0
+        self._validation = 0.0
 
     def on_test_begin(self, logs=None):  # fit's validation pass
         self._v0 = time.perf_counter()
@@ -91,9 +91,8 @@ class RunKeeper(keras.callbacks.Callback):
         logs = dict(logs or {})
         lr = self.model.optimizer.learning_rate
         logs["lr"] = float(keras.ops.convert_to_numpy(lr))
-        now = time.perf_counter()
-        t0, t_end = (self.clock.t0, self.clock.t_end) if self.clock else (self._t0, now)
-        logs["seconds"] = t_end - t0
+        t_end = self.clock.t_end
+        logs["seconds"] = t_end - self.clock.t0
         logs["validation_seconds"] = self._validation
         hist = self.record["history"]
         for key, value in logs.items():

@@ -115,17 +115,15 @@ def next_to_tumor(cancer_true: np.ndarray, case_ids: np.ndarray, views: np.ndarr
         ``(N,)`` bool, False for every slice with tumor.
     """
     y = np.asarray(cancer_true).astype(bool)
-    case_ids, views, index = np.asarray(case_ids), np.asarray(views), np.asarray(slice_index)
+    order = np.lexsort((np.asarray(slice_index), np.asarray(views), np.asarray(case_ids)))
+    same = (np.asarray(case_ids)[order][1:] == np.asarray(case_ids)[order][:-1]) & (
+        np.asarray(views)[order][1:] == np.asarray(views)[order][:-1])  # consecutive slices of one stack
+    tumor = y[order]
+    beside = np.zeros(len(y), bool)
+    beside[1:] |= same & tumor[:-1]
+    beside[:-1] |= same & tumor[1:]
     out = np.zeros(len(y), bool)
-    for case in np.unique(case_ids):
-        for view in np.unique(views[case_ids == case]):
-            rows = np.nonzero((case_ids == case) & (views == view))[0]
-            rows = rows[np.argsort(index[rows], kind="stable")]
-            tumor = y[rows]
-            beside = np.zeros(len(rows), bool)
-            beside[1:] |= tumor[:-1]
-            beside[:-1] |= tumor[1:]
-            out[rows] = beside & ~tumor
+    out[order] = beside & ~tumor
     return out
 
 

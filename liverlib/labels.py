@@ -105,4 +105,3 @@ def cube_label(probs: np.ndarray, tumor_threshold: float, voxel_mm: float, min_l
     label = label_from_probs(probs, tumor_threshold)
     drop_small_lesions(label, (float(voxel_mm),) * 3, min_lesion_mm)
     return label
-

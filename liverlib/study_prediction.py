@@ -16,10 +16,10 @@ calibration and the viewers share them:
   :data:`FUSED_SCORE_REACH_MM`);
 * :func:`study_metrics`: Dice per view and fused, lesion detection, volumes.
 
-The figures quoted below are those each choice was made on, from the demo's
-earlier split (drawn before the split stopped depending on the checkout's
-salt; ``docs/experiments.md``): they say why, not what the demo scores now
-(the README's results).
+The figures quoted below for a choice are those it was made on, from the
+demo's earlier split (drawn before the split stopped depending on the
+checkout's salt; ``docs/experiments.md``): they say why, not what the demo
+scores now (the README's results; :func:`fused_study_score` quotes those).
 """
 
 from __future__ import annotations

@@ -277,7 +277,7 @@ def train_model(
             monitor="val_loss", patience=early_stopping_patience, restore_best_weights=True
         )
         clock = EpochClock()
-        keeper = RunKeeper(net, run_dir, epochs, record, early, export, verbose, clock)
+        keeper = RunKeeper(net, run_dir, epochs, record, early, clock, export, verbose)
         backup = keras.callbacks.BackupAndRestore(str(backup_dir))
         budget = TimeBudget(60 * max_minutes, backup) if max_minutes else None
         all_callbacks = [

@@ -26,7 +26,6 @@ def test_full_profile_script_runs_every_stage_and_reports(tmp_path, capsys):
     assert summary["epochs_done"] == 1 and summary["stopped_by_time"] is None
     assert summary["counts"]["train"]["n"] > 0 and summary["counts"]["test"]["n"] > 0
     assert {"all views", "fused"} <= set(summary["headline"])
-    assert 0 <= summary["headline"]["fused"]["liver_dice"] <= 1
     assert json.loads((tmp_path / "summary.json").read_text())["profile"] == "smoke"
     out = capsys.readouterr().out
     assert "of which validation" in out and "seconds: decode_and_dataset" in out
