@@ -1,7 +1,8 @@
 """Which slices the cancer call misses: its AUC by tumor size, and where 1 - AUC goes.
 
 :func:`cancer_by_size` ranks the slices with tumor of each size group against
-every tumor-free slice. :func:`auc_shortfall` splits 1 - AUC into the shares of
+every tumor-free slice (:func:`cancer_by_group` does it for any grouping, e.g.
+by the tumor's contrast to the liver, ``lesion_contrast``). :func:`auc_shortfall` splits 1 - AUC into the shares of
 groups of slices on either side. The AUC is the chance that a slice with tumor
 scores above one without (ties count half). So 1 - AUC is the mean, over the
 slices with tumor, of each one's *miss*: the share of tumor-free slices scored
@@ -48,28 +49,52 @@ def cancer_by_size(tumor_pixels: np.ndarray, cancer_true: np.ndarray, scores: di
         "<name> sensitivity": ..}``, plus ``"<name> slices"`` where a score with NaN
         entries covers fewer of the group's slices than ``"slices"``.
     """
-    from sklearn.metrics import roc_auc_score
-
     pixels = np.asarray(tumor_pixels)
     y = np.asarray(cancer_true).astype(bool)
     bounds = list(edges) + [np.inf]
-    rows = []
+    groups = {}
     for lo, hi in zip(bounds[:-1], bounds[1:]):
-        group = y & (pixels >= lo) & (pixels < hi)
-        row = {"tumor pixels": f"{lo}-{int(hi) - 1}" if np.isfinite(hi) else f">={lo}", "slices": int(group.sum())}
-        for name, score in scores.items():
+        groups[f"{lo}-{int(hi) - 1}" if np.isfinite(hi) else f">={lo}"] = y & (pixels >= lo) & (pixels < hi)
+    return cancer_by_group(groups, y, scores, threshold, key="tumor pixels")
+
+
+def cancer_by_group(groups: dict, cancer_true: np.ndarray, scores: dict, threshold: float = 0.5,
+                    key: str = "group") -> list[dict]:
+    """The cancer call on groups of slices with tumor, each against every tumor-free slice.
+
+    Args:
+        groups: Name -> ``(N,)`` bool mask of slices with tumor, e.g. by size
+            (:func:`cancer_by_size`) or by contrast to the liver
+            (``lesion_contrast.contrast_groups``).
+        cancer_true: ``(N,)`` 0/1 per slice.
+        scores: Name -> ``(N,)`` scores; NaN entries are left out.
+        threshold: Decision threshold of the sensitivity.
+        key: Column that names the group.
+
+    Returns:
+        One row per group: ``{key: name, "slices": n, "<score> AUC": ..,
+        "<score> sensitivity": ..}`` (``"<score> slices"`` where NaN scores
+        leave fewer); NaN where a group or a side is empty.
+    """
+    from sklearn.metrics import roc_auc_score
+
+    y = np.asarray(cancer_true).astype(bool)
+    rows = []
+    for name, group in groups.items():
+        group = np.asarray(group, bool) & y
+        row = {key: name, "slices": int(group.sum())}
+        for score_name, score in scores.items():
             score = np.asarray(score, float)
             pos = group & ~np.isnan(score)
             neg = ~y & ~np.isnan(score)
             both = pos.any() and neg.any()
             sel = pos | neg
-            row[f"{name} AUC"] = float(roc_auc_score(y[sel], score[sel])) if both else float("nan")
-            row[f"{name} sensitivity"] = float((score[pos] >= threshold).mean()) if pos.any() else float("nan")
+            row[f"{score_name} AUC"] = float(roc_auc_score(y[sel], score[sel])) if both else float("nan")
+            row[f"{score_name} sensitivity"] = float((score[pos] >= threshold).mean()) if pos.any() else float("nan")
             if pos.sum() != group.sum():  # a score with NaN entries covers fewer slices
-                row[f"{name} slices"] = int(pos.sum())
+                row[f"{score_name} slices"] = int(pos.sum())
         rows.append(row)
     return rows
-
 
 
 def slice_misses(cancer_true: np.ndarray, score: np.ndarray) -> np.ndarray:

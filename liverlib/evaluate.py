@@ -18,7 +18,9 @@
    them exactly like the model's own slice outputs, on the same pixels
    (``metrics.json["slice_fused"]``; its AUC's gain over the cancer head's,
    with an interval from the same resampled patients), and both cancer scores by how much
-   tumor the slice shows (``"cancer_by_size"``), and 1 - AUC split into the
+   tumor the slice shows (``"cancer_by_size"``) and by how much darker or
+   brighter than the liver beside it that tumor is (``"cancer_by_contrast"``,
+   :mod:`liverlib.lesion_contrast`), and 1 - AUC split into the
    shares of groups of slices (``"cancer_shortfall"``, :mod:`liverlib.cancer_misses`);
 4. writes, atomically, into the run folder::
 
@@ -46,9 +48,10 @@ import numpy as np
 
 from liverlib import intervals, metrics
 from liverlib.atomic import write_json
-from liverlib.cancer_misses import auc_shortfall, cancer_by_size, slice_groups
+from liverlib.cancer_misses import auc_shortfall, cancer_by_group, cancer_by_size, slice_groups
 from liverlib.evaluation_result import EvaluationResult, SlicePredictions, headline, summarize_cases
 from liverlib.labels import MIN_LESION_MM
+from liverlib.lesion_contrast import contrast_groups, tumor_contrast
 from liverlib.paths import project_relative
 from liverlib.slice_dataset import VIEWS, SliceSplit, load_split, read_manifest
 
@@ -144,6 +147,16 @@ def _tumor_pixels(masks, chunk: int = 512) -> np.ndarray:
     """Reference tumor pixels per slice, read in chunks (the masks may be a large memory map)."""
     return np.concatenate([(np.asarray(masks[s : s + chunk]) == 2).reshape(-1, masks.shape[1] * masks.shape[2]).sum(1)
                            for s in range(0, len(masks), chunk)] or [np.zeros(0, int)])
+
+
+def _cancer_by_contrast(data: SliceSplit, windows, scores: dict, threshold: float) -> list[dict]:
+    """``cancer_misses.cancer_by_group`` over ``lesion_contrast.contrast_groups``;
+    empty for a dataset of images that came windowed (no HU to measure)."""
+    if not windows:
+        return []
+    contrast = tumor_contrast(data.images, data.masks, windows[0])
+    return cancer_by_group(contrast_groups(contrast, data.cancer), data.cancer, scores, threshold,
+                           key="tumor minus liver beside it")
 
 
 def _add_auc_intervals(groups: dict, y, score, view, patients) -> None:
@@ -323,6 +336,7 @@ def evaluate_run(
         "per_image_iou": iou_stats,
         "slice_fused": _fused_slice_metrics(data, slices, threshold),
         "cancer_by_size": cancer_by_size(tumor_pixels, data.cancer, head_scores, threshold),
+        "cancer_by_contrast": _cancer_by_contrast(data, manifest.get("windows"), head_scores, threshold),
         "cancer_shortfall": auc_shortfall(
             data.cancer, head_scores,
             slice_groups(data.cancer, tumor_pixels, data.case_id, data.view, data.slice_index),

@@ -118,6 +118,10 @@ class EvaluationResult:
         """The cancer call by tumor pixels per slice (``cancer_misses.cancer_by_size``)."""
         return list(self.metrics.get("cancer_by_size", []))
 
+    def contrast_table(self) -> list[dict]:
+        """The cancer call by the tumor's contrast to the liver beside it (``lesion_contrast``)."""
+        return list(self.metrics.get("cancer_by_contrast", []))
+
     def shortfall_table(self) -> list[dict]:
         """1 - AUC split into groups of slices (``cancer_misses.auc_shortfall``)."""
         return list(self.metrics.get("cancer_shortfall", []))

@@ -212,6 +212,9 @@ def test_evaluate_run_writes_metrics(tiny_run):
     sizes = record["cancer_by_size"]
     assert sum(r["slices"] for r in sizes) == int(np.asarray(result.data.cancer).sum())
     assert {"cancer head AUC", "fused 3D AUC"} <= set(sizes[0])
+    contrast = record["cancer_by_contrast"]  # the same slices with tumor, by contrast to the liver beside them
+    assert sum(r["slices"] for r in contrast) == int(np.asarray(result.data.cancer).sum())
+    assert contrast[-1]["tumor minus liver beside it"] == "no liver beside it"
     shortfall = {r["group"]: r for r in record["cancer_shortfall"]}  # 1 - AUC split into groups
     head_auc = record["slice"]["overall"]["cancer"]["auc"]
     assert shortfall["all (1 - AUC)"]["cancer head share of 1-AUC"] == pytest.approx(1 - head_auc)
@@ -338,6 +341,7 @@ def test_figures_and_viewers(tiny_run):
     pr_fused = figures_eval.pr_figure(sm, result.metrics["slice_fused"]["overall"]["cancer"])
     assert len(figs[1].data) == 4 and len(pr_fused.data) == 5 and pr_fused.data[4].line.dash == "dash"
     assert figures_eval.table_figure(result.size_table()).data
+    assert figures_eval.table_figure(result.contrast_table()).data
     dice_rows, detection = result.summary_tables()
     summary = result.metrics["cases_summary"]
     assert [r["labels from"] for r in dice_rows] == [*VIEWS, "fused", "fused minus mean single view"]

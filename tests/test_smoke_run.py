@@ -123,6 +123,8 @@ def test_metrics_json_has_headline(smoke_run):
     headline = metrics["headline"]
     groups = [row["group"] for row in metrics["cancer_shortfall"]]  # 04's "where the AUC is lost" table
     assert len(groups) == 7 and groups[-1] == "all (1 - AUC)"
+    by_contrast = metrics["cancer_by_contrast"]  # 04's table by the tumor's contrast to the liver
+    assert sum(row["slices"] for row in by_contrast) == sum(row["slices"] for row in metrics["cancer_by_size"])
     assert {"axial", "coronal", "sagittal", "all views", "fused"} <= set(headline)
     for vals in headline.values():
         assert 0.0 <= vals["liver_dice"] <= 1.0
