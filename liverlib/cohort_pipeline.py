@@ -46,7 +46,7 @@ class CohortSummary:
         interim_dir: ``<data_root>/interim/<dataset>`` (None for image folders), the same way.
         processed_dir: ``<data_root>/processed/<dataset>/<image_size>``, the same way.
         cases: One dict per decoded case: case_id, layout, shape, spacing,
-            liver_ml, tumor_ml, n_lesions, split.
+            liver_ml, tumor_ml, n_lesions, contrast_phase, split.
         failures: One dict per study that failed: stage, study, case_id, reason.
         decode_status: Count of decoded / skipped / failed studies.
         manifest: The slice dataset manifest (counts per split, view, class).
@@ -290,7 +290,7 @@ def prepare_cohort(
     from liverlib.interim import read_cases
 
     cases = [{key: row.get(key) for key in ("case_id", "layout", "shape", "spacing", "liver_ml", "tumor_ml",
-                                            "n_lesions", "split")} for row in read_cases(interim)]
+                                            "n_lesions", "contrast_phase", "split")} for row in read_cases(interim)]
     return CohortSummary(dataset=dataset, raw_dir=project_relative(raw), interim_dir=project_relative(interim), processed_dir=project_relative(processed),
                          cases=cases, failures=failures, decode_status=status, manifest=manifest,
                          phantoms_written=written, seconds=round(time.perf_counter() - start, 2))

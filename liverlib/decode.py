@@ -94,6 +94,8 @@ def decode_one(path: str, layout: str, out_dir: str) -> DecodeResult:
         "shape": "x".join(str(n) for n in volume.shape),
         "spacing": "x".join(f"{s:.3f}" for s in volume.spacing),
         **volumetry(volume),
+        # From the DICOM descriptions (liverlib.contrast_phase); a NIfTI file does not say.
+        "contrast_phase": volume.meta.get("contrast_phase", "unknown"),
     }
     return DecodeResult(path, "decoded", volume.case_id, row=row, seconds=time.perf_counter() - start)
 
@@ -139,7 +141,8 @@ def decode_cohort(
         fp = source_fingerprint(path)
         fingerprints[str(path)] = fp
         cached = sources.get(fp)
-        if not force and cached and cached in rows and (out_dir / f"{cached}.npz").exists():
+        # A row without contrast_phase comes from a cache written before that column: decode it again.
+        if not force and cached and cached in rows and rows[cached].get("contrast_phase") and (out_dir / f"{cached}.npz").exists():
             results.append(DecodeResult(str(path), "skipped", cached, reason="unchanged", row=rows[cached]))
         else:
             todo.append((str(path), layout))

@@ -342,6 +342,7 @@ def read_dicom_series(folder: str | Path, *, require_ct: bool = True):
         e.g. about -1000 in air and 40-60 in muscle; ``info`` is technical
         metadata without PHI plus ``series_choice`` and ``dropped`` counts.
     """
+    from liverlib.contrast_phase import contrast_phase
     from liverlib.deid import technical_meta
 
     folder = Path(folder)
@@ -369,6 +370,7 @@ def read_dicom_series(folder: str | Path, *, require_ct: bool = True):
     hu, spacing, origin, direction = to_canonical(stack, geom, items[0][0])
     info = technical_meta(items[0][1])
     info.update(
+        contrast_phase=contrast_phase(items[0][1]),
         n_files=len(items),
         series_choice=choice,
         dropped={k: v for k, v in report.items() if v},

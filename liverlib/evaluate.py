@@ -20,7 +20,8 @@
    with an interval from the same resampled patients), and both cancer scores by how much
    tumor the slice shows (``"cancer_by_size"``) and by how much darker or
    brighter than the liver beside it that tumor is (``"cancer_by_contrast"``,
-   :mod:`liverlib.lesion_contrast`), and 1 - AUC split into the
+   :mod:`liverlib.lesion_contrast`), the AUC and 3D Dice per contrast phase
+   (``"by_contrast_phase"``, :mod:`liverlib.by_phase`), and 1 - AUC split into the
    shares of groups of slices (``"cancer_shortfall"``, :mod:`liverlib.cancer_misses`);
 4. writes, atomically, into the run folder::
 
@@ -48,6 +49,7 @@ import numpy as np
 
 from liverlib import intervals, metrics
 from liverlib.atomic import write_json
+from liverlib.by_phase import metrics_by_phase
 from liverlib.cancer_misses import auc_shortfall, cancer_by_group, cancer_by_size, slice_groups
 from liverlib.evaluation_result import EvaluationResult, SlicePredictions, headline, summarize_cases
 from liverlib.labels import MIN_LESION_MM
@@ -337,6 +339,10 @@ def evaluate_run(
         "slice_fused": _fused_slice_metrics(data, slices, threshold),
         "cancer_by_size": cancer_by_size(tumor_pixels, data.cancer, head_scores, threshold),
         "cancer_by_contrast": _cancer_by_contrast(data, manifest.get("windows"), head_scores, threshold),
+        "by_contrast_phase": metrics_by_phase(
+            {r["case_id"]: r.get("contrast_phase") for r in read_cases(interim_dir)} if interim_dir else {},
+            data.case_id, data.cancer, head_scores, cases,
+        ),
         "cancer_shortfall": auc_shortfall(
             data.cancer, head_scores,
             slice_groups(data.cancer, tumor_pixels, data.case_id, data.view, data.slice_index),

@@ -122,6 +122,10 @@ class EvaluationResult:
         """The cancer call by the tumor's contrast to the liver beside it (``lesion_contrast``)."""
         return list(self.metrics.get("cancer_by_contrast", []))
 
+    def phase_table(self) -> list[dict]:
+        """AUC and 3D Dice per contrast phase (``by_phase.metrics_by_phase``)."""
+        return list(self.metrics.get("by_contrast_phase", []))
+
     def shortfall_table(self) -> list[dict]:
         """1 - AUC split into groups of slices (``cancer_misses.auc_shortfall``)."""
         return list(self.metrics.get("cancer_shortfall", []))

@@ -216,6 +216,30 @@ def volume_distributions(cases: list[dict]):
     return fig
 
 
+def phase_counts(cases: list[dict]) -> list[dict]:
+    """Studies per contrast phase in each split (``cases.csv``'s ``contrast_phase``).
+
+    Args:
+        cases: Rows of ``cases.csv``.
+
+    Returns:
+        One row per split, e.g. ``{"split": "train", "studies": 34, "portal venous": 28,
+        "arterial": 3, "unenhanced": 3}``, columns for the phases present only.
+    """
+    from liverlib.contrast_phase import PHASES
+
+    present = {r.get("contrast_phase") or "unknown" for r in cases}
+    phases = [p for p in PHASES if p in present] + sorted(present - set(PHASES))
+    rows = []
+    for split in SPLITS:
+        members = [r for r in cases if r.get("split") == split]
+        if members:
+            row = {"split": split, "studies": len(members)}
+            row.update({p: sum((r.get("contrast_phase") or "unknown") == p for r in members) for p in phases})
+            rows.append(row)
+    return rows
+
+
 def montage(interim_dir: str | Path, case_ids: list[str], *, spacing_mm: float = 1.6, image_size: int = 128,
             level: float = 60.0, width: float = 400.0, opacity: float = 0.4, crop: str = "body",
             liver_margin_mm: float = LIVER_MARGIN_MM, antialias: bool = True):

@@ -5,7 +5,9 @@
     <case_id>.npz   hu int16 (z, y, x), label uint8 (or an empty array when the
                     study has none), spacing (dz, dy, dx), origin, direction
     cases.csv       case_id, layout, shape, spacing, liver_ml, tumor_ml,
-                    n_lesions, split
+                    n_lesions, contrast_phase, split (contrast_phase, from
+                    the DICOM descriptions, is an addition to DESIGN.md's
+                    columns: ``liverlib.contrast_phase``)
     sources.json    keyed hash of each source's file list -> case_id (so an
                     unchanged study is skipped; no path is stored)
 
@@ -26,7 +28,7 @@ import numpy as np
 from liverlib.atomic import write_bytes, write_json
 from liverlib.volume import Volume
 
-CASE_COLUMNS = ["case_id", "layout", "shape", "spacing", "liver_ml", "tumor_ml", "n_lesions", "split"]
+CASE_COLUMNS = ["case_id", "layout", "shape", "spacing", "liver_ml", "tumor_ml", "n_lesions", "contrast_phase", "split"]
 
 
 def save_case(folder: str | Path, volume: Volume) -> Path:

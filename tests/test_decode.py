@@ -13,7 +13,7 @@ from conftest import asymmetric_volume, write_ircadb_case
 from liverlib.cli import main
 from liverlib.decode import decode_cohort, summary_table
 from liverlib.dicom_write import DEFAULT_IDENTITY, write_dicom_series
-from liverlib.interim import load_case, read_cases
+from liverlib.interim import load_case, read_cases, write_cases
 from liverlib.nifti_io import write_volume_nifti
 
 PLANTED = {
@@ -82,6 +82,14 @@ def test_unchanged_studies_are_skipped(cohort, tmp_path):
     next((cohort / "case_a" / "PATIENT_DICOM").iterdir()).touch()
     third = decode_cohort(cohort, "d", interim_root=interim, workers=1, progress=False)
     assert sorted(r.status for r in third) == ["decoded", "failed", "skipped", "skipped"]
+    # A cache written before cases.csv had contrast_phase is decoded again, once, to fill it in.
+    rows = read_cases(interim / "d")
+    # The DICOM series say "PORTAL VENOUS 2.5MM"; a NIfTI file says nothing.
+    assert sorted(r["contrast_phase"] for r in rows) == ["portal venous", "portal venous", "unknown"]
+    write_cases(interim / "d", [{k: v for k, v in r.items() if k != "contrast_phase"} for r in rows])
+    fourth = decode_cohort(cohort, "d", interim_root=interim, workers=1, progress=False)
+    assert sorted(r.status for r in fourth) == ["decoded", "decoded", "decoded", "failed"]
+    assert all(r["contrast_phase"] for r in read_cases(interim / "d"))
 
 
 def _written_text(folder) -> str:
@@ -112,7 +120,8 @@ def test_no_planted_phi_reaches_the_cache(cohort, tmp_path, capsys):
     for date in ("20230911", "2023-09-11", "19510317", "1951-03-17"):
         assert date not in text
     with (interim / "phi" / "cases.csv").open() as fh:
-        assert set(next(csv.reader(fh))) == {"case_id", "layout", "shape", "spacing", "liver_ml", "tumor_ml", "n_lesions", "split"}
+        assert set(next(csv.reader(fh))) == {"case_id", "layout", "shape", "spacing", "liver_ml", "tumor_ml", "n_lesions",
+                                          "contrast_phase", "split"}
     out = capsys.readouterr().out
     assert "3 decoded" in out
 

@@ -97,7 +97,8 @@ def tiny_run(tmp_path_factory):
     rows = []
     for n, case in enumerate(("test-a", "test-b", "train-a")):
         save_case(interim, tiny_volume(case, n))
-        rows.append({"case_id": case, "layout": "ircadb", "split": case.split("-")[0]})
+        rows.append({"case_id": case, "layout": "ircadb", "split": case.split("-")[0],
+                     "contrast_phase": ("portal venous", "unenhanced", "portal venous")[n]})
     write_cases(interim, rows)
     keras.utils.set_random_seed(0)
     run.mkdir()
@@ -215,6 +216,10 @@ def test_evaluate_run_writes_metrics(tiny_run):
     contrast = record["cancer_by_contrast"]  # the same slices with tumor, by contrast to the liver beside them
     assert sum(r["slices"] for r in contrast) == int(np.asarray(result.data.cancer).sum())
     assert contrast[-1]["tumor minus liver beside it"] == "no liver beside it"
+    phases = {r["contrast phase"]: r for r in record["by_contrast_phase"]}  # cases.csv's phase of each study
+    assert list(phases) == ["portal venous", "unenhanced"]
+    assert [phases[p]["slices"] for p in phases] == [int((np.asarray(result.data.case_id) == c).sum())
+                                                      for c in ("test-a", "test-b")]
     shortfall = {r["group"]: r for r in record["cancer_shortfall"]}  # 1 - AUC split into groups
     head_auc = record["slice"]["overall"]["cancer"]["auc"]
     assert shortfall["all (1 - AUC)"]["cancer head share of 1-AUC"] == pytest.approx(1 - head_auc)
@@ -342,6 +347,7 @@ def test_figures_and_viewers(tiny_run):
     assert len(figs[1].data) == 4 and len(pr_fused.data) == 5 and pr_fused.data[4].line.dash == "dash"
     assert figures_eval.table_figure(result.size_table()).data
     assert figures_eval.table_figure(result.contrast_table()).data
+    assert figures_eval.table_figure(result.phase_table()).data
     dice_rows, detection = result.summary_tables()
     summary = result.metrics["cases_summary"]
     assert [r["labels from"] for r in dice_rows] == [*VIEWS, "fused", "fused minus mean single view"]

@@ -178,3 +178,15 @@ def test_slice_slider_figures_one_per_view(cohort):
     assert fx.slice_slider_figures(cohort["interim"], None) == []
     with pytest.raises(ValueError, match="view"):
         fx.slice_slider_figure(cohort["interim"], "case-2", "oblique", image_size=32)
+
+
+def test_phase_counts_per_split():
+    from liverlib.figures_explore import phase_counts
+
+    cases = [{"split": "train", "contrast_phase": "portal venous"}, {"split": "train", "contrast_phase": "unenhanced"},
+             {"split": "train", "contrast_phase": "portal venous"}, {"split": "test", "contrast_phase": ""},
+             {"split": "test"}]
+    assert phase_counts(cases) == [
+        {"split": "train", "studies": 3, "portal venous": 2, "unenhanced": 1, "unknown": 0},
+        {"split": "test", "studies": 2, "portal venous": 0, "unenhanced": 0, "unknown": 2},  # an old cache: unknown
+    ]

@@ -191,8 +191,10 @@ def test_02_explore_renders_every_figure(notebook_run):
     errors = [o for c in nb.cells for o in c.get("outputs", []) if o.output_type == "error"]
     assert errors == []
     figures = outputs(nb, PLOTLY)
-    assert len(figures) == 4 + 3  # histogram, balance, volumes, montage + one slider per view
-    hist, balance, volumes, montage, *sliders = figures
+    assert len(figures) == 5 + 3  # histogram, balance, volumes, phases, montage + one slider per view
+    hist, balance, volumes, phases, montage, *sliders = figures
+    header = phases["data"][0]["header"]["values"]  # every smoke phantom's series names its phase
+    assert header[:2] == ["split", "studies"] and "unknown" not in header and len(header) >= 3
     assert {t["name"] for t in hist["data"]} == {"body", "liver", "tumor"}
     assert len([t for t in montage["data"] if t["type"] == "image"]) == 2 * 3
     for fig, view in zip(sliders, VIEWS):
@@ -208,6 +210,6 @@ def test_02_report_is_self_contained(notebook_run):
     from liverlib.report import export_html
 
     html = export_html(notebook_run["tmp"] / "02_explore.ipynb", notebook_run["tmp"] / "02_explore.html").read_text()
-    assert html.count('class="plotly-graph-div"') == 7
+    assert html.count('class="plotly-graph-div"') == 8  # the figures of test_02_explore_renders_every_figure
     assert "<script src=" not in html  # plotly.js inline, nothing fetched
     assert len(html) < 10_000_000

@@ -42,6 +42,7 @@ def test_round_trip_through_read_study(cohort):
         assert np.allclose(v.origin, p.origin, atol=1e-3)
         n_tumor_dirs = len(list((case / "MASKS_DICOM").glob("livertumor*")))
         assert n_tumor_dirs == len(p.tumors)
+        assert v.meta["contrast_phase"] == p.phase.replace("_", " ")  # read from the series description
 
 
 def test_headers_carry_fake_identity(cohort):

@@ -97,7 +97,7 @@ def _figures_drawn(page, url: str) -> dict:
         return {
           divs: divs.length,
           drawn: divs.filter(d => d.querySelector('svg.main-svg') && d._fullData && d._fullData.length > 0).length,
-          marks: divs.map(d => d.querySelectorAll('.trace, .point, .bars path, .heatmaplayer image, .layer-above image, image').length),
+          marks: divs.map(d => d.querySelectorAll('.trace, .point, .bars path, .heatmaplayer image, .layer-above image, image, .table .cell-text').length),
           imgs: [...document.querySelectorAll('img')].filter(i => i.src.startsWith('data:') && i.naturalWidth > 0).length,
         };
     }"""
