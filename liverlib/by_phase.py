@@ -7,13 +7,16 @@ phase in the evaluated split (``cases.csv``'s ``contrast_phase``, read from
 the DICOM descriptions by ``liverlib.contrast_phase``), the slice-level cancer
 AUC within that phase and the mean per-study 3D Dice of its fused labels.
 Example (the demo model on the 48 held-out phantoms): fused AUC 0.939 on the
-29 portal venous studies, 0.911 on the 13 arterial, 0.896 on the 6 unenhanced.
+29 portal venous studies, 0.911 on the 13 arterial, 0.896 on the 6 unenhanced,
+each with a wide interval (few patients per phase). In the phantoms the phase
+also sets the lesions' HU, so phase and lesion contrast go together.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from liverlib import intervals
 from liverlib.contrast_phase import PHASES
 
 
@@ -32,8 +35,10 @@ def metrics_by_phase(case_phase: dict, case_ids: np.ndarray, cancer_true: np.nda
 
     Returns:
         Rows in :data:`PHASES` order (others after): ``{"contrast phase",
-        "studies", "slices", "slices with tumor", "<score> AUC", "studies in
-        3D", "mean liver Dice (3D)", "mean tumor Dice (3D)"}``; an AUC is NaN
+        "studies", "slices", "slices with tumor", "<score> AUC", "<score> AUC
+        95 % by patient" ([low, high], ``intervals.auc_ci_by_patient``), "studies
+        in 3D", "mean liver Dice (3D)", "mean tumor Dice (3D)"}``, plus
+        ``"<score> slices"`` where NaN scores leave fewer; an AUC is NaN
         where the phase has slices of one kind only, a Dice NaN where none of
         its studies was predicted in 3D (the tumor Dice counts the studies with
         a tumor Dice, i.e. those with tumor in the reference or the prediction).
@@ -57,6 +62,11 @@ def metrics_by_phase(case_phase: dict, case_ids: np.ndarray, cancer_true: np.nda
             ok = sel & ~np.isnan(score)
             both = (y[ok]).any() and (~y[ok]).any()
             row[f"{name} AUC"] = float(roc_auc_score(y[ok], score[ok])) if both else float("nan")
+            # Few patients per phase: the interval says how little a phase's AUC may mean.
+            row[f"{name} AUC 95 % by patient"] = (
+                intervals.auc_ci_by_patient(y[ok], score[ok], case_ids[ok]) if both else [float("nan")] * 2)
+            if int(ok.sum()) != row["slices"]:  # studies not predicted in 3D have no fused score
+                row[f"{name} slices"] = int(ok.sum())
         in_3d = [dice[c] for c in studies if c in dice]
         row["studies in 3D"] = len(in_3d)
         for label in ("liver", "tumor"):

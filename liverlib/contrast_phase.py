@@ -4,12 +4,18 @@ A liver lesion's contrast to the liver depends on the phase: a metastasis is
 40-60 HU darker than portal venous liver (100-130 HU), a hepatocellular
 carcinoma brighter than arterial liver, and without contrast lesions, vessels
 and liver lie within 20 HU of each other (liver 55-65 HU). DICOM has no
-standard element for the phase, so it is read, as radiologists and PACS
-hanging protocols do, from the words of ``SeriesDescription`` and
-``ProtocolName`` ("PORTAL VENOUS 5.0MM", "ART 1.25", "NON CON"), with
-``ContrastBolusAgent`` telling an enhanced series from an unenhanced one when
-no word names the phase. Only the phase leaves this module: the free-text
-descriptions, which may hold anything, are never stored.
+standard element for the phase, so it is read, as PACS hanging protocols do,
+from the words of ``SeriesDescription`` ("PORTAL VENOUS 5.0MM", "ART 1.25",
+"NON CON"); ``ProtocolName`` only when the description names no phase (a
+protocol is named once per exam, "LIVER NON CON/ART/PV", and would give every
+series of a multiphase exam the same phase); then ``ContrastBolusAgent``,
+which tells an intravenous contrast series from a plain one. A text that names
+two phases ("ART + PV", "PV 70s delay") names none. Only the phase leaves this
+module: the free-text descriptions, which may hold anything, are never stored.
+
+Wrong labels are possible on real data (a site's private abbreviations);
+the phantoms write their phase into the series description, so on them the
+phase is always right.
 """
 
 from __future__ import annotations
@@ -19,32 +25,32 @@ import re
 #: The values :func:`contrast_phase` returns.
 PHASES = ("portal venous", "arterial", "delayed", "unenhanced", "enhanced, phase not stated", "unknown")
 
-# Checked in this order: "NON CONTRAST" is unenhanced whatever else the text
-# says, "LATE ARTERIAL" arterial before "LATE" is delayed, and "DELAYED VENOUS"
-# delayed before "VENOUS" is portal venous.
-_RULES = (
-    ("unenhanced", r"\b(NON[ -]?CON(TRAST)?|NO[ -]CONTRAST|WITHOUT CONTRAST|W/?O CONTRAST|UNENHANCED|"
-                   r"PLAIN|NATIVE?|NECT|PRE[ -]?CONTRAST|PRE[ -]?CON)\b"),
-    ("arterial", r"\b(ARTERIAL|ART|LATE ART(ERIAL)?|EARLY ART(ERIAL)?|HAP|LAP|AP PHASE)\b"),
-    ("delayed", r"\b(DELAY(ED)?|EQUILIBRIUM|LATE|EXCRETORY|URO(GRAPHIC)?)\b"),
-    ("portal venous", r"\b(PORTAL|PORTAL[ -]?VENOUS|PV|PVP|VENOUS)\b"),
-)
+# Phrases that mention contrast both ways: an exam with and without, no phase.
+_BOTH_WAYS = re.compile(r"\b(W/?\s*(AND|\+|&|/)?\s*W/?O|WITH\s*(AND|\+|&|/)\s*WITHOUT)\b")
+_RULES = {
+    "unenhanced": r"\b(NON[ -]?CON(TRAST)?|NON[ -]?ENHANCED|NO[ -]CONTRAST|WITHOUT CONTRAST|W/?O CONTRAST|"
+                  r"UNENHANCED|PLAIN|NATIVE?|NECT|NCCT|NC|N/C|PRE[ -]?CON(TRAST)?)\b",
+    "arterial": r"\b(ARTERIAL|ARTERIELL|ART|LATE ART(ERIAL)?|EARLY ART(ERIAL)?|HAP)\b",
+    "portal venous": r"\b(PORTAL|PORTAL[ -]?VENOUS|PV|PVP|VENOUS|VEN(OE|Ö)S)\b",
+    "delayed": r"\b(DELAY(ED)?|EQUILIBRIUM|EXCRETORY)\b",
+}
+# Agent values that say no (intravenous) agent was given.
+_NO_AGENT = re.compile(r"^(NONE( GIVEN)?|NO( CONTRAST)?|N|N/A|NA|-+|0|ORAL.*|GASTROGRAFIN.*|BARIUM.*)$")
 
 
-def phase_from_text(*texts: str) -> str | None:
-    """The phase the words of some descriptions name, or None.
+def phase_from_text(text: str) -> str | None:
+    """The one phase a description names, or None (no phase, or more than one).
 
     Args:
-        texts: e.g. ``("PORTAL VENOUS 5.0MM", "ABDOMEN PELVIS")``.
+        text: e.g. ``"PORTAL VENOUS 5.0MM"``.
 
     Returns:
-        One of the first four :data:`PHASES`, e.g. ``"portal venous"``, or None.
+        One of the first four :data:`PHASES`, e.g. ``"portal venous"``, or None
+        (``"ART + PV"``, ``"CT ABD W/WO CONTRAST"``, ``"CT ABDOMEN"``).
     """
-    text = " ".join(t for t in texts if t).upper().replace("_", " ")
-    for phase, pattern in _RULES:
-        if re.search(pattern, text):
-            return phase
-    return None
+    text = _BOTH_WAYS.sub(" ", str(text or "").upper().replace("_", " "))
+    named = [phase for phase, pattern in _RULES.items() if re.search(pattern, text)]
+    return named[0] if len(named) == 1 else None
 
 
 def contrast_phase(ds) -> str:
@@ -54,15 +60,21 @@ def contrast_phase(ds) -> str:
         ds: A ``pydicom.Dataset``.
 
     Returns:
-        One of :data:`PHASES`: the phase a description names; else
-        ``"enhanced, phase not stated"`` where ``ContrastBolusAgent`` names an
-        agent; else ``"unknown"`` (an empty or missing agent is not proof of
-        an unenhanced scan: many scanners leave it empty).
+        One of :data:`PHASES`: the phase ``SeriesDescription`` names, else the
+        one ``ProtocolName`` names; else ``"enhanced, phase not stated"`` where
+        ``ContrastBolusAgent`` names an intravenous agent (``ContrastBolusRoute``
+        not oral), ``"unenhanced"`` where the agent's text says none was given
+        ("NO CONTRAST"); else ``"unknown"`` (an empty agent is not proof of a
+        plain scan: many scanners leave it empty).
     """
-    named = phase_from_text(str(ds.get("SeriesDescription", "") or ""), str(ds.get("ProtocolName", "") or ""))
-    if named:
-        return named
+    for key in ("SeriesDescription", "ProtocolName"):
+        named = phase_from_text(str(ds.get(key, "") or ""))
+        if named:
+            return named
     agent = str(ds.get("ContrastBolusAgent", "") or "").strip().upper()
-    if agent and agent not in {"NONE", "NO", "N", "0"}:
-        return "enhanced, phase not stated"
-    return "unknown"
+    route = str(ds.get("ContrastBolusRoute", "") or "").strip().upper()
+    if not agent or route.startswith("ORAL"):
+        return "unknown"
+    if _NO_AGENT.match(agent):
+        return "unenhanced" if phase_from_text(agent) == "unenhanced" else "unknown"
+    return "enhanced, phase not stated"

@@ -75,6 +75,10 @@ def volumetry(volume: Volume) -> dict:
     }
 
 
+#: Layouts whose series carry DICOM descriptions (the contrast phase; ``liverlib.contrast_phase``).
+DICOM_LAYOUTS = ("dicom", "ircadb")
+
+
 def decode_one(path: str, layout: str, out_dir: str) -> DecodeResult:
     """Decode one study and cache it (runs in a worker process)."""
     from liverlib.study import read_study
@@ -141,9 +145,12 @@ def decode_cohort(
         fp = source_fingerprint(path)
         fingerprints[str(path)] = fp
         cached = sources.get(fp)
-        # A row without contrast_phase comes from a cache written before that column: decode it again.
-        if not force and cached and cached in rows and rows[cached].get("contrast_phase") and (out_dir / f"{cached}.npz").exists():
-            results.append(DecodeResult(str(path), "skipped", cached, reason="unchanged", row=rows[cached]))
+        row = rows.get(cached) if cached else None
+        if row is not None and not row.get("contrast_phase") and layout not in DICOM_LAYOUTS:
+            row["contrast_phase"] = "unknown"  # a cache from before that column; NIfTI never says
+        # A DICOM study cached before that column is decoded again, once, to read its phase.
+        if not force and row is not None and row.get("contrast_phase") and (out_dir / f"{cached}.npz").exists():
+            results.append(DecodeResult(str(path), "skipped", cached, reason="unchanged", row=row))
         else:
             todo.append((str(path), layout))
     workers = max(1, min(workers or os.cpu_count() or 1, len(todo) or 1))

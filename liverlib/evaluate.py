@@ -53,7 +53,7 @@ from liverlib.by_phase import metrics_by_phase
 from liverlib.cancer_misses import auc_shortfall, cancer_by_group, cancer_by_size, slice_groups
 from liverlib.evaluation_result import EvaluationResult, SlicePredictions, headline, summarize_cases
 from liverlib.labels import MIN_LESION_MM
-from liverlib.lesion_contrast import contrast_groups, tumor_contrast
+from liverlib.lesion_contrast import contrast_groups, tumor_contrast, widest_window
 from liverlib.paths import project_relative
 from liverlib.slice_dataset import VIEWS, SliceSplit, load_split, read_manifest
 
@@ -156,8 +156,9 @@ def _cancer_by_contrast(data: SliceSplit, windows, scores: dict, threshold: floa
     empty for a dataset of images that came windowed (no HU to measure)."""
     if not windows:
         return []
-    contrast = tumor_contrast(data.images, data.masks, windows[0])
-    return cancer_by_group(contrast_groups(contrast, data.cancer), data.cancer, scores, threshold,
+    channel, window = widest_window(windows)
+    contrast, why = tumor_contrast(data.images, data.masks, window, channel)
+    return cancer_by_group(contrast_groups(contrast, why, data.cancer), data.cancer, scores, threshold,
                            key="tumor minus liver beside it")
 
 

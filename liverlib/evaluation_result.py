@@ -123,8 +123,9 @@ class EvaluationResult:
         return list(self.metrics.get("cancer_by_contrast", []))
 
     def phase_table(self) -> list[dict]:
-        """AUC and 3D Dice per contrast phase (``by_phase.metrics_by_phase``)."""
-        return list(self.metrics.get("by_contrast_phase", []))
+        """AUC and 3D Dice per contrast phase (``by_phase.metrics_by_phase``), intervals as text."""
+        return [{k: interval_text(v) if isinstance(v, list) else v for k, v in row.items()}
+                for row in self.metrics.get("by_contrast_phase", [])]
 
     def shortfall_table(self) -> list[dict]:
         """1 - AUC split into groups of slices (``cancer_misses.auc_shortfall``)."""

@@ -23,3 +23,10 @@ def test_each_phase_is_scored_on_its_own_slices_and_studies():
     assert math.isnan(unknown["s AUC"]) and unknown["studies in 3D"] == 0  # one kind of slice only
     assert pv["mean liver Dice (3D)"] == pytest.approx(0.8) and pv["mean tumor Dice (3D)"] == pytest.approx(0.6)
     assert un["mean liver Dice (3D)"] == 0.8 and math.isnan(un["mean tumor Dice (3D)"])
+    assert pv["s AUC 95 % by patient"] == [1.0, 1.0]  # two patients, each ranked perfectly
+    assert all(math.isnan(v) for v in un["s AUC 95 % by patient"])  # one patient: no interval
+    assert "s slices" not in pv
+    fused = score.copy()
+    fused[2] = np.nan  # a slice of a study not predicted in 3D
+    again = {r["contrast phase"]: r for r in metrics_by_phase(phases, case_ids, y, {"fused": fused}, cases)}
+    assert again["portal venous"]["fused slices"] == 4 and again["portal venous"]["slices"] == 5

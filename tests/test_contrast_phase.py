@@ -7,16 +7,25 @@ from liverlib.contrast_phase import contrast_phase, phase_from_text
 @pytest.mark.parametrize("text, phase", [
     ("PORTAL VENOUS 5.0MM", "portal venous"),
     ("ABD PV 3mm", "portal venous"),
-    ("Venous Phase  1.25", "portal venous"),
+    ("Portal Venous 3.0 B30f", "portal venous"),
     ("ART 1.25", "arterial"),
     ("LATE ARTERIAL B30f", "arterial"),
     ("NON CONTRAST 5.0MM", "unenhanced"),
+    ("Non-enhanced", "unenhanced"),
     ("ABD/PEL W/O CONTRAST", "unenhanced"),
     ("Nativ 5mm", "unenhanced"),
-    ("DELAYED VENOUS", "delayed"),
+    ("Delayed 3 min", "delayed"),
     ("EQUILIBRIUM_3MM", "delayed"),
+    # No phase, or more than one: none is claimed.
     ("CT ABDOMEN 5.0MM", None),
     ("PARTIAL", None),  # "ART" inside a word is not a phase
+    ("LIVER NON CON/ART/PV", None),  # a multiphase protocol
+    ("ART + PV", None),
+    ("PV 70s delay", None),
+    ("CT ABD PELVIS W WO CONTRAST", None),  # with and without: not "without"
+    ("CT ABDOMEN W/ AND W/O CONTRAST", None),
+    ("Lap chole", None),
+    ("CT URO", None),
 ])
 def test_phase_from_text(text, phase):
     assert phase_from_text(text) == phase
@@ -29,8 +38,22 @@ def _ds(**kw):
     return ds
 
 
-def test_contrast_phase_falls_back_to_the_contrast_agent():
+def test_the_series_description_wins_over_the_exams_protocol():
+    # Every series of a multiphase exam shares its protocol name; each series names its own phase.
+    assert contrast_phase(_ds(SeriesDescription="Portal Venous 5mm", ProtocolName="LIVER NON CON")) == "portal venous"
     assert contrast_phase(_ds(SeriesDescription="CT ABDOMEN", ProtocolName="LIVER 3 PHASE ART")) == "arterial"
-    assert contrast_phase(_ds(SeriesDescription="CT ABDOMEN", ContrastBolusAgent="IODINATED")) == "enhanced, phase not stated"
-    assert contrast_phase(_ds(SeriesDescription="CT ABDOMEN", ContrastBolusAgent="")) == "unknown"
+
+
+@pytest.mark.parametrize("agent, route, phase", [
+    ("IODINATED", "", "enhanced, phase not stated"),
+    ("OMNIPAQUE 350", "IV", "enhanced, phase not stated"),
+    ("GASTROGRAFIN", "ORAL", "unknown"),  # oral contrast only says nothing about the liver's phase
+    ("NO CONTRAST", "", "unenhanced"),
+    ("NONE", "", "unknown"),
+    ("N/A", "", "unknown"),
+    ("", "", "unknown"),  # many scanners leave it empty
+])
+def test_the_contrast_agent_when_no_description_names_a_phase(agent, route, phase):
+    ds = _ds(SeriesDescription="CT ABDOMEN", ContrastBolusAgent=agent, ContrastBolusRoute=route)
+    assert contrast_phase(ds) == phase
     assert contrast_phase(_ds()) == "unknown"

@@ -88,7 +88,7 @@ def test_unchanged_studies_are_skipped(cohort, tmp_path):
     assert sorted(r["contrast_phase"] for r in rows) == ["portal venous", "portal venous", "unknown"]
     write_cases(interim / "d", [{k: v for k, v in r.items() if k != "contrast_phase"} for r in rows])
     fourth = decode_cohort(cohort, "d", interim_root=interim, workers=1, progress=False)
-    assert sorted(r.status for r in fourth) == ["decoded", "decoded", "decoded", "failed"]
+    assert sorted(r.status for r in fourth) == ["decoded", "decoded", "failed", "skipped"]  # NIfTI: "unknown", kept
     assert all(r["contrast_phase"] for r in read_cases(interim / "d"))
 
 
