@@ -57,3 +57,15 @@ def test_the_contrast_agent_when_no_description_names_a_phase(agent, route, phas
     ds = _ds(SeriesDescription="CT ABDOMEN", ContrastBolusAgent=agent, ContrastBolusRoute=route)
     assert contrast_phase(ds) == phase
     assert contrast_phase(_ds()) == "unknown"
+
+
+@pytest.mark.parametrize("name, phase", [
+    ("CT_small.dcm", "enhanced, phase not stated"),  # no description; ContrastBolusAgent "ISOVUE300/100", route IV
+    ("693_J2KI.dcm", "unenhanced"),  # series description "5/5mm Plain"
+])
+def test_real_ct_headers_from_pydicoms_wheel(name, phase):
+    from pydicom.data import get_testdata_file
+
+    path = get_testdata_file(name, download=False)
+    assert path is not None, f"{name} is not in this pydicom's wheel"
+    assert contrast_phase(pydicom.dcmread(path, stop_before_pixels=True)) == phase
