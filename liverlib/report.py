@@ -145,7 +145,7 @@ ROW_LABELS = {"all views": "all slices", "fused": "fused 3D"}
 #: What the fused row means, under the table.
 FUSED_NOTE = ("Fused 3D: the three views are averaged into one volume per test patient and read back on {slices}. "
               "Its label is the argmax{tumor_rule}. A slice's cancer score is the largest tumor probability all three views agree on "
-              "(their geometric mean) inside the predicted liver, in the slice or within 6 mm of it. "
+              "(their geometric mean) inside the predicted liver, averaged with the largest within 6 mm of the slice. "
               "04_evaluate also scores each patient in 3D (mean Dice over patients, per view and fused).")
 
 
