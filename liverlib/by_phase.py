@@ -6,7 +6,7 @@ when such scans are few. :func:`metrics_by_phase` gives, for each contrast
 phase in the evaluated split (``cases.csv``'s ``contrast_phase``, read from
 the DICOM descriptions by ``liverlib.contrast_phase``), the slice-level cancer
 AUC within that phase and the mean per-study 3D Dice of its fused labels.
-Example (the demo model on the 48 held-out phantoms): fused AUC 0.939 on the
+Example (the demo model on the 48 held-out phantoms): fused AUC 0.940 on the
 29 portal venous studies, 0.911 on the 13 arterial, 0.896 on the 6 unenhanced,
 each with a wide interval (few patients per phase). In the phantoms the phase
 also sets the lesions' HU, so phase and lesion contrast go together.
