@@ -49,13 +49,17 @@ def cancer_by_size(tumor_pixels: np.ndarray, cancer_true: np.ndarray, scores: di
         "<name> sensitivity": ..}``, plus ``"<name> slices"`` where a score with NaN
         entries covers fewer of the group's slices than ``"slices"``.
     """
+    groups = size_groups(cancer_true, tumor_pixels, edges)
+    return cancer_by_group(groups, cancer_true, scores, threshold, key="tumor pixels")
+
+
+def size_groups(cancer_true: np.ndarray, tumor_pixels: np.ndarray, edges=SIZE_EDGES) -> dict:
+    """Slices with tumor by tumor pixels: ``"1-9"`` -> ``(N,)`` bool mask, ..., ``">=40"``."""
     pixels = np.asarray(tumor_pixels)
     y = np.asarray(cancer_true).astype(bool)
     bounds = list(edges) + [np.inf]
-    groups = {}
-    for lo, hi in zip(bounds[:-1], bounds[1:]):
-        groups[f"{lo}-{int(hi) - 1}" if np.isfinite(hi) else f">={lo}"] = y & (pixels >= lo) & (pixels < hi)
-    return cancer_by_group(groups, y, scores, threshold, key="tumor pixels")
+    return {f"{lo}-{int(hi) - 1}" if np.isfinite(hi) else f">={lo}": y & (pixels >= lo) & (pixels < hi)
+            for lo, hi in zip(bounds[:-1], bounds[1:])}
 
 
 def cancer_by_group(groups: dict, cancer_true: np.ndarray, scores: dict, threshold: float = 0.5,
@@ -163,13 +167,8 @@ def slice_groups(cancer_true, tumor_pixels, case_ids, views, slice_index, edges=
         patient with tumor"``, ``"no tumor, patient without tumor"``.
     """
     y = np.asarray(cancer_true).astype(bool)
-    pixels = np.asarray(tumor_pixels)
     case_ids = np.asarray(case_ids)
-    groups = {}
-    bounds = list(edges) + [np.inf]
-    for lo, hi in zip(bounds[:-1], bounds[1:]):
-        name = f"tumor, {lo}-{int(hi) - 1} px" if np.isfinite(hi) else f"tumor, >={lo} px"
-        groups[name] = y & (pixels >= lo) & (pixels < hi)
+    groups = {f"tumor, {name} px": mask for name, mask in size_groups(y, tumor_pixels, edges).items()}
     beside = next_to_tumor(y, case_ids, views, slice_index)
     patient_has_tumor = np.isin(case_ids, np.unique(case_ids[y]))
     groups["no tumor, next to a tumor slice"] = beside

@@ -280,8 +280,9 @@ def evaluate_run(
     tumor_threshold, threshold_source = _tumor_threshold(model_path, tumor_threshold, split)
     params = replace(PredictParams.from_manifest(manifest), tumor_threshold=tumor_threshold,
                      min_lesion_mm=float(min_lesion_mm))
-    if interim_dir is not None and max_cases > 0:
-        rows = [r for r in read_cases(interim_dir) if r.get("split") == split]
+    case_rows = read_cases(interim_dir) if interim_dir is not None else []
+    if case_rows and max_cases > 0:
+        rows = [r for r in case_rows if r.get("split") == split]
         for row in rows[:max_cases]:  # cases.csv's (source) order: the same studies in every checkout
             path = Path(interim_dir) / f"{row['case_id']}.npz"
             try:
@@ -341,7 +342,7 @@ def evaluate_run(
         "cancer_by_size": cancer_by_size(tumor_pixels, data.cancer, head_scores, threshold),
         "cancer_by_contrast": _cancer_by_contrast(data, manifest.get("windows"), head_scores, threshold),
         "by_contrast_phase": metrics_by_phase(
-            {r["case_id"]: r.get("contrast_phase") for r in read_cases(interim_dir)} if interim_dir else {},
+            {r["case_id"]: r.get("contrast_phase") for r in case_rows},
             data.case_id, data.cancer, head_scores, cases,
         ),
         "cancer_shortfall": auc_shortfall(

@@ -28,7 +28,7 @@ CONTRAST_EDGES = (-30.0, -10.0, 10.0)
 #: reads the other's blurred edge: measured on the whole mask and a ring next
 #: to it, a -55 HU lesion blurred by 1 pixel reads -7 HU at 1 pixel, -27 at 9,
 #: -43 at 193 (the contrast would then mostly say how small the lesion is).
-EDGE_PX = 1
+EDGE_PX = 1  # at least 1: scipy repeats an erosion of 0 iterations until nothing changes
 #: Width in pixels of the ring of liver around the tumor (beyond the gap).
 RING_PX = 3
 #: Fewest core pixels to measure (fewer: "too small to measure").
@@ -91,8 +91,8 @@ def tumor_contrast(images: np.ndarray, masks: np.ndarray, window, channel: int =
         labels = np.asarray(masks[start : start + chunk])
         for k in np.nonzero((labels == 2).any(axis=(1, 2)))[0]:
             tumor = labels[k] == 2
-            core = ndimage.binary_erosion(tumor, cross, iterations=EDGE_PX) if EDGE_PX else tumor
-            near = ndimage.binary_dilation(tumor, cross, iterations=EDGE_PX) if EDGE_PX else tumor
+            core = ndimage.binary_erosion(tumor, cross, iterations=EDGE_PX)
+            near = ndimage.binary_dilation(tumor, cross, iterations=EDGE_PX)
             ring = ndimage.binary_dilation(near, cross, iterations=RING_PX) & ~near & (labels[k] == 1)
             i = start + k
             if core.sum() < MIN_CORE_PX:
