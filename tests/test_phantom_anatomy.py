@@ -158,3 +158,21 @@ def test_mesenteric_vessels_in_front_of_the_aorta(phantoms):
         assert found[T.AORTA] > 0, found
         venous += found[T.PORTAL_VEIN]
     assert venous > 0
+
+
+def test_liver_never_encircles_the_aorta_or_the_ivc(phantoms):
+    """The aorta is retroperitoneal and the IVC lies in a groove at the liver's back:
+    on no axial slice does the liver close around either (an encircled vessel is a
+    round 30-50 HU hole in an unenhanced liver: a lesion look-alike real anatomy
+    does not have). The liver still lies beside the IVC, in its groove."""
+    from scipy import ndimage
+
+    beside_ivc = 0
+    for p in phantoms:
+        liver = p.label > 0
+        for k in range(liver.shape[0]):
+            holes = ndimage.binary_fill_holes(liver[k]) & ~liver[k]
+            assert not (holes & np.isin(p.tissue[k], (T.AORTA, T.IVC))).any(), k
+            ring = ndimage.binary_dilation(p.tissue[k] == T.IVC, iterations=2)
+            beside_ivc += int((ring & liver[k]).sum())
+    assert beside_ivc > 100

@@ -19,6 +19,16 @@ from liverlib.phantom import intensities as T
 from liverlib.phantom.anatomy import Body
 from liverlib.phantom.geometry import Grid, capsule, ellipsoid, smooth_noise, softmin
 
+#: Fat (the diaphragm's crus) between the aorta and the liver in front of it or to its right, mm.
+AORTA_GAP_MM = 5.0
+#: The liver may reach this far behind the IVC's centre line on either side (its groove's lips), mm.
+IVC_GROOVE_MM = 3.0
+#: How far left of the aorta that keep-out reaches (the crus and the paravertebral fat), mm.
+AORTA_BAND_MM = 20.0
+#: Highest level set of the liver function the volume calibration may take (the liver
+#: swells into free space up to there, never floods the whole cavity).
+MAX_LEVEL = 3.5
+
 
 def liver_function(grid: Grid, body: Body, rng: np.random.Generator, dome) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The implicit liver function on the grid, before the inferior cut.
@@ -63,7 +73,8 @@ def _keepout(tissue, grid: Grid, body: Body, cavity, stomach, kidneys) -> np.nda
     """Voxels the liver may not take: not free visceral fat, the stomach (so the
     liver abuts it instead of being pierced), and the space behind and medial
     to the right kidney below its upper pole (the liver covers the kidney from
-    in front and laterally, never wraps it)."""
+    in front and laterally, never wraps it), and the space beside and behind the
+    aorta (``AORTA_GAP_MM``) and behind the IVC (``IVC_GROOVE_MM``)."""
     blocked = ~(cavity & (tissue == T.VISCERAL_FAT))
     if stomach is not None:
         sl, fs, _ = stomach
@@ -80,6 +91,32 @@ def _keepout(tissue, grid: Grid, body: Body, cavity, stomach, kidneys) -> np.nda
     if len(kidneys) > 1:
         (z1, y1, _), semi1 = kidneys[1]
         blocked |= (Y + y_ > y1 - 0.6 * semi1[1]) & (X + x_ > 0.0) & (Z - z_ < z1 + semi1[0])
+    # The aorta is retroperitoneal, behind the crura of the diaphragm: the liver
+    # may lie in front of it and to its right, never beside it on the left or
+    # behind it, so it never encircles it on an axial slice (where it would be a
+    # round lesion-like hole of 30-50 HU in an unenhanced liver). Per slice, so
+    # the limit follows the aorta's course behind the hiatus.
+    aorta = tissue == T.AORTA
+    has = aorta.any(axis=(1, 2))
+    front = np.full(grid.z.size, np.inf)
+    right, left = np.full(grid.z.size, np.inf), np.full(grid.z.size, -np.inf)
+    for k in np.nonzero(has)[0]:
+        ys, xs = np.nonzero(aorta[k])
+        front[k], right[k], left[k] = grid.y[ys.min()], grid.x[xs.min()], grid.x[xs.max()]
+    blocked |= ((Y + y_ > front[:, None, None] - AORTA_GAP_MM) & (X + x_ > right[:, None, None] - AORTA_GAP_MM)
+                & (X - x_ < left[:, None, None] + AORTA_BAND_MM))
+    # The retrohepatic IVC lies in a groove of the liver's bare area, the right
+    # crus behind it: liver at its sides and in front, none behind its centre.
+    ivc = tissue == T.IVC
+    has = ivc.any(axis=(1, 2))
+    centre_y = np.full(grid.z.size, np.inf)
+    lo_x, hi_x = np.full(grid.z.size, np.inf), np.full(grid.z.size, -np.inf)
+    for k in np.nonzero(has)[0]:
+        ys, xs = np.nonzero(ivc[k])
+        centre_y[k] = grid.y[ys].mean()
+        lo_x[k], hi_x[k] = grid.x[xs.min()], grid.x[xs.max()]
+    blocked |= ((Y > centre_y[:, None, None]) & (X > lo_x[:, None, None] + IVC_GROOVE_MM)
+                & (X < hi_x[:, None, None] - IVC_GROOVE_MM))
     if kidneys:
         (z0, y0, x0), semi = kidneys[0]
         below = Z - z_ < z0 + 0.9 * semi[0]
@@ -120,7 +157,7 @@ def paint_liver(tissue, grid: Grid, body: Body, cavity, dome, rng: np.random.Gen
             break
     flat = f.ravel()
     n = min(n, int(np.isfinite(flat).sum()) - 1)
-    t = min(float(np.partition(flat, n)[n]), 3.5)  # never flood the whole cavity
+    t = min(float(np.partition(flat, n)[n]), MAX_LEVEL)  # never flood the whole cavity
     liver = f < t
     # Pockets of free fat the liver closes around (in 3D or on an axial slice)
     # become liver: nothing may later be painted into a hole of the liver.
