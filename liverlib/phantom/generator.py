@@ -159,6 +159,7 @@ def generate_phantom(
             "fov_mm": round(acq.fov_mm, 2),
             "noise_sd": round(acq.noise_sd, 2),
             "liver_ml": round(float(liver.sum() * voxel_ml), 1),
+            "liver_ml_drawn": round(float(body.liver_ml), 1),  # the target; a small body fits less
             "liver_span_mm": round(float(np.ptp(grid.z[np.nonzero(liver.any(axis=(1, 2)))[0]]) + acq.thickness_mm), 1),
             "tumor_ml": round(float((tumor_id > 0).sum() * voxel_ml), 2),
             "n_lesions": len(out),

@@ -19,12 +19,14 @@ from liverlib.phantom import intensities as T
 from liverlib.phantom.anatomy import Body
 from liverlib.phantom.geometry import Grid, capsule, ellipsoid, smooth_noise, softmin
 
-#: Fat (the diaphragm's crus) between the aorta and the liver in front of it or to its right, mm.
+#: Fat (the diaphragm's crus) between the aorta and the liver in front of it or to its right:
+#: at least this many mm (the keep-out limits are pushed out by a further 0-6 mm).
 AORTA_GAP_MM = 5.0
-#: The liver may reach this far behind the IVC's centre line on either side (its groove's lips), mm.
-IVC_GROOVE_MM = 3.0
-#: How far left of the aorta that keep-out reaches (the crus and the paravertebral fat), mm.
+#: How far left of the aorta's left edge the keep-outs beside and behind it reach, at least, mm.
 AORTA_BAND_MM = 20.0
+#: Behind the IVC's centre line the liver reaches at most this far in from the IVC's right
+#: (lateral) edge: the lip of its groove, mm.
+IVC_GROOVE_MM = 3.0
 #: Highest level set of the liver function the volume calibration may take (the liver
 #: swells into free space up to there, never floods the whole cavity).
 MAX_LEVEL = 3.5
@@ -73,8 +75,9 @@ def _keepout(tissue, grid: Grid, body: Body, cavity, stomach, kidneys) -> np.nda
     """Voxels the liver may not take: not free visceral fat, the stomach (so the
     liver abuts it instead of being pierced), and the space behind and medial
     to the right kidney below its upper pole (the liver covers the kidney from
-    in front and laterally, never wraps it), and the space beside and behind the
-    aorta (``AORTA_GAP_MM``) and behind the IVC (``IVC_GROOVE_MM``)."""
+    in front and laterally, never wraps it), the space beside and behind the
+    aorta (``AORTA_GAP_MM``, ``AORTA_BAND_MM``), and the space behind and medial
+    to the IVC (``IVC_GROOVE_MM``)."""
     blocked = ~(cavity & (tissue == T.VISCERAL_FAT))
     if stomach is not None:
         sl, fs, _ = stomach
@@ -92,10 +95,10 @@ def _keepout(tissue, grid: Grid, body: Body, cavity, stomach, kidneys) -> np.nda
         (z1, y1, _), semi1 = kidneys[1]
         blocked |= (Y + y_ > y1 - 0.6 * semi1[1]) & (X + x_ > 0.0) & (Z - z_ < z1 + semi1[0])
     # The aorta is retroperitoneal, behind the crura of the diaphragm: the liver
-    # may lie in front of it and to its right, never beside it on the left or
-    # behind it, so it never encircles it on an axial slice (where it would be a
-    # round lesion-like hole of 30-50 HU in an unenhanced liver). Per slice, so
-    # the limit follows the aorta's course behind the hiatus.
+    # may lie in front of it and to its right, never behind it or beside it on
+    # the left (within AORTA_BAND_MM), so it never encircles it on an axial slice
+    # (where it would be a round lesion-like hole of 35-50 HU in an unenhanced
+    # liver). Per slice, so the limit follows the aorta's course behind the hiatus.
     aorta = tissue == T.AORTA
     has = aorta.any(axis=(1, 2))
     front = np.full(grid.z.size, np.inf)
@@ -105,18 +108,20 @@ def _keepout(tissue, grid: Grid, body: Body, cavity, stomach, kidneys) -> np.nda
         front[k], right[k], left[k] = grid.y[ys.min()], grid.x[xs.min()], grid.x[xs.max()]
     blocked |= ((Y + y_ > front[:, None, None] - AORTA_GAP_MM) & (X + x_ > right[:, None, None] - AORTA_GAP_MM)
                 & (X - x_ < left[:, None, None] + AORTA_BAND_MM))
-    # The retrohepatic IVC lies in a groove of the liver's bare area, the right
-    # crus behind it: liver at its sides and in front, none behind its centre.
+    # The retrohepatic IVC lies in a groove on the back of the liver, the right
+    # crus behind it and between it and the aorta: behind the IVC's centre line
+    # the liver keeps lateral to it (the groove's lip reaches IVC_GROOVE_MM in
+    # from its right edge), never behind it or medial to it (up to the aorta's
+    # band), so it never closes around it either.
     ivc = tissue == T.IVC
     has = ivc.any(axis=(1, 2))
-    centre_y = np.full(grid.z.size, np.inf)
-    lo_x, hi_x = np.full(grid.z.size, np.inf), np.full(grid.z.size, -np.inf)
+    centre_y, lateral = np.full(grid.z.size, np.inf), np.full(grid.z.size, np.inf)
     for k in np.nonzero(has)[0]:
         ys, xs = np.nonzero(ivc[k])
-        centre_y[k] = grid.y[ys].mean()
-        lo_x[k], hi_x[k] = grid.x[xs.min()], grid.x[xs.max()]
-    blocked |= ((Y > centre_y[:, None, None]) & (X > lo_x[:, None, None] + IVC_GROOVE_MM)
-                & (X < hi_x[:, None, None] - IVC_GROOVE_MM))
+        centre_y[k], lateral[k] = grid.y[ys].mean(), grid.x[xs.min()]
+    medial = np.where(np.isfinite(left), left + AORTA_BAND_MM, np.inf)
+    blocked |= ((Y + y_ > centre_y[:, None, None]) & (X + x_ > lateral[:, None, None] + IVC_GROOVE_MM)
+                & (X - x_ < medial[:, None, None]))
     if kidneys:
         (z0, y0, x0), semi = kidneys[0]
         below = Z - z_ < z0 + 0.9 * semi[0]
