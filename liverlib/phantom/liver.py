@@ -7,7 +7,9 @@ an oblique visceral plane below, which meets the anterior surface at an acute
 angle (the thin inferior edge). A threshold on the implicit function is
 chosen so the volume on the grid equals the patient's target (adult livers
 about 1.1-2.2 L, LiTS mean about 1.6 L; Heymsfield et al., Ann Intern Med
-1979;90:185-187); the span follows from the dome and the plane, 12-18 cm.
+1979;90:185-187) where the body has room for it (a small body's liver fills
+the room there is: ``meta["liver_ml"]`` against ``meta["liver_ml_drawn"]``);
+the span follows from the dome and the plane, 12-18 cm.
 """
 
 from __future__ import annotations
