@@ -83,7 +83,8 @@ def test_cohort_has_tumor_free_and_multi_lesion_patients():
 def test_ten_seeds_tumors_in_liver_no_holes_volume_in_range():
     """Label 2 lies in the liver; no organ pierces the liver (its only 3D holes are
     vessels); the volume calibration lands on the drawn target (1.15-2.15 L) where
-    the body has room for it, and never above it. A small body's liver fills the room
+    the body has room for it, at most 1 % above it (pockets the liver closes around
+    become liver after the calibration). A small body's liver fills the room
     there is: seed 12 draws 1.70 L and fits 0.92 L (1.12 L before the liver kept out
     of the space behind the aorta and the IVC), seed 19 1.34 of 2.15 L."""
     fit = []
@@ -101,7 +102,8 @@ def test_ten_seeds_tumors_in_liver_no_holes_volume_in_range():
             ring = ndimage.binary_fill_holes(liver[k]) & ~liver[k]
             assert not np.isin(p.tissue[k][ring], [T.GUT_GAS, T.GUT_FLUID, T.GUT_WALL, T.PANCREAS]).any(), (seed, k)
         ratio = p.meta["liver_ml"] / p.meta["liver_ml_drawn"]
-        assert 0.5 <= ratio <= 1.01, (seed, p.meta["liver_ml"], p.meta["liver_ml_drawn"])  # less: the gallbladder
+        # Under the target: no room, or the gallbladder carved out of the liver afterwards.
+        assert 0.5 <= ratio <= 1.01, (seed, p.meta["liver_ml"], p.meta["liver_ml_drawn"])
         assert 1150 <= p.meta["liver_ml_drawn"] <= 2150
         fit.append(ratio > 0.95)
-    assert sum(fit) >= 6, fit
+    assert sum(fit) >= 5, fit  # 6 of these 10 seeds; about half of a cohort

@@ -8,7 +8,8 @@ angle (the thin inferior edge). A threshold on the implicit function is
 chosen so the volume on the grid equals the patient's target (adult livers
 about 1.1-2.2 L, LiTS mean about 1.6 L; Heymsfield et al., Ann Intern Med
 1979;90:185-187) where the body has room for it (a small body's liver fills
-the room there is: ``meta["liver_ml"]`` against ``meta["liver_ml_drawn"]``);
+the room there is, up to the level ``MAX_LEVEL`` of the shape function:
+``meta["liver_ml"]`` against ``meta["liver_ml_drawn"]``);
 the span follows from the dome and the plane, 12-18 cm.
 """
 
@@ -121,7 +122,8 @@ def _keepout(tissue, grid: Grid, body: Body, cavity, stomach, kidneys) -> np.nda
     for k in np.nonzero(has)[0]:
         ys, xs = np.nonzero(ivc[k])
         centre_y[k], lateral[k] = grid.y[ys].mean(), grid.x[xs.min()]
-    medial = np.where(np.isfinite(left), left + AORTA_BAND_MM, np.inf)
+    # The aorta runs the whole scan; on a slice without it nothing is kept out here.
+    medial = np.where(np.isfinite(left), left + AORTA_BAND_MM, -np.inf)
     blocked |= ((Y + y_ > centre_y[:, None, None]) & (X + x_ > lateral[:, None, None] + IVC_GROOVE_MM)
                 & (X - x_ < medial[:, None, None]))
     if kidneys:
