@@ -38,6 +38,19 @@ _RULES = {
 _NO_AGENT = re.compile(r"^(NONE( GIVEN)?|NO( CONTRAST)?|N|N/A|NA|-+|0|ORAL.*|GASTROGRAFIN.*|BARIUM.*)$")
 
 
+def phase_order(phases) -> list[str]:
+    """The distinct phases among ``phases`` in :data:`PHASES` order, others after (sorted).
+
+    Args:
+        phases: Phase values, e.g. ``cases.csv``'s column; empty or None reads as ``"unknown"``.
+
+    Returns:
+        e.g. ``["portal venous", "unenhanced", "unknown"]``.
+    """
+    present = {p or "unknown" for p in phases}
+    return [p for p in PHASES if p in present] + sorted(present - set(PHASES))
+
+
 def phase_from_text(text: str) -> str | None:
     """The one phase a description names, or None (no phase, or more than one).
 

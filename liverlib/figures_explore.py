@@ -226,10 +226,9 @@ def phase_counts(cases: list[dict]) -> list[dict]:
         One row per split, e.g. ``{"split": "train", "studies": 34, "portal venous": 28,
         "arterial": 3, "unenhanced": 3}``, columns for the phases present only.
     """
-    from liverlib.contrast_phase import PHASES
+    from liverlib.contrast_phase import phase_order
 
-    present = {r.get("contrast_phase") or "unknown" for r in cases}
-    phases = [p for p in PHASES if p in present] + sorted(present - set(PHASES))
+    phases = phase_order(r.get("contrast_phase") for r in cases)
     rows = []
     for split in SPLITS:
         members = [r for r in cases if r.get("split") == split]

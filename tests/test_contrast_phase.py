@@ -69,3 +69,10 @@ def test_real_ct_headers_from_pydicoms_wheel(name, phase):
     path = get_testdata_file(name, download=False)
     assert path is not None, f"{name} is not in this pydicom's wheel"
     assert contrast_phase(pydicom.dcmread(path, stop_before_pixels=True)) == phase
+
+
+def test_phase_order_follows_phases_then_others():
+    from liverlib.contrast_phase import phase_order
+
+    assert phase_order(["unknown", "", None, "unenhanced", "portal venous", "unenhanced", "venous-ish"]) == [
+        "portal venous", "unenhanced", "unknown", "venous-ish"]
