@@ -1,5 +1,7 @@
 # One command to set up and run the demo, one to set up and run the tests.
 # Both create .venv on first use and reinstall only when pyproject.toml changes.
+# No pip cache: the wheels (TensorFlow's alone is about 0.6 GB) would sit on disk
+# twice, and a CI run once failed with a full disk during this install.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -9,10 +11,10 @@ PROFILE ?= demo
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet --no-cache-dir --upgrade pip
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --no-cache-dir -e '.[dev]'
 	touch $@
 
 demo: $(VENV)/.installed
