@@ -1,7 +1,7 @@
 # One command to set up and run the demo, one to set up and run the tests.
 # Both create .venv on first use and reinstall only when pyproject.toml changes.
-# No pip cache: the wheels (TensorFlow's alone is about 0.6 GB) would sit on disk
-# twice, and a CI run once failed with a full disk during this install.
+# No pip cache: the downloaded wheels (TensorFlow's among them; it installs 1.9 GB)
+# would stay on disk a second time, and a CI run once failed with a full disk here.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
