@@ -74,6 +74,29 @@ def liver_function(grid: Grid, body: Body, rng: np.random.Generator, dome) -> tu
     return f.astype(np.float32), height.astype(np.float32), Zw.astype(np.float32)
 
 
+def _axial_extent(mask: np.ndarray, grid: Grid) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per axial slice of ``mask``, in body-frame mm: its front (smallest y), its mean y,
+    its right edge (smallest x) and its left edge (largest x); on a slice without it
+    inf, inf, inf and -inf (so a limit drawn from them keeps nothing out there).
+
+    Args:
+        mask: ``(Z, Y, X)`` bool, e.g. the aorta's voxels.
+        grid: The phantom's grid (``grid.y``, ``grid.x`` in mm).
+
+    Returns:
+        Four float arrays of length Z, e.g. ``front[k]`` the y of the aorta's
+        most anterior voxel on slice ``k``.
+    """
+    n = grid.z.size
+    front, centre, right, left = (np.full(n, np.inf), np.full(n, np.inf), np.full(n, np.inf),
+                                  np.full(n, -np.inf))
+    for k in np.nonzero(mask.any(axis=(1, 2)))[0]:
+        ys, xs = np.nonzero(mask[k])
+        front[k], centre[k] = grid.y[ys.min()], grid.y[ys].mean()
+        right[k], left[k] = grid.x[xs.min()], grid.x[xs.max()]
+    return front, centre, right, left
+
+
 def _keepout(tissue, grid: Grid, body: Body, cavity, stomach, kidneys) -> np.ndarray:
     """Voxels the liver may not take: not free visceral fat, the stomach (so the
     liver abuts it instead of being pierced), and the space behind and medial
@@ -102,13 +125,7 @@ def _keepout(tissue, grid: Grid, body: Body, cavity, stomach, kidneys) -> np.nda
     # the left (within AORTA_BAND_MM), so it never encircles it on an axial slice
     # (where it would be a round lesion-like hole of 35-50 HU in an unenhanced
     # liver). Per slice, so the limit follows the aorta's course behind the hiatus.
-    aorta = tissue == T.AORTA
-    has = aorta.any(axis=(1, 2))
-    front = np.full(grid.z.size, np.inf)
-    right, left = np.full(grid.z.size, np.inf), np.full(grid.z.size, -np.inf)
-    for k in np.nonzero(has)[0]:
-        ys, xs = np.nonzero(aorta[k])
-        front[k], right[k], left[k] = grid.y[ys.min()], grid.x[xs.min()], grid.x[xs.max()]
+    front, _, right, left = _axial_extent(tissue == T.AORTA, grid)
     blocked |= ((Y + y_ > front[:, None, None] - AORTA_GAP_MM) & (X + x_ > right[:, None, None] - AORTA_GAP_MM)
                 & (X - x_ < left[:, None, None] + AORTA_BAND_MM))
     # The retrohepatic IVC lies in a groove on the back of the liver, the right
@@ -116,12 +133,7 @@ def _keepout(tissue, grid: Grid, body: Body, cavity, stomach, kidneys) -> np.nda
     # the liver keeps lateral to it (the groove's lip reaches IVC_GROOVE_MM in
     # from its right edge), never behind it or medial to it (up to the aorta's
     # band), so it never closes around it either.
-    ivc = tissue == T.IVC
-    has = ivc.any(axis=(1, 2))
-    centre_y, lateral = np.full(grid.z.size, np.inf), np.full(grid.z.size, np.inf)
-    for k in np.nonzero(has)[0]:
-        ys, xs = np.nonzero(ivc[k])
-        centre_y[k], lateral[k] = grid.y[ys].mean(), grid.x[xs.min()]
+    _, centre_y, lateral, _ = _axial_extent(tissue == T.IVC, grid)
     # The aorta runs the whole scan; on a slice without it nothing is kept out here.
     medial = np.where(np.isfinite(left), left + AORTA_BAND_MM, -np.inf)
     blocked |= ((Y + y_ > centre_y[:, None, None]) & (X + x_ > lateral[:, None, None] + IVC_GROOVE_MM)
