@@ -18,6 +18,7 @@ from pathlib import Path
 from liverlib.atomic import write_text
 from liverlib.evaluation_result import AUC_INTERVAL, gain_text, interval_text
 from liverlib.paths import project_path
+from liverlib.training_summary import read_training_summary
 
 PLOTLY_MIME = "application/vnd.plotly.v1+json"
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
@@ -274,6 +275,7 @@ td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}.failed{{color:#b0
 {"<table><tr><th>view</th><th>liver Dice</th><th>tumor Dice</th><th>cancer AUC</th><th>" + AUC_INTERVAL + "</th></tr>" + metric_rows + "</table>" if metric_rows else "<p>No metrics yet (04_evaluate has not run).</p>"}
 {f"<p><b>{esc(source)}</b></p>" if (source := model_source(run_dir)) else ""}
 {f"<p>{esc(note)}</p>" if (note := fused_note(headline)) else ""}
+{f"<p>Training (03_train): {esc(trained)}</p>" if (trained := read_training_summary(run_dir)) else ""}
 {plot}
 <h2>Steps</h2>
 <table><tr><th>notebook</th><th>status</th><th>time</th><th>report</th><th>error</th></tr>{step_rows}</table>

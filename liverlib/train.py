@@ -36,6 +36,7 @@ from liverlib.paths import project_relative
 from liverlib.saved_model import check_slicing, patients_record
 from liverlib.slice_dataset import load_split, read_manifest
 from liverlib.train_data import AugmentedTrainer, SliceBatches
+from liverlib.training_summary import training_summary
 
 __all__ = ["HISTORY_FILE", "AugmentedTrainer", "SliceBatches", "add_arguments", "run", "train_model"]
 
@@ -371,8 +372,6 @@ def run(args) -> int:
         workers=args.workers,
         resume=not args.restart,
     )
-    print(f"best model: {result['best_model']} (epoch {result['best_epoch']} of {result['epochs_done']})")
-    if result.get("stopped_by_time"):
-        print(f"stopped by the time budget after epoch {result['stopped_by_time']}: "
-              "run the same command again to continue", flush=True)
+    print(f"best model: {result['best_model']}")
+    print(training_summary(result), flush=True)
     return 0
