@@ -150,6 +150,10 @@ FUSED_NOTE = ("Fused 3D: the three views are averaged into one volume per test p
               "04_evaluate also scores each patient in 3D (mean Dice over patients, per view and fused).")
 
 
+#: How a reader of the index continues a training run that was cut short (the runner reruns 03 and 04).
+RERUN_TRAINING = "This run's command with --from 03_train --force"
+
+
 def fused_note(headline: dict) -> str:
     """What the fused headline row means, with how many test slices it covers ('' for older metrics.json)."""
     fused, everything = headline.get("fused", {}), headline.get("all views", {})
@@ -275,7 +279,7 @@ td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}.failed{{color:#b0
 {"<table><tr><th>view</th><th>liver Dice</th><th>tumor Dice</th><th>cancer AUC</th><th>" + AUC_INTERVAL + "</th></tr>" + metric_rows + "</table>" if metric_rows else "<p>No metrics yet (04_evaluate has not run).</p>"}
 {f"<p><b>{esc(source)}</b></p>" if (source := model_source(run_dir)) else ""}
 {f"<p>{esc(note)}</p>" if (note := fused_note(headline)) else ""}
-{f"<p>Training (03_train): {esc(trained)}</p>" if (trained := read_training_summary(run_dir)) else ""}
+{f"<p>Training (03_train): {esc(trained)}</p>" if (trained := read_training_summary(run_dir, RERUN_TRAINING)) else ""}
 {plot}
 <h2>Steps</h2>
 <table><tr><th>notebook</th><th>status</th><th>time</th><th>report</th><th>error</th></tr>{step_rows}</table>

@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 
 
-def training_summary(record: dict) -> str:
+def training_summary(record: dict, again: str = "The same training run again") -> str:
     """Say how a training run ended.
 
     Args:
@@ -21,6 +21,7 @@ def training_summary(record: dict) -> str:
             ``early_stopping_patience``, ``max_minutes``), ``history`` (with
             per-epoch ``seconds``), ``epochs_done``, ``best_epoch``,
             ``completed`` and ``stopped_by_time``.
+        again: How the reader runs it again, the start of a sentence.
 
     Returns:
         e.g. ``"stopped by the time budget (max_minutes 6.5) after epoch 10 of
@@ -39,10 +40,9 @@ def training_summary(record: dict) -> str:
         budget = config.get("max_minutes")
         budget_text = f" (max_minutes {budget:g})" if budget else ""
         return (f"stopped by the time budget{budget_text} after epoch {stopped}{of}{spent}{best_text}. "
-                f"The same training run again continues it{f' to epoch {planned}' if planned else ''}.")
+                f"{again} continues it{f' to epoch {planned}' if planned else ''}.")
     if not record.get("completed"):
-        return (f"interrupted after epoch {done}{of}{spent}{best_text}: the same training run again resumes it "
-                "from there.")
+        return f"interrupted after epoch {done}{of}{spent}{best_text}. {again} resumes it from there."
     if planned and done < planned:
         patience = config.get("early_stopping_patience")
         why = f" (no lower val_loss for {patience} epochs)" if patience else ""
@@ -50,10 +50,10 @@ def training_summary(record: dict) -> str:
     return f"trained all {done} epochs{spent}{best_text}."
 
 
-def read_training_summary(run_dir: str | Path) -> str:
+def read_training_summary(run_dir: str | Path, again: str = "The same training run again") -> str:
     """``training_summary`` of ``run_dir/training_history.json``; '' when there is none or it is unreadable."""
     path = Path(run_dir) / "training_history.json"
     try:
-        return training_summary(json.loads(path.read_text()))
+        return training_summary(json.loads(path.read_text()), again)
     except (OSError, ValueError):
         return ""

@@ -42,13 +42,22 @@ def test_index_page_shows_the_auc_interval_and_the_gain_over_the_head(tmp_path):
     assert "<td>0.961</td><td>0.864-0.991</td>" in page and "<td>0.910</td><td>0.832-0.949</td>" in page
     assert "<td>0.930</td><td></td>" in page  # a view without an interval leaves the cell empty
     assert "+0.049 (-0.028 to +0.102)" in page
-    assert "Training (03_train)" not in page  # no training_history.json: nothing said about training
 
+
+def test_index_page_says_how_training_ended(tmp_path):
+    import json
+
+    from liverlib.report import write_index
+    from liverlib.runner import RunResult
+
+    page = write_index(tmp_path, RunResult(tmp_path, "demo", {})).read_text()
+    assert "Training (03_train)" not in page  # no training_history.json (04 scored another run's model)
     history = {"config": {"epochs": 12, "max_minutes": 6.5}, "history": {"seconds": [37.0] * 10}, "epochs_done": 10,
                "best_epoch": 10, "completed": False, "stopped_by_time": 10}
     (tmp_path / "training_history.json").write_text(json.dumps(history))
     page = write_index(tmp_path, RunResult(tmp_path, "demo", {})).read_text()
     assert "<p>Training (03_train): stopped by the time budget (max_minutes 6.5) after epoch 10 of 12" in page
+    assert "This run&#x27;s command with --from 03_train --force continues it to epoch 12.</p>" in page
 
 
 def test_parameter_readers_say_which_value_each_kept_step_was_made_with():

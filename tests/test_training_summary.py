@@ -21,8 +21,8 @@ def record(done, best, completed, stopped=None, seconds=30.0):
         (record(10, 10, False, stopped=10, seconds=37.2),
          "stopped by the time budget (max_minutes 6.5) after epoch 10 of 12, 6.2 min of epochs; best epoch 10 "
          "(lowest val_loss). The same training run again continues it to epoch 12."),
-        (record(3, 2, False), "interrupted after epoch 3 of 12, 1.5 min of epochs; best epoch 2 (lowest val_loss): "
-                              "the same training run again resumes it from there."),
+        (record(3, 2, False), "interrupted after epoch 3 of 12, 1.5 min of epochs; best epoch 2 (lowest val_loss). "
+                              "The same training run again resumes it from there."),
     ],
     ids=["all epochs", "early stopping", "time budget", "killed"],
 )
