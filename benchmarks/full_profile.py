@@ -3,9 +3,9 @@
 Runs the same library calls as notebooks 01, 03 and 04 with a profile's
 parameters (``configs/full.yaml`` by default) and prints each stage's time and
 the headline figures, so a GPU server without the Jupyter stack can run the
-GPU profile and say how long each step takes. ``--max-train-minutes`` stops
-training after the epoch that would pass the budget (``train_model``'s
-``max_minutes``), so the run fits a fixed lease; the history records where,
+GPU profile and say how long each step takes. ``--max-train-minutes`` (default:
+the profile's ``max_minutes``) stops training when another epoch would not fit
+in the budget (``train_model``'s ``max_minutes``), so the run fits a fixed lease; the history records where,
 and the same command run again (with a new ``--finish-by``) continues the
 training from there.
 
@@ -44,7 +44,8 @@ def main(argv=None) -> dict:
     parser.add_argument("--run-dir", default=None, help="default: outputs/runs/<profile>-profile")
     parser.add_argument("--workers", type=int, default=0, help="decoding processes (0: all cores)")
     parser.add_argument("--train-workers", type=int, default=4, help="batch-reading threads of training")
-    parser.add_argument("--max-train-minutes", type=float, default=None, help="training time budget")
+    parser.add_argument("--max-train-minutes", type=float, default=None,
+                        help="training time budget (default: the profile's max_minutes; 0: none)")
     parser.add_argument("--finish-by", type=float, default=None,
                         help="Unix time by which everything should end: training gets what decoding left, "
                              "less --reserve-minutes")
@@ -82,7 +83,8 @@ def main(argv=None) -> dict:
     from liverlib.evaluation_result import headline
     from liverlib.train import accelerators, train_model
 
-    budget = args.max_train_minutes
+    # --max-train-minutes, else the profile's max_minutes (0 or absent: none); --finish-by may shorten it.
+    budget = args.max_train_minutes if args.max_train_minutes is not None else (params.get("max_minutes") or None)
     if args.finish_by:
         left = (args.finish_by - time.time()) / 60 - args.reserve_minutes
         budget = max(0.5, min(budget or left, left))
@@ -91,7 +93,7 @@ def main(argv=None) -> dict:
     print(f"backend {keras.backend.backend()}, accelerators: {[str(g) for g in gpus] or 'none'}", flush=True)
     t = time.perf_counter()
     trained = train_model(dataset_root, run_dir, workers=args.train_workers, max_minutes=budget,
-                          **keyword_args(train_model, params))
+                          **keyword_args(train_model, params, skip=("workers", "max_minutes")))
     seconds["training"] = time.perf_counter() - t
     def median(key):
         values = sorted(trained["history"].get(key, []))

@@ -208,6 +208,22 @@ def model_source(run_dir: Path) -> str:
             "on this run's dataset: that run's own metrics are in its folder.")
 
 
+def training_note(run_dir: Path) -> str:
+    """How the scored model's training ended ('' when no training history is found).
+
+    The model is this run's, or another run's when 04 scored that one
+    (``model_dir`` in metrics.json): the sentence is about the model the
+    headline metrics describe.
+    """
+    path = Path(run_dir) / "metrics.json"
+    model_dir = json.loads(path.read_text()).get("model_dir") if path.exists() else None
+    if model_dir and project_path(model_dir).resolve() != project_path(run_dir).resolve():
+        summary = read_training_summary(project_path(model_dir), "Its run's command with --from 03_train --force")
+        return f"Training of the scored model ({model_dir}): {summary}" if summary else ""
+    summary = read_training_summary(run_dir, RERUN_TRAINING)
+    return f"Training (03_train): {summary}" if summary else ""
+
+
 def parameter_readers(key: str, value, steps) -> str:
     """Which steps read a parameter, and where a step's outputs were made with another value.
 
@@ -279,7 +295,7 @@ td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}.failed{{color:#b0
 {"<table><tr><th>view</th><th>liver Dice</th><th>tumor Dice</th><th>cancer AUC</th><th>" + AUC_INTERVAL + "</th></tr>" + metric_rows + "</table>" if metric_rows else "<p>No metrics yet (04_evaluate has not run).</p>"}
 {f"<p><b>{esc(source)}</b></p>" if (source := model_source(run_dir)) else ""}
 {f"<p>{esc(note)}</p>" if (note := fused_note(headline)) else ""}
-{f"<p>Training (03_train): {esc(trained)}</p>" if (trained := read_training_summary(run_dir, RERUN_TRAINING)) else ""}
+{f"<p>{esc(trained)}</p>" if (trained := training_note(run_dir)) else ""}
 {plot}
 <h2>Steps</h2>
 <table><tr><th>notebook</th><th>status</th><th>time</th><th>report</th><th>error</th></tr>{step_rows}</table>

@@ -12,26 +12,26 @@ import json
 from pathlib import Path
 
 
-def training_summary(record: dict, again: str = "The same training run again") -> str:
+def training_summary(record: dict, again: str = "The same command again") -> str:
     """Say how a training run ended.
 
     Args:
         record: ``train_model``'s result or the content of its
             ``training_history.json``: ``config`` (``epochs``,
             ``early_stopping_patience``, ``max_minutes``), ``history`` (with
-            per-epoch ``seconds``), ``epochs_done``, ``best_epoch``,
-            ``completed`` and ``stopped_by_time``.
+            per-epoch ``seconds``, summed over a resumed run's calls),
+            ``epochs_done``, ``best_epoch``, ``completed`` and ``stopped_by_time``.
         again: How the reader runs it again, the start of a sentence.
 
     Returns:
-        e.g. ``"stopped by the time budget (max_minutes 6.5) after epoch 10 of
-        12, 6.2 min of epochs; best epoch 10 (lowest val_loss). The same
-        training run again continues it to epoch 12."``
+        e.g. ``"Stopped by the time budget (max_minutes 6) after epoch 9 of
+        12, 5.5 min of epochs; best epoch 9 (lowest val_loss). The same
+        command again continues it (up to epoch 12)."``
     """
-    config = record.get("config", {})
+    config = record.get("config") or {}
     planned = config.get("epochs")
-    done, best = int(record.get("epochs_done", 0)), int(record.get("best_epoch", 0))
-    seconds = sum(record.get("history", {}).get("seconds", []) or []) or record.get("seconds") or 0.0
+    done, best = int(record.get("epochs_done") or 0), int(record.get("best_epoch") or 0)
+    seconds = sum((record.get("history") or {}).get("seconds") or []) or record.get("seconds") or 0.0
     of = f" of {planned}" if planned else ""
     spent = f", {seconds / 60:.1f} min of epochs" if seconds else ""
     best_text = f"; best epoch {best} (lowest val_loss)" if best else ""
@@ -39,21 +39,28 @@ def training_summary(record: dict, again: str = "The same training run again") -
     if stopped:
         budget = config.get("max_minutes")
         budget_text = f" (max_minutes {budget:g})" if budget else ""
-        return (f"stopped by the time budget{budget_text} after epoch {stopped}{of}{spent}{best_text}. "
-                f"{again} continues it{f' to epoch {planned}' if planned else ''}.")
+        return (f"Stopped by the time budget{budget_text} after epoch {stopped}{of}{spent}{best_text}. "
+                f"{again} continues it{f' (up to epoch {planned})' if planned else ''}.")
+    if not done:
+        return f"No epoch finished yet. {again} starts it."
     if not record.get("completed"):
-        return f"interrupted after epoch {done}{of}{spent}{best_text}. {again} resumes it from there."
+        return f"Interrupted after epoch {done}{of}{spent}{best_text}. {again} resumes it from there."
     if planned and done < planned:
         patience = config.get("early_stopping_patience")
         why = f" (no lower val_loss for {patience} epochs)" if patience else ""
-        return f"early stopping ended it after epoch {done}{of}{why}{spent}{best_text}."
-    return f"trained all {done} epochs{spent}{best_text}."
+        return f"Early stopping ended it after epoch {done}{of}{why}{spent}{best_text}."
+    return f"Trained all {done} epochs{spent}{best_text}."
 
 
-def read_training_summary(run_dir: str | Path, again: str = "The same training run again") -> str:
-    """``training_summary`` of ``run_dir/training_history.json``; '' when there is none or it is unreadable."""
+def read_training_summary(run_dir: str | Path, again: str = "The same command again") -> str:
+    """``training_summary`` of ``run_dir/training_history.json``; '' when there is none or it cannot be read.
+
+    Never raises: the index page is written even after a failed step, and a
+    damaged history must not hide that step's error.
+    """
     path = Path(run_dir) / "training_history.json"
     try:
-        return training_summary(json.loads(path.read_text()), again)
-    except (OSError, ValueError):
+        record = json.loads(path.read_text())
+        return training_summary(record, again) if isinstance(record, dict) else ""
+    except (OSError, ValueError, TypeError, AttributeError):
         return ""

@@ -44,20 +44,32 @@ def test_index_page_shows_the_auc_interval_and_the_gain_over_the_head(tmp_path):
     assert "+0.049 (-0.028 to +0.102)" in page
 
 
-def test_index_page_says_how_training_ended(tmp_path):
+def test_index_page_says_how_the_scored_models_training_ended(tmp_path, monkeypatch):
     import json
 
     from liverlib.report import write_index
     from liverlib.runner import RunResult
 
-    page = write_index(tmp_path, RunResult(tmp_path, "demo", {})).read_text()
-    assert "Training (03_train)" not in page  # no training_history.json (04 scored another run's model)
-    history = {"config": {"epochs": 12, "max_minutes": 6.5}, "history": {"seconds": [37.0] * 10}, "epochs_done": 10,
-               "best_epoch": 10, "completed": False, "stopped_by_time": 10}
-    (tmp_path / "training_history.json").write_text(json.dumps(history))
-    page = write_index(tmp_path, RunResult(tmp_path, "demo", {})).read_text()
-    assert "<p>Training (03_train): stopped by the time budget (max_minutes 6.5) after epoch 10 of 12" in page
-    assert "This run&#x27;s command with --from 03_train --force continues it to epoch 12.</p>" in page
+    monkeypatch.chdir(tmp_path)  # run folders named relative to the project root
+    run, other = tmp_path / "outputs" / "runs" / "demo", tmp_path / "outputs" / "runs" / "other"
+    run.mkdir(parents=True), other.mkdir(parents=True)
+    page = write_index(run, RunResult(run, "demo", {})).read_text()
+    assert "Training" not in page  # no training_history.json: nothing said about training
+    history = {"config": {"epochs": 12, "max_minutes": 6.0}, "history": {"seconds": [37.0] * 9}, "epochs_done": 9,
+               "best_epoch": 9, "completed": False, "stopped_by_time": 9}
+    (run / "training_history.json").write_text(json.dumps(history))
+    page = write_index(run, RunResult(run, "demo", {})).read_text()
+    assert ("<p>Training (03_train): Stopped by the time budget (max_minutes 6) after epoch 9 of 12, 5.5 min of "
+            "epochs; best epoch 9 (lowest val_loss). This run&#x27;s command with --from 03_train --force continues "
+            "it (up to epoch 12).</p>") in page
+
+    # 04 scored another run's model: the sentence is about that model, not this folder's own training.
+    (other / "training_history.json").write_text(json.dumps({**history, "completed": True, "stopped_by_time": None,
+                                                             "epochs_done": 12, "best_epoch": 11}))
+    (run / "metrics.json").write_text(json.dumps({"headline": {}, "model_dir": "outputs/runs/other"}))
+    page = write_index(run, RunResult(run, "demo", {})).read_text()
+    assert "<p>Training of the scored model (outputs/runs/other): Trained all 12 epochs" in page
+    assert "Stopped by the time budget" not in page
 
 
 def test_parameter_readers_say_which_value_each_kept_step_was_made_with():
