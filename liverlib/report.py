@@ -150,10 +150,6 @@ FUSED_NOTE = ("Fused 3D: the three views are averaged into one volume per test p
               "04_evaluate also scores each patient in 3D (mean Dice over patients, per view and fused).")
 
 
-#: How a reader of the index continues a training run that was cut short (the runner reruns 03 and 04).
-RERUN_TRAINING = "This run's command with --from 03_train --force"
-
-
 def fused_note(headline: dict) -> str:
     """What the fused headline row means, with how many test slices it covers ('' for older metrics.json)."""
     fused, everything = headline.get("fused", {}), headline.get("all views", {})
@@ -208,7 +204,17 @@ def model_source(run_dir: Path) -> str:
             "on this run's dataset: that run's own metrics are in its folder.")
 
 
-def training_note(run_dir: Path) -> str:
+def rerun_training(run_dir: Path, profile: str) -> str:
+    """The command that continues a cut training run in ``run_dir`` (03 and 04 again), as a sentence start.
+
+    ``--force``: the batch skips an unchanged step, and a cut 03 is unchanged.
+    """
+    run_id = "" if Path(run_dir).name == profile else f" --run-id {Path(run_dir).name}"
+    return (f"python -m liverlib run --profile {profile}{run_id} --from 03_train --force "
+            "(with this run's -p options, if it had any)")
+
+
+def training_note(run_dir: Path, profile: str) -> str:
     """How the scored model's training ended ('' when no training history is found).
 
     The model is this run's, or another run's when 04 scored that one
@@ -218,9 +224,9 @@ def training_note(run_dir: Path) -> str:
     path = Path(run_dir) / "metrics.json"
     model_dir = json.loads(path.read_text()).get("model_dir") if path.exists() else None
     if model_dir and project_path(model_dir).resolve() != project_path(run_dir).resolve():
-        summary = read_training_summary(project_path(model_dir), "Its run's command with --from 03_train --force")
+        summary = read_training_summary(project_path(model_dir), "That run's batch command with --from 03_train --force")
         return f"Training of the scored model ({model_dir}): {summary}" if summary else ""
-    summary = read_training_summary(run_dir, RERUN_TRAINING)
+    summary = read_training_summary(run_dir, rerun_training(run_dir, profile))
     return f"Training (03_train): {summary}" if summary else ""
 
 
@@ -295,7 +301,7 @@ td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}.failed{{color:#b0
 {"<table><tr><th>view</th><th>liver Dice</th><th>tumor Dice</th><th>cancer AUC</th><th>" + AUC_INTERVAL + "</th></tr>" + metric_rows + "</table>" if metric_rows else "<p>No metrics yet (04_evaluate has not run).</p>"}
 {f"<p><b>{esc(source)}</b></p>" if (source := model_source(run_dir)) else ""}
 {f"<p>{esc(note)}</p>" if (note := fused_note(headline)) else ""}
-{f"<p>{esc(trained)}</p>" if (trained := training_note(run_dir)) else ""}
+{f"<p>{esc(trained)}</p>" if (trained := training_note(run_dir, result.profile)) else ""}
 {plot}
 <h2>Steps</h2>
 <table><tr><th>notebook</th><th>status</th><th>time</th><th>report</th><th>error</th></tr>{step_rows}</table>

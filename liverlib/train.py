@@ -15,7 +15,10 @@ finished epoch when called again with the same arguments, and ends with the
 same weights and history as an uninterrupted one: the batch order and the
 augmentation are pure functions of ``(seed, epoch, batch)``, the learning
 rate is a cosine schedule of the optimizer step (restored with the
-optimizer), and early stopping is rebuilt from the saved history.
+optimizer), and early stopping is rebuilt from the saved history. Called
+with other training settings (``epochs`` 12 -> 20, another learning rate; a
+time budget or the reading threads do not count), a run folder trains anew,
+whether its last run completed or was cut short.
 """
 
 from __future__ import annotations
@@ -167,7 +170,10 @@ def train_model(
             (the first GPU when there is one). Recorded in the history's
             ``config``; ``mixed_precision="auto"`` turns on when they are GPUs.
         workers: PyDataset worker threads (1 reads in the prefetch thread).
-        resume: Continue an interrupted run in ``run_dir``; False starts over.
+        resume: Continue an interrupted run in ``run_dir`` (or return a completed
+            one) when it was started with the same settings, ``RUN_CONTROL``
+            aside; with other settings (e.g. ``epochs`` 12 -> 20) the run trains
+            anew and says which changed. False starts over.
         verbose: One progress line per epoch.
         callbacks: Extra Keras callbacks (run after the built-in ones).
 
@@ -197,13 +203,22 @@ def train_model(
         "last_model": str(run_dir / "last_model.keras"),
         "history_path": str(history_path),
     }
+    devices = accelerators() if devices is None else list(devices)
+    config["devices"] = devices  # what this call trains on: other devices (another global batch) train anew
+    old = _read_history(history_path) if resume else {}
+    changed = _changed_settings(old.get("config") or {}, config)
+    if changed:  # a run resumes (or counts as done) only with the settings it was started with
+        print(f"{run_dir}: settings changed since its last training ("
+              + ", ".join(f"{k} {old['config'][k]!r} -> {config[k]!r}" for k in changed) + "): training anew",
+              flush=True)
+        resume, old = False, {}
     if not resume:
         import shutil
 
         shutil.rmtree(backup_dir, ignore_errors=True)
         history_path.unlink(missing_ok=True)
     if resume and history_path.exists() and not backup_dir.exists():
-        done = json.loads(history_path.read_text())
+        done = old
         if done.get("completed"):
             if verbose:
                 print(f"{history_path}: run already completed, nothing to do", flush=True)
@@ -220,21 +235,12 @@ def train_model(
     valid = load_split(dataset_root, "valid")
     size, channels = int(train.images.shape[1]), int(train.images.shape[3])
 
-    devices = accelerators() if devices is None else list(devices)
-    config["devices"] = devices  # what this call trains on, so a resume on other devices says so
     start_epoch = _backup_epoch(backup_dir) if resume else 0
     record = {"config": config, "history": {}, "epochs_done": 0, "best_epoch": 0, "completed": False}
-    if start_epoch and history_path.exists():
-        old = json.loads(history_path.read_text())
+    if start_epoch and old:
         # Keep what the backup covers; an epoch logged after the last backup is redone.
         record["history"] = {k: v[:start_epoch] for k, v in old.get("history", {}).items()}
         record["best_epoch"] = min(old.get("best_epoch", 0), start_epoch)
-        run_control = ("max_minutes", "workers", "resume")  # how this call runs, not what it trains
-        changed = sorted(k for k, v in config.items()
-                         if k not in run_control and k in old.get("config", {}) and old["config"][k] != v)
-        if changed:  # the weights resume, but the rest of the run follows the new settings
-            print(f"resuming {run_dir} with changed settings: "
-                  + ", ".join(f"{k} {old['config'][k]!r} -> {config[k]!r}" for k in changed), flush=True)
 
     on_gpu = any(kind in str(d).lower() for d in devices for kind in ("gpu", "cuda"))
     use_mp = on_gpu if mixed_precision == "auto" else bool(mixed_precision)
@@ -319,6 +325,28 @@ def train_model(
     return {**record, **paths}
 
 
+#: Settings of how a call runs, not of what it trains: a run resumes across a change of these.
+RUN_CONTROL = ("max_minutes", "workers", "resume")
+
+
+def _read_history(path: Path) -> dict:
+    """The saved history, or {} when there is none or it cannot be read (the run then starts over)."""
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
+def _changed_settings(old: dict, new: dict) -> list[str]:
+    """The training settings (not ``RUN_CONTROL``) that differ between a saved run's config and this call's.
+
+    Compared as JSON, the form the history keeps (a tuple and a list of the same values are the same).
+    """
+    as_json = lambda v: json.loads(json.dumps(v, default=str))  # noqa: E731
+    return sorted(k for k, v in new.items() if k not in RUN_CONTROL and k in old and as_json(old[k]) != as_json(v))
+
+
 def add_arguments(parser) -> None:
     """Add the ``train`` command's options to an argparse parser."""
     parser.add_argument("--dataset-root", required=True, help="slice dataset folder (data/processed/<dataset>/<size>)")
@@ -373,5 +401,6 @@ def run(args) -> int:
         resume=not args.restart,
     )
     print(f"best model: {result['best_model']}")
-    print(training_summary(result), flush=True)
+    again = "The same command without --restart" if args.restart else "The same command again"
+    print(training_summary(result, again), flush=True)
     return 0

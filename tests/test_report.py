@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import nbformat
 
 from liverlib.report import drop_stderr_noise
@@ -60,8 +62,13 @@ def test_index_page_says_how_the_scored_models_training_ended(tmp_path, monkeypa
     (run / "training_history.json").write_text(json.dumps(history))
     page = write_index(run, RunResult(run, "demo", {})).read_text()
     assert ("<p>Training (03_train): Stopped by the time budget (max_minutes 6) after epoch 9 of 12, 5.5 min of "
-            "epochs; best epoch 9 (lowest val_loss). This run&#x27;s command with --from 03_train --force continues "
-            "it (up to epoch 12).</p>") in page
+            "epochs; best epoch 9 (lowest val_loss). python -m liverlib run --profile demo --from 03_train --force "
+            "(with this run&#x27;s -p options, if it had any) continues it (up to epoch 12).</p>") in page
+
+    from liverlib.report import rerun_training
+
+    assert rerun_training(Path("outputs/runs/gpu-1"), "full").startswith(
+        "python -m liverlib run --profile full --run-id gpu-1 --from 03_train --force")
 
     # 04 scored another run's model: the sentence is about that model, not this folder's own training.
     (other / "training_history.json").write_text(json.dumps({**history, "completed": True, "stopped_by_time": None,

@@ -117,7 +117,11 @@ def test_tumor_fraction_oversamples_tumor_slices(tmp_path):
 
 
 def test_train_writes_outputs_and_logs_one_line_per_epoch(dataset, tmp_path, capsys):
-    result = train_model(dataset, tmp_path / "run", **{**TINY, "verbose": True})
+    import shutil
+
+    data = tmp_path / "ds"  # this run's own copy: rebuilt in place below, as 01 rebuilds a dataset
+    shutil.copytree(dataset, data)
+    result = train_model(data, tmp_path / "run", **{**TINY, "verbose": True})
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("epoch ")]
     assert len(lines) == 3 and lines[0].startswith("epoch 1/3 loss=")
     for key in ("val_loss=", "val_liver_dice=", "val_tumor_dice=", "val_auc=", "lr="):
@@ -143,17 +147,13 @@ def test_train_writes_outputs_and_logs_one_line_per_epoch(dataset, tmp_path, cap
                     "train_cases": ["case0", "case1", "case2"], "valid_cases": [],  # 04 refuses them as test patients
                     "pseudonym_key": pseudonym_key()}
     # a completed run is not trained again
-    again = train_model(dataset, tmp_path / "run", **TINY)
+    again = train_model(data, tmp_path / "run", **TINY)
     assert again["history"] == saved["history"]
     # ... nor is its preprocessing.json rewritten from a dataset rebuilt since: it stays the model's,
     # and 03 warns that 04 will refuse the pair.
-    import shutil
-
-    rebuilt = tmp_path / "rebuilt"
-    shutil.copytree(dataset, rebuilt)
-    write_manifest(rebuilt, {**read_manifest(dataset), "antialias": True})
+    write_manifest(data, {**read_manifest(data), "antialias": True})
     capsys.readouterr()
-    train_model(rebuilt, tmp_path / "run", **{**TINY, "verbose": True})
+    train_model(data, tmp_path / "run", **{**TINY, "verbose": True})
     assert json.loads((tmp_path / "run" / "preprocessing.json").read_text()) == prep
     assert "warning:" in capsys.readouterr().out
 
@@ -214,6 +214,25 @@ def test_time_budget_stops_and_the_same_call_continues_to_the_same_result(datase
     assert "changed settings" not in capsys.readouterr().out  # a budget is how a call runs, not what it trains
     assert resumed["completed"] and resumed["epochs_done"] == 3 and resumed["stopped_by_time"] is None
     assert_same_run(uninterrupted, resumed, tmp_path / "cut")
+
+
+@pytest.mark.slow
+def test_other_settings_train_anew_whether_the_last_run_completed_or_was_cut(dataset, uninterrupted, tmp_path,
+                                                                          capsys):
+    """`-p epochs 20 --from 03_train` after a finished demo must train 20 epochs, not report the old run."""
+    short = train_model(dataset, tmp_path / "done", **{**TINY, "epochs": 1})
+    assert short["completed"] and short["epochs_done"] == 1
+    capsys.readouterr()
+    longer = train_model(dataset, tmp_path / "done", **TINY)
+    assert "settings changed since its last training (epochs 1 -> 3): training anew" in capsys.readouterr().out
+    assert longer["completed"] and longer["epochs_done"] == 3
+    assert_same_run(uninterrupted, longer, tmp_path / "done")  # the same as a fresh run: nothing of the old one kept
+
+    cut = train_model(dataset, tmp_path / "cut", max_minutes=1e-4, **{**TINY, "learning_rate": 0.01})
+    assert cut["stopped_by_time"] == 1 and (tmp_path / "cut" / "backup").is_dir()
+    anew = train_model(dataset, tmp_path / "cut", **TINY)  # the default learning rate: not a continuation
+    assert "learning_rate 0.01 -> 0.001" in capsys.readouterr().out
+    assert_same_run(uninterrupted, anew, tmp_path / "cut")
 
 
 def test_cli_arguments(dataset, tmp_path):

@@ -42,7 +42,8 @@ def test_summary_reads_what_an_older_or_partial_record_holds():
         "Trained all 2 epochs.")
 
 
-@pytest.mark.parametrize("content", ["{not json", "[1, 2]", '{"config": 5}', '{"epochs_done": "x"}'])
+@pytest.mark.parametrize("content", ["{not json", "[1, 2]", '{"config": 5}', '{"epochs_done": "x"}',
+                                     '{"epochs_done": Infinity}', "[" * 100_000 + "]" * 100_000])
 def test_a_damaged_history_says_nothing_and_raises_nothing(tmp_path, content):
     (tmp_path / "training_history.json").write_text(content)
     assert read_training_summary(tmp_path) == ""
