@@ -208,7 +208,7 @@ def train_model(
     old = _read_history(history_path) if resume else {}
     changed = _changed_settings(old.get("config") or {}, config)
     if changed:  # a run resumes (or counts as done) only with the settings it was started with
-        print(f"{run_dir}: settings changed since its last training ("
+        print(f"{project_relative(run_dir)}: settings changed since its last training ("
               + ", ".join(f"{k} {old['config'][k]!r} -> {config[k]!r}" for k in changed) + "): training anew",
               flush=True)
         resume, old = False, {}
@@ -221,7 +221,7 @@ def train_model(
         done = old
         if done.get("completed"):
             if verbose:
-                print(f"{history_path}: run already completed, nothing to do", flush=True)
+                print(f"{project_relative(history_path)}: run already completed, nothing to do", flush=True)
             try:  # its preprocessing.json stays the model's, whatever the dataset is now
                 check_slicing(run_dir / "best_model.keras", manifest, dataset_root)
             except ValueError as err:
@@ -297,7 +297,7 @@ def train_model(
             *(callbacks or []),
         ]
         if start_epoch and verbose:
-            print(f"resuming {run_dir} after epoch {start_epoch}", flush=True)
+            print(f"resuming {project_relative(run_dir)} after epoch {start_epoch}", flush=True)
         trainer.fit(
             train_ds,
             validation_data=valid_ds,
