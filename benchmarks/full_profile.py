@@ -5,9 +5,9 @@ parameters (``configs/full.yaml`` by default) and prints each stage's time and
 the headline figures, so a GPU server without the Jupyter stack can run the
 GPU profile and say how long each step takes. ``--max-train-minutes`` (default:
 the profile's ``max_minutes``) stops training when another epoch would not fit
-in the budget (``train_model``'s ``max_minutes``), so the run fits a fixed lease; the history records where,
-and the same command run again (with a new ``--finish-by``) continues the
-training from there.
+in the budget (``train_model``'s ``max_minutes``), so the run fits a fixed
+lease; the history records where, and the same command run again (with a new
+``--finish-by``) continues the training from there.
 
 Usage::
 

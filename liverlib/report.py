@@ -194,11 +194,19 @@ def _step_time(step) -> str:
     return f"{step.seconds:.1f} s (when it ran)" if step.html else "never ran in this run"
 
 
-def model_source(run_dir: Path) -> str:
-    """'' when the run evaluated its own model, else a sentence naming the run whose model it scored."""
+def other_model_dir(run_dir: Path) -> str | None:
+    """The run folder whose model this run's 04 scored (``model_dir`` in metrics.json), None when its own."""
     path = Path(run_dir) / "metrics.json"
     model_dir = json.loads(path.read_text()).get("model_dir") if path.exists() else None
     if not model_dir or project_path(model_dir).resolve() == project_path(run_dir).resolve():
+        return None
+    return model_dir
+
+
+def model_source(run_dir: Path) -> str:
+    """'' when the run evaluated its own model, else a sentence naming the run whose model it scored."""
+    model_dir = other_model_dir(run_dir)
+    if model_dir is None:
         return ""
     return (f"The metrics score another run's model, {model_dir}/best_model.keras (04's model_dir), "
             "on this run's dataset: that run's own metrics are in its folder.")
@@ -221,9 +229,8 @@ def training_note(run_dir: Path, profile: str) -> str:
     (``model_dir`` in metrics.json): the sentence is about the model the
     headline metrics describe.
     """
-    path = Path(run_dir) / "metrics.json"
-    model_dir = json.loads(path.read_text()).get("model_dir") if path.exists() else None
-    if model_dir and project_path(model_dir).resolve() != project_path(run_dir).resolve():
+    model_dir = other_model_dir(run_dir)
+    if model_dir is not None:
         summary = read_training_summary(project_path(model_dir), "That run's batch command with --from 03_train --force")
         return f"Training of the scored model ({model_dir}): {summary}" if summary else ""
     summary = read_training_summary(run_dir, rerun_training(run_dir, profile))

@@ -217,16 +217,14 @@ def train_model(
 
         shutil.rmtree(backup_dir, ignore_errors=True)
         history_path.unlink(missing_ok=True)
-    if resume and history_path.exists() and not backup_dir.exists():
-        done = old
-        if done.get("completed"):
-            if verbose:
-                print(f"{project_relative(history_path)}: run already completed, nothing to do", flush=True)
-            try:  # its preprocessing.json stays the model's, whatever the dataset is now
-                check_slicing(run_dir / "best_model.keras", manifest, dataset_root)
-            except ValueError as err:
-                print(f"warning: {err}", flush=True)
-            return {**done, **paths}
+    if resume and old.get("completed") and not backup_dir.exists():
+        if verbose:
+            print(f"{project_relative(history_path)}: run already completed, nothing to do", flush=True)
+        try:  # its preprocessing.json stays the model's, whatever the dataset is now
+            check_slicing(run_dir / "best_model.keras", manifest, dataset_root)
+        except ValueError as err:
+            print(f"warning: {err}", flush=True)
+        return {**old, **paths}
     # The model file does not say how its inputs were made: keep that beside it,
     # so prediction preprocesses a new study exactly as the training slices were.
     write_json(run_dir / "preprocessing.json", preprocessing)
