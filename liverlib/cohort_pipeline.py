@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from liverlib.atomic import write_json
+from liverlib.deid import scrub_file_names
 from liverlib.paths import project_path, project_relative
 from liverlib.slice_dataset import SPLITS, VIEWS
 
@@ -46,7 +47,8 @@ class CohortSummary:
         interim_dir: ``<data_root>/interim/<dataset>`` (None for image folders), the same way.
         processed_dir: ``<data_root>/processed/<dataset>/<image_size>``, the same way.
         cases: One dict per decoded case: case_id, layout, shape, spacing,
-            liver_ml, tumor_ml, n_lesions, contrast_phase, split.
+            liver_ml, tumor_ml, n_lesions, contrast_phase, split; and
+            series_skipped, files_dropped when a study had any.
         failures: One dict per study that failed: stage, study, case_id, reason.
         decode_status: Count of decoded / skipped / failed studies.
         manifest: The slice dataset manifest (counts per split, view, class).
@@ -188,6 +190,7 @@ def decode_failures(results, source: str | Path, *, show_study_names: bool = Fal
                                             (str(source), "<source>")])
         if not show_study_names:
             reason = re.sub(re.escape(rel), label, reason)
+            reason = scrub_file_names(reason, path, Path(rel).parts)
         rows.append({"stage": "decode", "study": label, "case_id": result.case_id or "", "reason": reason})
     return rows
 
@@ -289,8 +292,11 @@ def prepare_cohort(
                  for f in manifest.get("failures", [])]
     from liverlib.interim import read_cases
 
-    cases = [{key: row.get(key) for key in ("case_id", "layout", "shape", "spacing", "liver_ml", "tumor_ml",
-                                            "n_lesions", "contrast_phase", "split")} for row in read_cases(interim)]
+    rows = read_cases(interim)
+    keys = ["case_id", "layout", "shape", "spacing", "liver_ml", "tumor_ml", "n_lesions", "contrast_phase", "split"]
+    # What the DICOM reader left out of a study, only where it left something out.
+    keys += [k for k in ("series_skipped", "files_dropped") if any(r.get(k) not in (None, "", "0") for r in rows)]
+    cases = [{key: row.get(key) for key in keys} for row in rows]
     return CohortSummary(dataset=dataset, raw_dir=project_relative(raw), interim_dir=project_relative(interim), processed_dir=project_relative(processed),
                          cases=cases, failures=failures, decode_status=status, manifest=manifest,
                          phantoms_written=written, seconds=round(time.perf_counter() - start, 2))

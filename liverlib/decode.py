@@ -20,7 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from liverlib.deid import project_salt
+from liverlib.deid import project_salt, scrub_file_names
+from liverlib.dicom_read import describe_dropped
 from liverlib.errors import StudyError
 from liverlib.interim import read_cases, read_sources, save_case, write_cases, write_sources
 from liverlib.splits import DEFAULT_FRACTIONS, assign_splits
@@ -88,10 +89,12 @@ def decode_one(path: str, layout: str, out_dir: str) -> DecodeResult:
         volume = read_study(path)
         save_case(out_dir, volume)
     except StudyError as exc:
-        return DecodeResult(path, "failed", reason=f"{type(exc).__name__}: {exc}", error=f"{type(exc).__name__}: {exc.reason}")
+        return _failed(path, type(exc).__name__, exc.reason, f"{exc}")
     except MemoryError:
-        return DecodeResult(path, "failed", reason=f"MemoryError: {path}: study too large for memory",
-                            error="MemoryError: study too large for memory")
+        return _failed(path, "MemoryError", "study too large for memory")
+    except Exception as exc:  # noqa: BLE001 - one study's unforeseen fault must not stop the cohort
+        return _failed(path, type(exc).__name__, f"unexpected error while decoding ({exc})")
+    dropped = volume.meta.get("dropped") or {}
     row = {
         "case_id": volume.case_id,
         "layout": layout,
@@ -100,8 +103,18 @@ def decode_one(path: str, layout: str, out_dir: str) -> DecodeResult:
         **volumetry(volume),
         # From the DICOM descriptions (liverlib.contrast_phase); a NIfTI file does not say.
         "contrast_phase": volume.meta.get("contrast_phase", "unknown"),
+        # What the DICOM reader left out, so that a skipped series or file is not lost silently.
+        "series_skipped": volume.meta.get("n_series_skipped", 0),
+        "files_dropped": describe_dropped(dropped) if dropped else "",
     }
     return DecodeResult(path, "decoded", volume.case_id, row=row, seconds=time.perf_counter() - start)
+
+
+def _failed(path: str, kind: str, reason: str, message: str | None = None) -> DecodeResult:
+    """A failed study: the full message for the user, and for logs one whose file names that may
+    identify the patient are replaced (``liverlib.deid.scrub_file_names``)."""
+    return DecodeResult(path, "failed", reason=f"{kind}: {message or f'{path}: {reason}'}",
+                        error=f"{kind}: {scrub_file_names(reason, Path(path))}")
 
 
 def decode_cohort(
@@ -154,13 +167,23 @@ def decode_cohort(
         else:
             todo.append((str(path), layout))
     workers = max(1, min(workers or os.cpu_count() or 1, len(todo) or 1))
+    decoded: dict[str, DecodeResult] = {r.case_id: r for r in results}
     for result in _run(todo, str(out_dir), workers, progress):
-        if result.status == "decoded" and any(r.case_id == result.case_id and r.status == "decoded" for r in results):
-            result.status, result.reason = "skipped", "same series as another study in this source"
         results.append(result)
-        if result.status == "decoded":
-            sources[fingerprints[result.source]] = result.case_id
-            rows[result.case_id] = result.row
+        if result.status != "decoded":
+            continue
+        twin = decoded.get(result.case_id)
+        if twin is not None:
+            # Two studies with the same Study and Series UIDs (a partial copy beside the full
+            # one, an anonymiser that fixed the UIDs) wrote one cache file, in whichever order
+            # the workers finished: keep the study whose row describes the file on disk.
+            keep, other = _owner_of_cache(out_dir, twin, result)
+            other.status, other.reason = "skipped", f"same Study/Series UIDs as another study in this source ({keep.row['shape'] if keep.row else ''} kept)"
+            sources.pop(fingerprints.get(other.source), None)
+            result = keep
+        decoded[result.case_id] = result
+        sources[fingerprints[result.source]] = result.case_id
+        rows[result.case_id] = result.row
     keep = _source_order(results, source)
     rows = {c: rows[c] for c in keep if c in rows}
     for row in rows.values():
@@ -173,6 +196,15 @@ def decode_cohort(
     write_cases(out_dir, list(rows.values()))
     write_sources(out_dir, {fp: c for fp, c in sources.items() if c in rows})
     return results
+
+
+def _owner_of_cache(out_dir: Path, first: DecodeResult, second: DecodeResult) -> tuple[DecodeResult, DecodeResult]:
+    """(the result whose study the cache file ``<case_id>.npz`` holds, the other one)."""
+    if first.row is None:  # skipped as unchanged: the file on disk was rewritten by ``second``
+        return second, first
+    with np.load(out_dir / f"{second.case_id}.npz", allow_pickle=False) as data:
+        shape = "x".join(str(n) for n in data["hu"].shape)
+    return (second, first) if second.row and second.row["shape"] == shape != first.row["shape"] else (first, second)
 
 
 def _source_order(results: list[DecodeResult], source: str | Path) -> list[str]:
@@ -204,8 +236,8 @@ def _run(todo: list, out_dir: str, workers: int, progress: bool | None):
         pool = None
     else:
         pool = ProcessPoolExecutor(max_workers=workers)
-        futures = [pool.submit(decode_one, p, layout, out_dir) for p, layout in todo]
-        iterator = (f.result() for f in futures)
+        futures = [(p, pool.submit(decode_one, p, layout, out_dir)) for p, layout in todo]
+        iterator = (_result(p, f) for p, f in futures)
     try:
         for n, result in enumerate(iterator, 1):
             bar.update()
@@ -217,6 +249,17 @@ def _run(todo: list, out_dir: str, workers: int, progress: bool | None):
         bar.close()
         if pool is not None:
             pool.shutdown()
+
+
+def _result(path: str, future) -> DecodeResult:
+    """A worker's result; a worker that died (killed for memory) fails the studies it took along."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    try:
+        return future.result()
+    except BrokenProcessPool:
+        return _failed(path, "WorkerDied", "a decode worker process died (killed for memory?) before this "
+                       "study was done; decode the source again with fewer workers (--workers 1)")
 
 
 def _is_terminal() -> bool:

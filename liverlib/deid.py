@@ -13,7 +13,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import re
 import secrets
+from pathlib import Path
 
 from liverlib.paths import project_root
 
@@ -76,3 +78,35 @@ def technical_meta(ds) -> dict:
             continue
         meta[key] = value if isinstance(value, (int, float)) else str(value)
     return meta
+
+
+# File and folder names a reason may keep with study names hidden: the layouts' own names and
+# numbered scanner-style files (IM0007, image_12.dcm). Others (SMITH_ANNA_003.dcm) may be identifiers.
+NEUTRAL_NAME = re.compile(
+    r"^(PATIENT_DICOM|MASKS_DICOM|DICOMDIR|imagesTr|labelsTr|imagesTs|dataset\.json|liver|livertumor\d*"
+    r"|(volume|segmentation)-\d+\.nii(\.gz)?|[a-z]+_\d+\.nii(\.gz)?"
+    r"|(IM|IMG|I|image|CT|slice)[_-]?\d+(\.dcm)?)$",
+    re.IGNORECASE,
+)
+
+
+def scrub_file_names(reason: str, study: Path, parts: tuple = ()) -> str:
+    """``reason`` with every name of a file or folder of ``study`` (and beside a study file), and of
+    the folders ``parts`` on its way from the source, that may identify the patient replaced by ``<file>``.
+
+    Args:
+        reason: An error message, e.g. ``same slice position as SMITH_ANNA_003.dcm``.
+        study: The study's folder or file.
+        parts: Folder names between the source and the study.
+
+    Returns:
+        The message with such names replaced; ``IM0007`` or ``segmentation-3.nii`` stay.
+    """
+    root = study if study.is_dir() else study.parent
+    try:
+        names = {p.name for p in root.rglob("*")} | {study.name} | set(parts)
+    except OSError:
+        return reason
+    for name in sorted((n for n in names if n in reason and not NEUTRAL_NAME.match(n)), key=len, reverse=True):
+        reason = re.sub(rf"(?<![\w.-]){re.escape(name)}(?![\w.-])", "<file>", reason)
+    return reason

@@ -8,8 +8,12 @@ become Hounsfield units through RescaleSlope/Intercept (or the Modality LUT
 Sequence, via pydicom). Compressed transfer syntaxes decode through the
 pylibjpeg plugins.
 
-When a folder holds several CT series, the one with the most slices is read
-and the choice is recorded in ``meta["series_choice"]``.
+When a folder holds several CT series of one study, the one with the most
+slices is read (the lower SeriesNumber between equals) and the choice is
+recorded in ``meta["series_choice"]`` and ``meta["n_series_skipped"]`` (decode
+writes the count and the dropped files into ``cases.csv``); series of several
+studies in one folder are an error, never a silent choice. Pixel data is read
+only for the series chosen.
 """
 
 from __future__ import annotations
@@ -25,12 +29,15 @@ from liverlib.errors import (
     DuplicateSliceError,
     EmptyStudyError,
     GantryTiltError,
+    MixedStudiesError,
     NoPixelDataError,
     NotCTError,
     NotDicomError,
     OrientationError,
     SliceGapError,
     StudyError,
+    UnevenSpacingError,
+    UnsupportedImageError,
     UnsupportedTransferSyntaxError,
 )
 
@@ -38,12 +45,20 @@ log = logging.getLogger(__name__)
 
 # A gap is a step this much larger than the typical (median) step.
 GAP_TOLERANCE = 1.5
+# Steps may differ from the series' median step by this much (mm, or this fraction of
+# it, whichever is larger) before the series counts as unevenly spaced: scanners round
+# positions to 0.01 mm or so, a 0.625 mm series rounded to 0.1 mm steps 0.6 and 0.7.
+UNEVEN_TOL_MM = 0.1
+UNEVEN_TOL_FRACTION = 0.02
 # Positions agree when closer than this (mm); orientations when cosines differ less.
 POSITION_TOL_MM = 0.01
 ORIENTATION_TOL = 1e-3
 # Slice positions may stray this far (degrees) from the slice normal before we
 # call it gantry tilt: scanners round positions to 0.01 mm.
 TILT_TOL_DEG = 0.5
+# Pixel data (and any element this large) is read when first used, not while a folder
+# is parsed and grouped: the series not chosen never load their pixels.
+DEFER_BYTES = "64 KB"
 # Hidden files and obvious non-DICOM companions are not worth parsing.
 SKIP_SUFFIXES = {".txt", ".md", ".csv", ".json", ".xml", ".nii", ".gz", ".png", ".jpg", ".zip"}
 
@@ -78,11 +93,20 @@ def read_dataset(path: Path):
     from pydicom.errors import InvalidDicomError
 
     try:
-        ds = pydicom.dcmread(path)
+        ds = pydicom.dcmread(path, defer_size=DEFER_BYTES)
     except InvalidDicomError as exc:
-        raise NotDicomError(path, f"not a DICOM file ({exc})") from None
+        ds = _read_without_preamble(path)
+        if ds is None:
+            raise NotDicomError(path, f"not a DICOM file ({exc})") from None
     except (EOFError, OSError, ValueError, KeyError, TypeError, IndexError) as exc:
         raise CorruptDicomError(path, f"header truncated or damaged ({exc})") from None
+    frames = ds.get("NumberOfFrames")
+    if "PixelData" in ds and frames not in (None, "") and int(frames) > 1:
+        sop = ds.get("SOPClassUID")
+        raise UnsupportedImageError(
+            path, f"a multi-frame object ({getattr(sop, 'name', None) or 'unknown SOP class'}, {int(frames)} frames): "
+            "liverlib reads one slice per file; convert to single-frame files (dcm4che emf2sf) or to NIfTI (dcm2niix)",
+        )
     if "PixelData" not in ds:
         # pydicom parses a file cut short without complaint: an image object
         # (by its SOP class) that has no pixel data was truncated.
@@ -95,9 +119,41 @@ def read_dataset(path: Path):
         syntax = ds.file_meta.get("TransferSyntaxUID")
         if syntax is not None and not syntax.is_compressed:
             expected = _expected_pixel_bytes(ds)
-            got = len(ds.PixelData)
+            got = _stored_pixel_bytes(path, ds)
             if expected and got < expected:
                 raise CorruptDicomError(path, f"pixel data truncated ({got} of {expected} bytes)")
+    return ds
+
+
+def _stored_pixel_bytes(path: Path, ds) -> int:
+    """Bytes of pixel data the file holds, without reading a deferred element."""
+    elem = ds.get_item("PixelData")
+    if getattr(elem, "value", None) is not None:
+        return len(elem.value)
+    # deferred (not read yet): the file must reach past the element's declared length
+    return max(0, min(int(elem.length), path.stat().st_size - int(elem.value_tell)))
+
+
+def _read_without_preamble(path: Path):
+    """A DICOM data set stored without the 128-byte preamble and file meta (older archives), or None.
+
+    pydicom refuses such raw streams unless forced; forced, it parses almost anything, so the
+    result counts only when it holds an image: pixel data and a SOP class.
+    """
+    import pydicom
+    from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+
+    try:
+        ds = pydicom.dcmread(path, force=True, defer_size=DEFER_BYTES)
+        if "PixelData" not in ds or "SOPClassUID" not in ds:
+            return None
+    except Exception:  # noqa: BLE001 - forced parsing of a non-DICOM file may fail any way
+        return None
+    if "TransferSyntaxUID" not in ds.file_meta:  # pixel decoding needs it: the encoding it was read in
+        implicit, little = ds.original_encoding
+        ds.file_meta.TransferSyntaxUID = (
+            ImplicitVRLittleEndian if implicit else ExplicitVRLittleEndian if little else ExplicitVRBigEndian
+        )
     return ds
 
 
@@ -130,7 +186,8 @@ def group_series(folder: Path, *, require_ct: bool = True) -> tuple[dict[str, li
     if not files:
         raise EmptyStudyError(folder, "no files found")
     series: dict[str, list] = {}
-    report = {"not_dicom": 0, "no_pixel_data": 0, "localizer": 0, "other_modality": {}}
+    report = {"not_dicom": 0, "no_pixel_data": 0, "localizer": 0, "duplicate_copy": 0, "other_modality": {}}
+    seen: set[tuple] = set()
     first_error: StudyError | None = None
     for path in files:
         try:
@@ -152,20 +209,37 @@ def group_series(folder: Path, *, require_ct: bool = True) -> tuple[dict[str, li
             if not isinstance(first_error, NotCTError):
                 first_error = NotCTError(path, f"modality is {modality or 'missing'}, not CT")
             continue
-        series.setdefault(str(ds.get("SeriesInstanceUID", "")), []).append((path, ds))
+        # Study and series UID: a series UID reused across studies (an anonymiser's) stays apart.
+        uid = f'{ds.get("StudyInstanceUID", "")}/{ds.get("SeriesInstanceUID", "")}'
+        key = (uid, str(ds.get("SOPInstanceUID", "")), str(ds.get("ImagePositionPatient", "")))
+        if key[1] and key in seen:  # the same image twice (a copied file): keep one
+            report["duplicate_copy"] += 1
+            continue
+        seen.add(key)
+        series.setdefault(uid, []).append((path, ds))
     if not series:
         if len(files) == 1 and first_error is not None:
             raise first_error
         if isinstance(first_error, NotCTError):
             raise first_error
-        raise EmptyStudyError(folder, f"no CT image series among {len(files)} files ({_describe(report)})")
+        raise EmptyStudyError(folder, f"no CT image series among {len(files)} files ({describe_dropped(report)})")
     return series, report
 
 
-def _describe(report: dict) -> str:
+def describe_dropped(report: dict) -> str:
+    """``{"localizer": 2, "other_modality": {"SR": 1}}`` as ``2 localizer, 1 SR``."""
     parts = [f"{v} {k.replace('_', ' ')}" for k, v in report.items() if isinstance(v, int) and v]
     parts += [f"{v} {m or 'unknown'}" for m, v in report.get("other_modality", {}).items()]
     return ", ".join(parts) or "nothing usable"
+
+
+def _series_rank(group: list) -> tuple:
+    ds = group[0][1]
+    try:
+        number = int(ds.get("SeriesNumber") or 0)
+    except (TypeError, ValueError):
+        number = 0
+    return -len(group), number, str(ds.get("SeriesInstanceUID", ""))
 
 
 def series_geometry(items: list) -> tuple[list, SeriesGeometry]:
@@ -180,25 +254,29 @@ def series_geometry(items: list) -> tuple[list, SeriesGeometry]:
         or GantryTiltError naming the file at fault.
     """
     path0, ds0 = items[0]
-    if "ImageOrientationPatient" not in ds0 or "ImagePositionPatient" not in ds0:
-        raise OrientationError(path0, "no ImageOrientationPatient/ImagePositionPatient; cannot place slices")
-    iop0 = np.array(ds0.ImageOrientationPatient, dtype=float)
-    for path, ds in items[1:]:
-        iop = np.array(ds.get("ImageOrientationPatient", [np.nan] * 6), dtype=float)
+    iop0 = _numbers(path0, ds0, "ImageOrientationPatient", 6)
+    spacing0 = _numbers(path0, ds0, "PixelSpacing", 2)
+    positions = []
+    for path, ds in items:
+        iop = _numbers(path, ds, "ImageOrientationPatient", 6)
         if not np.allclose(iop, iop0, atol=ORIENTATION_TOL):
             raise OrientationError(
                 path, f"orientation {np.round(iop, 4).tolist()} differs from {np.round(iop0, 4).tolist()} in {path0.name}"
             )
         if (ds.Rows, ds.Columns) != (ds0.Rows, ds0.Columns):
             raise OrientationError(path, f"matrix {ds.Rows}x{ds.Columns} differs from {ds0.Rows}x{ds0.Columns}")
+        spacing = _numbers(path, ds, "PixelSpacing", 2)
+        if not np.allclose(spacing, spacing0, atol=POSITION_TOL_MM):
+            raise OrientationError(path, f"pixel spacing {spacing.tolist()} mm differs from {spacing0.tolist()} in {path0.name}")
+        positions.append(_numbers(path, ds, "ImagePositionPatient", 3))
     row_dir, col_dir = iop0[:3], iop0[3:]
     normal = np.cross(row_dir, col_dir)
-    positions = np.array([np.array(ds.ImagePositionPatient, dtype=float) for _, ds in items])
+    positions = np.array(positions)
     along = positions @ normal
     order = np.argsort(along, kind="stable")
     items = [items[i] for i in order]
     positions, along = positions[order], along[order]
-    row_spacing, col_spacing = (float(v) for v in ds0.get("PixelSpacing", [1.0, 1.0]))
+    row_spacing, col_spacing = (float(v) for v in spacing0)
 
     if len(items) == 1:
         step = float(ds0.get("SpacingBetweenSlices", 0) or ds0.get("SliceThickness", 1.0) or 1.0)
@@ -217,6 +295,16 @@ def series_geometry(items: list) -> tuple[list, SeriesGeometry]:
                 items[worst + 1][0],
                 f"slice gap of {steps[worst]:.2f} mm after {items[worst][0].name} where the spacing is "
                 f"{step:.2f} mm ({int(round(steps[worst] / step)) - 1} slice(s) missing?)",
+            )
+        uneven = np.abs(steps - step) > max(UNEVEN_TOL_MM, UNEVEN_TOL_FRACTION * step)
+        if uneven.any():
+            i = int(np.argmax(np.abs(steps - step)))
+            raise UnevenSpacingError(
+                items[i + 1][0],
+                f"slice step of {steps[i]:.3f} mm after {items[i][0].name} where the series steps {step:.3f} mm "
+                f"({int(uneven.sum())} of {len(steps)} steps differ by more than {UNEVEN_TOL_MM} mm or "
+                f"{UNEVEN_TOL_FRACTION:.0%}): not resampled; read each part as its own series, or resample "
+                "to one spacing first (dcm2niix writes such series as an equalized '_Eq' volume)",
             )
         travel = positions[-1] - positions[0]
         cos = abs(float(travel @ normal)) / float(np.linalg.norm(travel))
@@ -239,17 +327,47 @@ def series_geometry(items: list) -> tuple[list, SeriesGeometry]:
     return items, geometry
 
 
-def decode_pixels(items: list, dtype=None) -> np.ndarray:
+def _numbers(path: Path, ds, keyword: str, n: int) -> np.ndarray:
+    """A multi-valued numeric tag (ImagePositionPatient...) as n floats, or an error naming the file."""
+    if keyword not in ds:
+        raise OrientationError(path, f"no {keyword}; cannot place the slice")
+    raw = ds[keyword].value
+    if raw is None or isinstance(raw, (str, bytes, int, float)):
+        raw = [] if raw in (None, "", b"") else [raw]  # one value where several belong
+    try:
+        values = np.array([float(v) for v in raw], dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise CorruptDicomError(path, f"{keyword} is not numeric ({exc})") from None
+    if values.shape != (n,) or not np.isfinite(values).all():
+        raise CorruptDicomError(path, f"{keyword} has {values.size} values {values.tolist()}; {n} expected")
+    return values
+
+
+def decode_pixels(items: list, dtype=None, *, rescale: bool = True) -> np.ndarray:
     """Stack the pixel data of sorted slices into (k, rows, cols) rescaled values.
 
     Uses stored int16 plus the intercept when the rescale is integral (the
     usual CT case, exact and half the memory), float32 otherwise, and pydicom's
-    modality LUT when a Modality LUT Sequence is present.
+    modality LUT when a Modality LUT Sequence is present. Stored values may be
+    unsigned (PixelRepresentation 0, as many scanners write CT: 0-4095 with
+    intercept -1024 gives -1024 to 3071 HU).
+
+    Args:
+        items: Sorted ``(path, dataset)`` pairs of one series.
+        dtype: Output dtype; default int16 or float32 as above.
+        rescale: False keeps the stored values (masks: 3D-IRCADb's 0/255 are
+            labels, not HU, whatever intercept their headers carry).
     """
     from pydicom.pixels import apply_modality_lut
 
     _, ds0 = items[0]
-    rescales = [(float(ds.get("RescaleSlope", 1) or 1), float(ds.get("RescaleIntercept", 0) or 0)) for _, ds in items]
+    if not rescale:
+        out = np.empty((len(items), ds0.Rows, ds0.Columns), dtype=dtype or np.int32)
+        for k, (path, ds) in enumerate(items):
+            out[k] = pixel_array(path, ds)
+            del ds.PixelData
+        return out
+    rescales = [_rescale(path, ds) for path, ds in items]
     has_lut = any("ModalityLUTSequence" in ds for _, ds in items)
     integral = not has_lut and all(s == 1.0 and i.is_integer() for s, i in rescales)
     out = np.empty((len(items), ds0.Rows, ds0.Columns), dtype=dtype or (np.int16 if integral else np.float32))
@@ -265,10 +383,19 @@ def decode_pixels(items: list, dtype=None) -> np.ndarray:
                 out = out.astype(np.float32)  # rare: HU beyond int16 after the intercept
                 out[k] = pixels.astype(np.float32) + intercept
             else:
-                np.add(pixels, int(intercept), out=out[k], casting="unsafe")
+                # int32 first: unsigned stored values plus a negative intercept overflow uint16
+                out[k] = pixels.astype(np.int32) + int(intercept)
         else:
             out[k] = pixels.astype(np.float32) * slope + intercept
     return out
+
+
+def _rescale(path: Path, ds) -> tuple[float, float]:
+    """(RescaleSlope, RescaleIntercept) of one slice; absent tags mean (1, 0)."""
+    try:
+        return float(ds.get("RescaleSlope", 1) or 1), float(ds.get("RescaleIntercept", 0) or 0)
+    except (TypeError, ValueError) as exc:
+        raise CorruptDicomError(path, f"RescaleSlope/RescaleIntercept unreadable ({exc})") from None
 
 
 def pixel_array(path: Path, ds) -> np.ndarray:
@@ -330,12 +457,13 @@ def to_canonical(stack: np.ndarray, geom: SeriesGeometry, where: Path) -> tuple[
     return np.ascontiguousarray(array), tuple(spacing), tuple(origin), direction
 
 
-def read_dicom_series(folder: str | Path, *, require_ct: bool = True):
+def read_dicom_series(folder: str | Path, *, require_ct: bool = True, rescale: bool = True):
     """Read the CT series of a folder into a canonical array with geometry.
 
     Args:
         folder: A folder with DICOM files (any names, nested folders).
         require_ct: Only CT series qualify (mask series pass False).
+        rescale: False returns the stored values (mask series: their values are labels).
 
     Returns:
         ``(hu, spacing, origin, direction, info)`` with ``hu`` (z, y, x) in HU,
@@ -356,23 +484,34 @@ def read_dicom_series(folder: str | Path, *, require_ct: bool = True):
         groups, report = {str(ds.get("SeriesInstanceUID", "")): items}, {}
     else:
         groups, report = group_series(folder, require_ct=require_ct)
-    ranked = sorted(groups.values(), key=len, reverse=True)
+    studies = {str(ds.get("StudyInstanceUID", "")) for group in groups.values() for _, ds in group[:1]}
+    if len(studies) > 1:
+        raise MixedStudiesError(
+            folder, f"holds {len(studies)} studies (by StudyInstanceUID; {len(groups)} CT series), perhaps of "
+            "different patients: give each study its own folder (a CD export's DICOMDIR layout: one folder per "
+            "ST* folder) rather than read one of them",
+        )
+    # The most slices first; between equal counts (an arterial and a portal venous series)
+    # the lower SeriesNumber, then the UID: the same choice whatever the files' order.
+    ranked = sorted(groups.values(), key=_series_rank)
     items = ranked[0]
     choice = "single series"
     if len(ranked) > 1:
         choice = (
-            f"read the largest of {len(ranked)} series ({len(items)} slices); "
-            f"skipped series of {', '.join(str(len(r)) for r in ranked[1:])} slices"
+            f"read the largest of {len(ranked)} series ({len(items)} slices, SeriesNumber "
+            f"{items[0][1].get('SeriesNumber', '?')}); skipped series of "
+            f"{', '.join(str(len(r)) for r in ranked[1:])} slices"
         )
-        log.info("%s: %s", folder, choice)
+        log.debug("%s: %s", folder, choice)  # debug: a folder name can be a patient's name
     items, geom = series_geometry(items)
-    stack = decode_pixels(items)
+    stack = decode_pixels(items, rescale=rescale)
     hu, spacing, origin, direction = to_canonical(stack, geom, items[0][0])
     info = technical_meta(items[0][1])
     info.update(
         contrast_phase=contrast_phase(items[0][1]),
         n_files=len(items),
         series_choice=choice,
+        n_series_skipped=len(ranked) - 1,
         dropped={k: v for k, v in report.items() if v},
         transfer_syntax=str(items[0][1].file_meta.get("TransferSyntaxUID", "")),
     )

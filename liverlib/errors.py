@@ -48,8 +48,16 @@ class SliceGapError(StudyError):
     """Slices are missing: a gap larger than the slice spacing."""
 
 
+class UnevenSpacingError(SliceGapError):
+    """Slice steps that differ along one series (two reconstruction parts, an extra slice)."""
+
+
 class DuplicateSliceError(StudyError):
     """Two different slices share one position."""
+
+
+class MixedStudiesError(StudyError):
+    """One folder holds the series of several studies (perhaps of several patients)."""
 
 
 class OrientationError(StudyError):
@@ -62,6 +70,14 @@ class GantryTiltError(OrientationError):
 
 class UnsupportedTransferSyntaxError(StudyError):
     """Compressed pixel data for which no decoder plugin is installed."""
+
+
+class UnsupportedImageError(StudyError):
+    """A valid object liverlib does not read (Enhanced multi-frame CT, a 4D NIfTI...)."""
+
+
+class CorruptImageError(StudyError):
+    """A NIfTI (or other non-DICOM image) file whose header or voxels are damaged."""
 
 
 class GeometryMismatchError(StudyError):

@@ -5,9 +5,12 @@
     <case_id>.npz   hu int16 (z, y, x), label uint8 (or an empty array when the
                     study has none), spacing (dz, dy, dx), origin, direction
     cases.csv       case_id, layout, shape, spacing, liver_ml, tumor_ml,
-                    n_lesions, contrast_phase, split (contrast_phase, from
-                    the DICOM descriptions, is an addition to DESIGN.md's
-                    columns: ``liverlib.contrast_phase``)
+                    n_lesions, contrast_phase, series_skipped, files_dropped,
+                    split (additions to DESIGN.md's columns: contrast_phase,
+                    from the DICOM descriptions, ``liverlib.contrast_phase``;
+                    series_skipped, the other CT series of the study's folder,
+                    and files_dropped, e.g. "2 localizer, 1 duplicate copy":
+                    what the DICOM reader left out, ``liverlib.dicom_read``)
     sources.json    keyed hash of each source's file list -> case_id (so an
                     unchanged study is skipped; no path is stored)
 
@@ -28,7 +31,10 @@ import numpy as np
 from liverlib.atomic import write_bytes, write_json
 from liverlib.volume import Volume
 
-CASE_COLUMNS = ["case_id", "layout", "shape", "spacing", "liver_ml", "tumor_ml", "n_lesions", "contrast_phase", "split"]
+CASE_COLUMNS = [
+    "case_id", "layout", "shape", "spacing", "liver_ml", "tumor_ml", "n_lesions", "contrast_phase",
+    "series_skipped", "files_dropped", "split",
+]
 
 
 def save_case(folder: str | Path, volume: Volume) -> Path:

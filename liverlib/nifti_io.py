@@ -13,7 +13,12 @@ from pathlib import Path
 
 import numpy as np
 
-from liverlib.errors import CorruptDicomError, GeometryMismatchError, LabelValueError, StudyError
+from liverlib.errors import (
+    CorruptImageError,
+    GeometryMismatchError,
+    LabelValueError,
+    UnsupportedImageError,
+)
 from liverlib.volume import LPS_TO_RAS
 
 # Array axes (i, j, k) of the canonical (x, y, z) order point to L, P, S.
@@ -21,15 +26,35 @@ CANONICAL_AXCODES = ("L", "P", "S")
 
 
 def load_nifti(path: str | Path):
-    """Load a NIfTI image with a clear error for unreadable files."""
+    """Load a NIfTI image's header (voxels are read later, lazily).
+
+    Args:
+        path: A ``.nii`` or ``.nii.gz`` file.
+
+    Returns:
+        The nibabel image.
+
+    Raises:
+        CorruptImageError: The header cannot be read (truncated, not NIfTI).
+    """
     import nibabel as nib
+    from nibabel.filebasedimages import ImageFileError
 
     try:
         img = nib.load(str(path))
         img.header.get_data_shape()
+    except ImageFileError:
+        # nibabel's "Cannot work out file type": its header sniff failed, which
+        # a .nii.gz cut short (an interrupted download) gives as well.
+        raise CorruptImageError(path, "truncated or not a NIfTI file (no readable NIfTI header)") from None
     except Exception as exc:  # nibabel raises many types for bad files
-        raise StudyError(path, f"not a readable NIfTI file ({exc})") from None
+        raise CorruptImageError(path, f"not a readable NIfTI file ({_why(exc, path)})") from None
     return img
+
+
+def _why(exc: Exception, path: str | Path) -> str:
+    """An exception's message with the file's folders left out (reasons are logged without paths)."""
+    return f"{type(exc).__name__}: {str(exc).replace(str(path), Path(path).name)}"
 
 
 def _ornt_to_canonical(affine: np.ndarray):
@@ -50,17 +75,26 @@ def nifti_to_canonical(img, path: str | Path, *, as_label: bool = False):
 
     Returns:
         ``(array, spacing, origin, direction)`` in the Volume convention.
+
+    Raises:
+        UnsupportedImageError: Not one 3D volume (a 4D series, a 2D image).
+        CorruptImageError: Voxels truncated, or NaN/infinite HU.
+        LabelValueError: A label value other than 0, 1, 2.
     """
     import nibabel as nib
 
-    if len(img.shape) != 3:
-        raise StudyError(path, f"expected a 3D image, got shape {img.shape}")
+    shape = tuple(img.shape)
+    # (X, Y, Z, 1): a 3D volume some converters save with a singleton time axis.
+    if len(shape) < 3 or any(n != 1 for n in shape[3:]):
+        raise UnsupportedImageError(
+            path, f"expected one 3D volume, got shape {shape} (4D series and 2D images are not read)"
+        )
     affine = img.affine
     transform = _ornt_to_canonical(affine)
     try:
-        data = np.asanyarray(img.dataobj)
+        data = np.asanyarray(img.dataobj).reshape(shape[:3])
     except Exception as exc:
-        raise CorruptDicomError(path, f"image data truncated or damaged ({exc})") from None
+        raise CorruptImageError(path, f"image data truncated or damaged ({_why(exc, path)})") from None
     if as_label:
         rounded = np.rint(data)
         bad = np.setdiff1d(np.unique(rounded), [0, 1, 2])
@@ -70,6 +104,13 @@ def nifti_to_canonical(img, path: str | Path, *, as_label: bool = False):
         data = rounded.astype(np.uint8)
     elif np.issubdtype(data.dtype, np.floating):
         data = data.astype(np.float32, copy=False)
+        if not np.isfinite(data).all():
+            # NaN (some converters write it outside the scan field) has no HU:
+            # cast to int16 for the cache it would become 0 HU, water.
+            bad = int(np.count_nonzero(~np.isfinite(data)))
+            raise CorruptImageError(
+                path, f"{bad} of {data.size} voxels are not finite (NaN or infinity): no HU to read them as"
+            )
         # int16 only when every voxel is a whole HU value (checked on all voxels:
         # a sample could miss fractional slices and truncate them silently).
         if np.array_equal(data, np.rint(data)) and data.min() >= -32768 and data.max() <= 32767:

@@ -7,25 +7,34 @@ Recognised layouts (see DESIGN.md):
   ``MASKS_DICOM/liver/``, ``MASKS_DICOM/livertumor*/`` (tumors united into
   label 2; the archive's nested ``PATIENT_DICOM/PATIENT_DICOM`` works too);
 * ``lits``: ``volume-N.nii[.gz]`` with ``segmentation-N.nii[.gz]`` beside it;
-* ``msd``: ``imagesTr/liver_N.nii.gz`` with ``../labelsTr/liver_N.nii.gz``;
+* ``msd``: ``imagesTr/liver_N.nii.gz`` with ``../labelsTr/liver_N.nii.gz``
+  (Decathlon Task03 Liver: checked against the ``dataset.json`` beside
+  ``imagesTr/``, assumed when there is none);
 * ``nifti``: any other 3D NIfTI image, without label.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import re
 from pathlib import Path
 
 import numpy as np
 
 from liverlib.deid import pseudonym
-from liverlib.errors import GeometryMismatchError, StudyError
+from liverlib.errors import GeometryMismatchError, LabelValueError, StudyError, UnknownLayoutError
 from liverlib.volume import LIVER, TUMOR, Volume
+
+log = logging.getLogger(__name__)
 
 LITS_IMAGE = re.compile(r"^volume-(\d+)\.nii(\.gz)?$")
 NIFTI = re.compile(r"^.+\.nii(\.gz)?$")
 # Geometry of a mask must match its image to this tolerance (mm).
 GRID_TOL_MM = 0.05
+# Names an MSD dataset.json may give the labels liverlib reads as 1 and 2.
+MSD_LIVER = re.compile(r"liver")
+MSD_TUMOR = re.compile(r"(?<![a-z])(tumou?rs?|cancers?|lesions?)(?![a-z])")
 
 
 def detect_layout(path: str | Path) -> str:
@@ -50,7 +59,10 @@ def read_study(path: str | Path, case_id: str | None = None) -> Volume:
 
     Args:
         path: A DICOM folder or file, a 3D-IRCADb case folder, a LiTS
-            ``volume-N.nii.gz`` or an MSD ``imagesTr/liver_N.nii.gz``.
+            ``volume-N.nii.gz`` or an MSD ``imagesTr/liver_N.nii.gz``. An MSD
+            task whose ``dataset.json`` does not name label 1 the liver and
+            label 2 a tumor is refused; without ``dataset.json`` the task is
+            taken as Task03 Liver.
         case_id: A pseudonym to use; default is a keyed hash of the study's
             identity (see :mod:`liverlib.deid`).
 
@@ -67,6 +79,8 @@ def read_study(path: str | Path, case_id: str | None = None) -> Volume:
         return _read_dicom(path, case_id)
     if layout == "ircadb":
         return _read_ircadb(path, case_id)
+    if layout == "msd":
+        check_msd_task(path)
     return _read_nifti(path, layout, case_id)
 
 
@@ -85,16 +99,19 @@ def _read_dicom(path: Path, case_id: str | None) -> Volume:
     return _volume(hu, spacing, origin, direction, None, info, "dicom", case_id, "ct")
 
 
-def _same_grid(image: tuple, mask: tuple, mask_dir: Path) -> None:
+def _same_grid(image: tuple, mask: tuple, mask_dir: Path, image_dir: Path) -> None:
     shape_i, spacing_i, origin_i = image
     shape_m, spacing_m, origin_m = mask
+    # The folder name only: the reason is logged without paths (a case folder can be PHI).
+    where = image_dir.name
     if shape_i != shape_m:
-        raise GeometryMismatchError(mask_dir, f"mask shape {shape_m} differs from image shape {shape_i}")
+        raise GeometryMismatchError(mask_dir, f"mask shape {shape_m} differs from image {where} shape {shape_i}")
     if not np.allclose(spacing_i, spacing_m, atol=GRID_TOL_MM) or not np.allclose(origin_i, origin_m, atol=GRID_TOL_MM):
         raise GeometryMismatchError(
             mask_dir,
             f"mask grid (spacing {np.round(spacing_m, 3).tolist()}, origin {np.round(origin_m, 2).tolist()}) "
-            f"differs from image (spacing {np.round(spacing_i, 3).tolist()}, origin {np.round(origin_i, 2).tolist()})",
+            f"differs from image {where} (spacing {np.round(spacing_i, 3).tolist()}, "
+            f"origin {np.round(origin_i, 2).tolist()})",
         )
 
 
@@ -111,15 +128,21 @@ def ircadb_mask_dirs(case: Path) -> tuple[Path | None, list[Path]]:
 def _read_ircadb(case: Path, case_id: str | None) -> Volume:
     from liverlib.dicom_read import read_dicom_series
 
-    hu, spacing, origin, direction, info = read_dicom_series(case / "PATIENT_DICOM")
+    image_dir = case / "PATIENT_DICOM"
+    hu, spacing, origin, direction, info = read_dicom_series(image_dir)
     liver_dir, tumor_dirs = ircadb_mask_dirs(case)
     label = None
     if liver_dir is not None:
         label = np.zeros(hu.shape, dtype=np.uint8)
         for mask_dir, value in [(liver_dir, LIVER)] + [(t, TUMOR) for t in tumor_dirs]:
-            mask, m_spacing, m_origin, _, _ = read_dicom_series(mask_dir, require_ct=False)
-            _same_grid((hu.shape, spacing, origin), (mask.shape, m_spacing, m_origin), mask_dir)
-            label[mask > 0] = value
+            # Stored values: masks are 0/255 labels, and a CT intercept (-1024)
+            # copied into their headers would push 255 below 0 and empty them.
+            mask, m_spacing, m_origin, _, _ = read_dicom_series(mask_dir, require_ct=False, rescale=False)
+            _same_grid((hu.shape, spacing, origin), (mask.shape, m_spacing, m_origin), mask_dir, image_dir)
+            inside = mask > 0
+            if value == LIVER and not inside.any():
+                raise LabelValueError(mask_dir, "liver mask is empty (no stored value above 0 in any slice)")
+            label[inside] = value
         info["n_tumor_masks"] = len(tumor_dirs)
     return _volume(hu, spacing, origin, direction, label, info, "ircadb", case_id, "ircadb")
 
@@ -137,6 +160,60 @@ def label_path_for(image: Path, layout: str) -> Path | None:
         candidate = image.parent.parent / "labelsTr" / image.name
         return candidate if candidate.exists() else None
     return None
+
+
+def msd_task_labels(image: Path) -> dict[str, str] | None:
+    """The ``labels`` of the Decathlon ``dataset.json`` beside ``imagesTr/``.
+
+    Args:
+        image: An MSD image, ``<task>/imagesTr/<name>.nii.gz``.
+
+    Returns:
+        ``{"0": "background", "1": "liver", ...}`` (an nnU-Net v2 file's
+        ``{"liver": 1, ...}`` turned round), or None when the task
+        folder has no dataset.json (then Task03 Liver is assumed).
+
+    Raises:
+        UnknownLayoutError: dataset.json is unreadable or has no labels mapping.
+    """
+    dataset = image.parent.parent / "dataset.json"
+    if not dataset.is_file():
+        return None
+    try:
+        labels = json.loads(dataset.read_text(encoding="utf-8")).get("labels")
+    except (OSError, UnicodeDecodeError, ValueError, AttributeError) as exc:
+        raise UnknownLayoutError(dataset, f"dataset.json unreadable ({type(exc).__name__}: {exc})") from None
+    if not isinstance(labels, dict):
+        raise UnknownLayoutError(dataset, 'dataset.json has no "labels" mapping (e.g. {"1": "liver", "2": "cancer"})')
+    if labels and all(isinstance(v, int) for v in labels.values()):  # nnU-Net v2: {"liver": 1, ...}
+        return {str(v): str(k) for k, v in labels.items()}
+    return {str(k): str(v) for k, v in labels.items()}
+
+
+def is_liver_task(labels: dict[str, str]) -> bool:
+    """True when label 1 names the liver and label 2 a tumor, cancer or lesion."""
+    liver = labels.get("1", "").strip().lower()
+    tumor = labels.get("2", "").strip().lower()
+    return bool(MSD_LIVER.fullmatch(liver) and MSD_TUMOR.search(tumor))
+
+
+def check_msd_task(image: Path) -> None:
+    """Refuse an MSD image whose task is not Task03 Liver.
+
+    Other Decathlon tasks share the imagesTr/labelsTr layout, but their labels
+    1 and 2 are other organs (Task07 pancreas, Task08 vessel, Task09 spleen):
+    read as liver and tumor they would be silently wrong.
+
+    Raises:
+        UnknownLayoutError: naming dataset.json and its labels.
+    """
+    labels = msd_task_labels(image)
+    if labels is not None and not is_liver_task(labels):
+        raise UnknownLayoutError(
+            image.parent.parent / "dataset.json",
+            f"dataset.json labels {labels} are not those of Decathlon Task03 Liver "
+            "(1 liver, 2 tumor/cancer/lesion); liverlib reads no other task",
+        )
 
 
 def _read_nifti(path: Path, layout: str, case_id: str | None) -> Volume:
@@ -166,7 +243,15 @@ def discover_studies(source: str | Path) -> list[tuple[Path, str]]:
     A 3D-IRCADb case folder, a LiTS ``volume-N`` file and an MSD ``imagesTr``
     file are one study each; for plain DICOM, each top-level sub-folder that
     holds files is one study (and ``source`` itself when files lie directly in
-    it). Returns ``(path, layout)`` pairs in a stable order.
+    it). MSD images of a task whose ``dataset.json`` names other labels than
+    liver and tumor (Decathlon Task07 Pancreas, Task09 Spleen...) are left
+    out; without ``dataset.json``, ``imagesTr/`` is taken as Task03 Liver.
+
+    Args:
+        source: A folder (or one study file).
+
+    Returns:
+        ``(path, layout)`` pairs in a stable order.
     """
     source = Path(source)
     if not source.exists():
@@ -176,20 +261,40 @@ def discover_studies(source: str | Path) -> list[tuple[Path, str]]:
     if (source / "PATIENT_DICOM").is_dir():
         return [(source, "ircadb")]
     studies: list[tuple[Path, str]] = []
+    other_tasks: dict[Path, dict[str, str]] = {}  # imagesTr folder -> labels of a non-liver task
+    liver_tasks: set[Path] = set()
+    skipped: list[Path] = []
     for image in sorted(source.rglob("*.nii*")):
         if image.name.startswith("._"):  # macOS resource forks in the MSD archive
             continue
         layout = detect_layout(image)
+        if layout == "msd" and image.parent not in liver_tasks:
+            if image.parent not in other_tasks:
+                try:
+                    labels = msd_task_labels(image)
+                except StudyError:
+                    labels = None  # kept: read_study then reports the unreadable dataset.json
+                if labels is None or is_liver_task(labels):
+                    liver_tasks.add(image.parent)
+                else:
+                    other_tasks[image.parent] = labels
+            if image.parent in other_tasks:
+                skipped.append(image)
+                continue
         if layout in ("lits", "msd"):
             studies.append((image, layout))
+    for labels in other_tasks.values():
+        # No path: a folder name can be PHI; the labels say which task it was.
+        log.info("skipped an MSD task whose dataset.json labels %s are not liver and tumor", labels)
     ircadb: list[Path] = []
     for case in sorted(p.parent for p in source.rglob("PATIENT_DICOM") if p.is_dir()):
         # The archive quirk PATIENT_DICOM/PATIENT_DICOM makes a case look nested in itself.
         if not any(case.is_relative_to(c) or c.is_relative_to(case) for c in ircadb):
             ircadb.append(case)
     studies += [(case, "ircadb") for case in ircadb]
-    nifti_dirs = {s.parent for s, layout in studies if layout in ("lits", "msd")}
-    found_before_children = len(studies)
+    # Skipped task images still claim their folders (not DICOM studies).
+    nifti_dirs = {s.parent for s, layout in studies if layout in ("lits", "msd")} | {s.parent for s in skipped}
+    found_before_children = len(studies) + len(skipped)
     for child in sorted(p for p in source.iterdir() if p.is_dir()):
         if child.name in ("imagesTr", "labelsTr", "imagesTs") or any(
             s.is_relative_to(child) or child.is_relative_to(s) for s in ircadb

@@ -121,7 +121,7 @@ def test_no_planted_phi_reaches_the_cache(cohort, tmp_path, capsys):
         assert date not in text
     with (interim / "phi" / "cases.csv").open() as fh:
         assert set(next(csv.reader(fh))) == {"case_id", "layout", "shape", "spacing", "liver_ml", "tumor_ml", "n_lesions",
-                                          "contrast_phase", "split"}
+                                          "contrast_phase", "series_skipped", "files_dropped", "split"}
     out = capsys.readouterr().out
     assert "3 decoded" in out
 
@@ -140,3 +140,74 @@ def test_another_checkouts_salt_gives_other_ids_but_the_same_order_and_split(coh
     # DICOM series; capitals sort first), case_a, lits/volume-0.nii.gz.
     assert [r["layout"] for r in one] == ["dicom", "ircadb", "lits"]
     assert [(r["layout"], r["split"]) for r in one] == [(r["layout"], r["split"]) for r in two]
+
+
+def test_an_unforeseen_fault_fails_its_study_only(cohort, tmp_path, monkeypatch):
+    import liverlib.study
+
+    real = liverlib.study.read_study
+
+    def faulty(path, case_id=None):
+        if str(path).endswith("case_a"):
+            raise IndexError("list index out of range")  # a reader bug, not a StudyError
+        return real(path, case_id)
+
+    monkeypatch.setattr(liverlib.study, "read_study", faulty)
+    results = decode_cohort(cohort, "demo", interim_root=tmp_path / "interim", workers=1, progress=False)
+    status = {r.source.split("/")[-1]: r.status for r in results}
+    assert status == {"case_a": "failed", "ZAPHOD_BEEBLEBROX": "decoded", "volume-0.nii.gz": "decoded", "broken": "failed"}
+    failed = next(r for r in results if r.source.endswith("case_a"))
+    assert failed.reason.startswith("IndexError: ") and "case_a" in failed.reason
+    assert "unexpected error while decoding (list index out of range)" in failed.error
+    assert len(read_cases(tmp_path / "interim" / "demo")) == 2
+
+
+def test_log_lines_of_failures_carry_no_file_name_that_may_identify(tmp_path):
+    vol = asymmetric_volume()
+    paths = write_dicom_series(vol.hu, vol.spacing, tmp_path / "raw" / "s1", name_pattern="DOE_JANE_{}")
+    import pydicom
+
+    ds = pydicom.dcmread(paths[5])
+    ds.ImagePositionPatient = pydicom.dcmread(paths[4]).ImagePositionPatient
+    ds.save_as(paths[5])
+    [result] = decode_cohort(tmp_path / "raw", "d", interim_root=tmp_path / "interim", workers=1, progress=False)
+    assert result.status == "failed" and "as DOE_JANE_" in result.reason  # the user sees which files
+    assert "DOE_JANE" not in result.error and "as <file>" in result.error  # logs do not
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_two_studies_with_the_same_uids_keep_one_consistent_cache_entry(tmp_path, workers):
+    vol = asymmetric_volume()
+    # a partial copy of a series beside the full one: the same Study and Series UIDs
+    write_dicom_series(vol.hu, vol.spacing, tmp_path / "raw" / "a_full", uid_seed="same")
+    write_dicom_series(vol.hu[:7], vol.spacing, tmp_path / "raw" / "b_part", uid_seed="same")
+    results = decode_cohort(tmp_path / "raw", "d", interim_root=tmp_path / "interim", workers=workers, progress=False)
+    assert sorted(r.status for r in results) == ["decoded", "skipped"]
+    [row] = read_cases(tmp_path / "interim" / "d")
+    on_disk = load_case(tmp_path / "interim" / "d" / f"{row['case_id']}.npz")
+    assert row["shape"] == "x".join(str(n) for n in on_disk.hu.shape)
+    kept = next(r for r in results if r.status == "decoded")
+    assert kept.row["shape"] == row["shape"]
+
+
+def _die_on_b(path, layout, out_dir):
+    import os
+
+    if path.endswith("b"):
+        os._exit(1)  # as the kernel's OOM killer ends a worker
+    from liverlib.decode import decode_one
+
+    return decode_one(path, layout, out_dir)
+
+
+def test_a_worker_that_dies_fails_studies_not_the_cohort(tmp_path, monkeypatch):
+    import liverlib.decode
+
+    vol = asymmetric_volume()
+    for name in ("a", "b"):
+        write_dicom_series(vol.hu, vol.spacing, tmp_path / "raw" / name, uid_seed=name)
+    monkeypatch.setattr(liverlib.decode, "decode_one", _die_on_b)
+    results = decode_cohort(tmp_path / "raw", "d", interim_root=tmp_path / "interim", workers=2, progress=False)
+    died = [r for r in results if r.reason.startswith("WorkerDied")]
+    assert died and all("--workers 1" in r.reason for r in died)
+    assert len(results) == 2

@@ -11,7 +11,15 @@ from conftest import asymmetric_volume, pydicom_test_file
 
 from liverlib import read_study
 from liverlib.dicom_write import write_dicom_series
-from liverlib.errors import NotCTError, SliceGapError
+from liverlib.errors import (
+    CorruptDicomError,
+    MixedStudiesError,
+    NotCTError,
+    OrientationError,
+    SliceGapError,
+    UnevenSpacingError,
+    UnsupportedImageError,
+)
 
 
 @pytest.mark.parametrize("flip", [(False, False, False), (True, False, False), (False, True, True), (True, True, True)])
@@ -107,3 +115,127 @@ def test_dicomdir_series_with_z_gap_is_refused():
 def test_mr_only_folder_is_not_ct():
     with pytest.raises(NotCTError, match="modality is MR"):
         read_study(pydicom_test_file("dicomdirtests/98892003"))
+
+
+def _edit(paths, change):
+    """Rewrite each file of a series after ``change(index, dataset)``."""
+    for k, path in enumerate(paths):
+        ds = pydicom.dcmread(path)
+        change(k, ds)
+        ds.save_as(path)
+
+
+def test_unsigned_stored_values_with_a_negative_intercept(tmp_path, volume):
+    # Many scanners store CT as unsigned 0-4095 with intercept -1024: -1000 HU air is stored as 24.
+    paths = write_dicom_series(volume.hu, volume.spacing, tmp_path / "s", origin=volume.origin)
+
+    def unsigned(k, ds):
+        stored = ds.pixel_array.astype(np.int32)  # signed stored values, intercept -1024 already
+        assert stored.min() >= 0
+        ds.PixelRepresentation = 0
+        ds.PixelData = stored.astype(np.uint16).tobytes()
+
+    _edit(paths, unsigned)
+    got = read_study(tmp_path / "s")
+    np.testing.assert_array_equal(got.hu, volume.hu)
+    assert got.hu.min() < -900  # air, through the intercept
+
+
+@pytest.mark.parametrize("keyword, value, error, words", [
+    ("ImagePositionPatient", None, OrientationError, "no ImagePositionPatient"),
+    ("ImagePositionPatient", [1.0, 2.0], CorruptDicomError, "3 expected"),
+    ("ImageOrientationPatient", [1, 0, 0, 0, 1], CorruptDicomError, "6 expected"),
+    ("PixelSpacing", 0.7, CorruptDicomError, "2 expected"),
+    ("PixelSpacing", None, OrientationError, "no PixelSpacing"),
+    ("RescaleIntercept", "abc", CorruptDicomError, "RescaleIntercept"),
+])
+def test_a_malformed_header_is_an_error_naming_the_slice(tmp_path, volume, keyword, value, error, words):
+    paths = write_dicom_series(volume.hu, volume.spacing, tmp_path / "s", origin=volume.origin)
+    bad = paths[5]
+    ds = pydicom.dcmread(bad)
+    if value is None:
+        del ds[keyword]
+    elif keyword == "RescaleIntercept":
+        ds[keyword] = pydicom.DataElement(0x00281052, "LO", value)  # a VR mistake, as some exporters make
+    else:
+        setattr(ds, keyword, value)
+    ds.save_as(bad)
+    with pytest.raises(error, match=words) as info:
+        read_study(tmp_path / "s")
+    assert info.value.path == str(bad)
+
+
+def test_uneven_slice_steps_are_refused_not_averaged(tmp_path, volume):
+    paths = write_dicom_series(volume.hu, volume.spacing, tmp_path / "s", origin=volume.origin)
+    # the upper half 1.4x as far apart: its mean step would misplace the last slice by several mm
+    z0 = volume.origin[2]
+    _edit(paths, lambda k, ds: setattr(ds, "ImagePositionPatient", [
+        *ds.ImagePositionPatient[:2], z0 + 2.5 * min(k, 6) + 3.5 * max(k - 6, 0)]))
+    with pytest.raises(UnevenSpacingError, match="not resampled"):
+        read_study(tmp_path / "s")
+
+
+def test_position_jitter_of_scanners_is_not_uneven(tmp_path, volume):
+    paths = write_dicom_series(volume.hu, volume.spacing, tmp_path / "s", origin=volume.origin)
+    jitter = np.random.default_rng(0).uniform(-0.03, 0.03, len(paths))
+    _edit(paths, lambda k, ds: setattr(ds, "ImagePositionPatient", [
+        *ds.ImagePositionPatient[:2], float(ds.ImagePositionPatient[2]) + jitter[k]]))
+    np.testing.assert_array_equal(read_study(tmp_path / "s").hu, volume.hu)
+
+
+def test_pixel_spacing_that_changes_within_a_series_is_refused(tmp_path, volume):
+    paths = write_dicom_series(volume.hu, volume.spacing, tmp_path / "s", origin=volume.origin)
+    ds = pydicom.dcmread(paths[3])
+    ds.PixelSpacing = [0.9, 0.9]
+    ds.save_as(paths[3])
+    with pytest.raises(OrientationError, match="pixel spacing"):
+        read_study(tmp_path / "s")
+
+
+def test_files_without_preamble_and_file_meta_are_read(tmp_path, volume):
+    from pydicom.filebase import DicomFileLike
+    from pydicom.filewriter import write_dataset
+
+    paths = write_dicom_series(volume.hu, volume.spacing, tmp_path / "s", origin=volume.origin)
+    for path in (paths[0], paths[-1]):  # an older archive's raw data sets: no 128 bytes, no DICM, no group 2
+        ds = pydicom.dcmread(path)
+        with path.open("wb") as fh:
+            fp = DicomFileLike(fh)
+            fp.is_little_endian, fp.is_implicit_VR = True, False
+            write_dataset(fp, ds)
+    got = read_study(tmp_path / "s")
+    np.testing.assert_array_equal(got.hu, volume.hu)
+
+
+def test_enhanced_multiframe_ct_says_what_it_is(tmp_path, volume):
+    path = write_dicom_series(volume.hu[:3], volume.spacing, tmp_path / "s")[0]
+    ds = pydicom.dcmread(path)
+    ds.NumberOfFrames = 3
+    ds.PixelData = ds.PixelData * 3
+    ds.save_as(path)
+    with pytest.raises(UnsupportedImageError, match="multi-frame object.*3 frames"):
+        read_study(path)
+
+
+def test_a_copied_file_is_dropped_and_counted(tmp_path, volume):
+    paths = write_dicom_series(volume.hu, volume.spacing, tmp_path / "s", origin=volume.origin)
+    shutil.copy(paths[4], tmp_path / "s" / "copy of image")
+    got = read_study(tmp_path / "s")
+    np.testing.assert_array_equal(got.hu, volume.hu)
+    assert got.meta["dropped"] == {"duplicate_copy": 1}
+
+
+def test_series_of_two_studies_in_one_folder_are_an_error(tmp_path, volume):
+    write_dicom_series(volume.hu, volume.spacing, tmp_path / "s" / "PA0" / "ST0" / "SE0", study_uid="1.2.3.1")
+    write_dicom_series(volume.hu[:8], volume.spacing, tmp_path / "s" / "PA1" / "ST0" / "SE0", study_uid="1.2.3.2")
+    with pytest.raises(MixedStudiesError, match="holds 2 studies"):
+        read_study(tmp_path / "s")
+
+
+@pytest.mark.parametrize("names", [("a", "b"), ("b", "a")])
+def test_between_series_of_equal_size_the_lower_series_number_is_read(tmp_path, volume, names):
+    write_dicom_series(volume.hu, volume.spacing, tmp_path / "s" / names[0], series_number=3)
+    write_dicom_series(volume.hu + 100, volume.spacing, tmp_path / "s" / names[1], series_number=2)
+    got = read_study(tmp_path / "s")
+    np.testing.assert_array_equal(got.hu, volume.hu + 100)
+    assert "SeriesNumber 2" in got.meta["series_choice"] and got.meta["n_series_skipped"] == 1

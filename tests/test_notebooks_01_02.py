@@ -213,3 +213,29 @@ def test_02_report_is_self_contained(notebook_run):
     assert html.count('class="plotly-graph-div"') == 8  # the figures of test_02_explore_renders_every_figure
     assert "<script src=" not in html  # plotly.js inline, nothing fetched
     assert len(html) < 10_000_000
+
+
+def test_decode_failures_hide_file_names_that_may_identify_the_patient(tmp_path):
+    source = tmp_path / "raw"
+    study = source / "case_7"
+    study.mkdir(parents=True)
+    for name in ("SMITH_ANNA_003.dcm", "SMITH_ANNA_004.dcm", "IM0007"):
+        (study / name).write_bytes(b"x")
+    lits = source / "DOE_JOHN_1950"
+    lits.mkdir()
+    (lits / "volume-1.nii").write_bytes(b"x")
+    (lits / "segmentation-1.nii").write_bytes(b"x")
+    results = [
+        DecodeResult(str(study), "failed", reason=f"DuplicateSliceError: {study}/SMITH_ANNA_004.dcm: same slice "
+                     "position (12.00 mm) as SMITH_ANNA_003.dcm; IM0007 fine"),
+        DecodeResult(str(lits / "volume-1.nii"), "failed",
+                     reason=f"GeometryMismatchError: {lits}/segmentation-1.nii: shape differs from {lits}/volume-1.nii"),
+    ]
+    rows = cp.decode_failures(results, source)
+    text = " ".join(r["reason"] for r in rows)
+    assert "SMITH" not in text and "DOE_JOHN" not in text and str(tmp_path) not in text
+    assert rows[1]["reason"] == ("DuplicateSliceError: study 2/2/<file>: same slice position (12.00 mm) as <file>; "
+                                 "IM0007 fine")
+    assert "<source>/<file>/segmentation-1.nii" in rows[0]["reason"]  # the layout's own names stay: they say which file
+    named = cp.decode_failures(results, source, show_study_names=True)
+    assert "SMITH_ANNA_004.dcm" in named[1]["reason"]

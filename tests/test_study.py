@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import json
+import shutil
+
+import nibabel as nib
 import numpy as np
 import pytest
 from conftest import asymmetric_volume, write_ircadb_case
 
 from liverlib import discover_studies, read_study
 from liverlib.dicom_write import write_dicom_series
+from liverlib.errors import (
+    CorruptImageError,
+    GeometryMismatchError,
+    LabelValueError,
+    UnknownLayoutError,
+    UnsupportedImageError,
+)
 from liverlib.nifti_io import write_volume_nifti
 from liverlib.study import detect_layout
 
@@ -108,3 +119,122 @@ def test_fractional_nifti_hu_are_not_truncated(tmp_path):
     np.testing.assert_array_equal(got.hu, hu)
     write_volume_nifti(volume.hu.astype(np.float32), volume, tmp_path / "whole.nii.gz")
     assert read_study(tmp_path / "whole.nii.gz").hu.dtype == np.int16
+
+
+def write_msd_task(task, volume, stem, labels):
+    """An MSD task folder: dataset.json with ``labels``, one image and its label."""
+    write_volume_nifti(volume.hu, volume, task / "imagesTr" / f"{stem}.nii.gz")
+    write_volume_nifti(volume.label, volume, task / "labelsTr" / f"{stem}.nii.gz")
+    (task / "dataset.json").write_text(json.dumps({"name": task.name, "labels": labels, "modality": {"0": "CT"}}))
+
+
+def test_msd_tasks_other_than_liver_are_skipped_and_refused(tmp_path, volume):
+    # A Decathlon root: only Task03's labels are liver and tumor.
+    write_msd_task(tmp_path / "Task03_Liver", volume, "liver_0", {"0": "background", "1": "liver", "2": "cancer"})
+    write_msd_task(tmp_path / "Task07_Pancreas", volume, "pancreas_001", {"0": "background", "1": "pancreas", "2": "cancer"})
+    write_msd_task(tmp_path / "Task08_HepaticVessel", volume, "hepaticvessel_001", {"0": "background", "1": "Vessel", "2": "Tumour"})
+    write_msd_task(tmp_path / "Task09_Spleen", volume, "spleen_2", {"0": "background", "1": "spleen"})
+    found = [(p.relative_to(tmp_path).as_posix(), layout) for p, layout in discover_studies(tmp_path)]
+    # The skipped task folders do not turn into DICOM studies either.
+    assert found == [("Task03_Liver/imagesTr/liver_0.nii.gz", "msd")]
+    with pytest.raises(UnknownLayoutError, match=r"Task07_Pancreas/dataset.json: dataset.json labels .*'1': 'pancreas'"):
+        read_study(tmp_path / "Task07_Pancreas" / "imagesTr" / "pancreas_001.nii.gz")
+    with pytest.raises(UnknownLayoutError, match=r"Task09_Spleen/dataset.json: .*'1': 'spleen'"):
+        read_study(tmp_path / "Task09_Spleen" / "imagesTr" / "spleen_2.nii.gz")
+
+
+@pytest.mark.parametrize("labels", [{"0": "Background", "1": "Liver", "2": "Liver Tumour"},
+                                    {"background": 0, "liver": 1, "tumor": 2}])  # nnU-Net v2's way round
+def test_msd_liver_task_names_any_case(tmp_path, volume, labels):
+    write_msd_task(tmp_path / "Task03_Liver", volume, "liver_4", labels)
+    image = tmp_path / "Task03_Liver" / "imagesTr" / "liver_4.nii.gz"
+    assert discover_studies(tmp_path) == [(image, "msd")]
+    assert_same(read_study(image), volume)
+
+
+def test_nnunet_v2_labels_of_another_organ_are_refused(tmp_path, volume):
+    write_msd_task(tmp_path / "Dataset009_Spleen", volume, "spleen_4", {"background": 0, "spleen": 1})
+    image = tmp_path / "Dataset009_Spleen" / "imagesTr" / "spleen_4.nii.gz"
+    assert discover_studies(tmp_path) == []
+    with pytest.raises(UnknownLayoutError, match="spleen"):
+        read_study(image)
+
+
+def rewrite_mask(case, volume, name, mask, **kwargs):
+    """Replace one 3D-IRCADb mask series by ``mask`` (z, y, x) stored as given."""
+    shutil.rmtree(case / "MASKS_DICOM" / name)
+    write_dicom_series(mask, volume.spacing, case / "MASKS_DICOM" / name, **{"origin": volume.origin, **kwargs})
+
+
+def test_ircadb_masks_with_ct_intercept_keep_their_voxels(tmp_path, volume):
+    # Stored 0/255 under a copied CT header (intercept -1024): rescaled, 255 became -769 and the label emptied.
+    case = write_ircadb_case(tmp_path / "case", volume)
+    for name, inside in [("liver", volume.label >= 1), ("livertumor01", volume.label == 2)]:
+        rewrite_mask(case, volume, name, (inside * 255 - 1024).astype(np.int16), rescale_intercept=-1024)
+    assert_same(read_study(case), volume)
+
+
+def test_ircadb_empty_liver_mask_is_refused(tmp_path, volume):
+    case = write_ircadb_case(tmp_path / "case", volume)
+    rewrite_mask(case, volume, "liver", np.zeros(volume.shape, np.int16), rescale_intercept=0)
+    with pytest.raises(LabelValueError, match=r"liver: liver mask is empty"):
+        read_study(case)
+
+
+@pytest.mark.parametrize("what", ["shape", "grid"])
+def test_ircadb_mask_mismatch_names_image_folder(tmp_path, volume, what):
+    case = write_ircadb_case(tmp_path / "case", volume)
+    liver = (volume.label >= 1).astype(np.int16) * 255
+    if what == "shape":
+        rewrite_mask(case, volume, "liver", liver[:-2], rescale_intercept=0)
+        match = r"liver: mask shape \(10, 20, 24\) differs from image PATIENT_DICOM shape \(12, 20, 24\)"
+    else:
+        shifted = (volume.origin[0], volume.origin[1], volume.origin[2] + 5.0)
+        rewrite_mask(case, volume, "liver", liver, rescale_intercept=0, origin=shifted)
+        match = r"liver: mask grid .* differs from image PATIENT_DICOM \(spacing"
+    with pytest.raises(GeometryMismatchError, match=match):
+        read_study(case)
+
+
+def test_nifti_nan_voxels_are_refused(tmp_path, volume):
+    # Cast to the int16 cache, NaN became 0 HU: water where there was no data.
+    hu = volume.hu.astype(np.float32)
+    hu[0, :2, :] = np.nan
+    write_volume_nifti(hu, volume, tmp_path / "ct.nii.gz")
+    with pytest.raises(CorruptImageError, match=rf"ct.nii.gz: 48 of {hu.size} voxels are not finite"):
+        read_study(tmp_path / "ct.nii.gz")
+
+
+def test_nifti_singleton_fourth_axis_is_read_as_3d(tmp_path, volume):
+    write_volume_nifti(volume.hu, volume, tmp_path / "volume-1.nii.gz", axcodes=("R", "A", "S"))
+    write_volume_nifti(volume.label, volume, tmp_path / "segmentation-1.nii.gz", axcodes=("R", "A", "S"))
+    for name in ("volume-1.nii.gz", "segmentation-1.nii.gz"):
+        img = nib.load(tmp_path / name)
+        nib.save(nib.Nifti1Image(np.asarray(img.dataobj)[..., None], img.affine), tmp_path / name)
+    assert nib.load(tmp_path / "volume-1.nii.gz").shape == (24, 20, 12, 1)
+    assert_same(read_study(tmp_path / "volume-1.nii.gz"), volume)
+
+
+def test_nifti_4d_series_is_refused(tmp_path, volume):
+    xyz = np.transpose(volume.hu, (2, 1, 0))
+    nib.save(nib.Nifti1Image(np.stack([xyz, xyz], -1), volume.affine_ras()), tmp_path / "ct.nii.gz")
+    with pytest.raises(UnsupportedImageError, match=r"ct.nii.gz: expected one 3D volume, got shape \(24, 20, 12, 2\)"):
+        read_study(tmp_path / "ct.nii.gz")
+
+
+@pytest.mark.parametrize(
+    ("name", "keep", "match"),
+    [
+        # Cut inside the header: nibabel said only "Cannot work out file type".
+        ("segmentation-1.nii.gz", 40, r"segmentation-1.nii.gz: truncated or not a NIfTI file"),
+        ("volume-1.nii.gz", 1000, r"volume-1.nii.gz: image data truncated or damaged"),
+    ],
+)
+def test_truncated_nifti_gz_is_corrupt_image(tmp_path, volume, name, keep, match):
+    write_volume_nifti(volume.hu, volume, tmp_path / "volume-1.nii.gz")
+    write_volume_nifti(volume.label, volume, tmp_path / "segmentation-1.nii.gz")
+    path = tmp_path / name
+    assert path.stat().st_size > keep
+    path.write_bytes(path.read_bytes()[:keep])
+    with pytest.raises(CorruptImageError, match=match):
+        read_study(tmp_path / "volume-1.nii.gz")
