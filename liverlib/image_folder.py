@@ -251,9 +251,13 @@ def _import_split(
         label = _mask_of(split_dir, row["stem"], pixels.shape[:2])
         from_mask = int((label == 2).any())
         if cancer_source == "check" and from_mask != row["cancer"]:
+            # A binary 0/255 liver mask in masks/ reads as all tumor: say so, it is the likelier mistake.
+            binary = from_mask and not (label == 1).any() and (split_dir / "masks").is_dir()
+            hint = (" (its mask in masks/ holds 0 and 255 only, and 255 means tumor there, 127 liver: "
+                    "a binary liver mask belongs in liver_masks/)") if binary else ""
             raise DatasetError(
                 csv_path, f"line {row['line']}: cancer={row['cancer']} but the mask of {path.name} has "
-                f"{'tumor' if from_mask else 'no tumor'} pixels (use cancer_source='mask' or 'csv' to trust one)",
+                f"{'tumor' if from_mask else 'no tumor'} pixels{hint} (use cancer_source='mask' or 'csv' to trust one)",
             )
         cancer[i] = from_mask if cancer_source == "mask" else row["cancer"]
         images[i] = _square(pixels, image_size, "bilinear")

@@ -151,3 +151,11 @@ def test_context_slices_ignored_for_an_image_folder(tmp_path, capsys):
     src = make_folder(tmp_path / "folder")
     summary = prepare_cohort(src, "pngs", data_root=tmp_path / "data", image_size=20, context_slices=1)
     assert summary.manifest["channels"] == 1 and "context_slices 1 ignored" in capsys.readouterr().out
+
+
+def test_a_binary_liver_mask_in_masks_is_named_as_the_likely_mistake(tmp_path):
+    src = make_folder(tmp_path / "folder")
+    image, label = slice_pair(tumor=False)
+    write_png(src / "train" / "masks" / "a2.png", ((label > 0) * 255).astype(np.uint8))  # liver as 255
+    with pytest.raises(DatasetError, match="a binary liver mask belongs in liver_masks/"):
+        import_image_folder(src, tmp_path / "out", image_size=16)
