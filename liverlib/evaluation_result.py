@@ -154,17 +154,26 @@ class EvaluationResult:
         return rows
 
     def summary_tables(self) -> tuple[list[dict], list[dict]]:
-        """``cases_summary`` as two tables: mean 3D Dice per view and fused (with the fusion gain), and
+        """``cases_summary`` as two tables: mean 3D Dice per view and fused (with the fusion gain; the
+        tumor Dice also over the patients with tumor alone, where a tumor-free patient's 0 or 1 does
+        not weigh), and
         lesion detection with volume errors and, where patients with and without tumor were
         evaluated, the patient-level cancer AUC of both scores (empty lists without studies)."""
         summary = self.metrics.get("cases_summary") or {}
         dice = summary.get("mean_dice") or {}
         rows = [{"labels from": name, "mean liver Dice": d.get("liver"), "mean tumor Dice": d.get("tumor")}
                 for name, d in dice.items()]
+        lesion_dice = summary.get("mean_tumor_dice_with_tumor") or {}
+        column = f"mean tumor Dice, the {summary.get('n_with_tumor')} patients with tumor"
+        if lesion_dice:
+            for row in rows:
+                row[column] = lesion_dice.get(row["labels from"])
         gain = summary.get("mean_fusion_gain")
         if rows and gain:
             rows.append({"labels from": "fused minus mean single view", "mean liver Dice": gain.get("liver"),
                          "mean tumor Dice": gain.get("tumor")})
+            if lesion_dice:
+                rows[-1][column] = lesion_dice["fused"] - float(np.mean([lesion_dice[v] for v in VIEWS]))
         lesions = summary.get("lesions") or {}
         detection = [{"studies": summary.get("n_cases"), "lesions": lesions.get("n_true"),
                       "predicted": lesions.get("n_pred"), "recall": lesions.get("recall"),
@@ -182,10 +191,18 @@ class EvaluationResult:
         return rows, detection
 
     def worst_slices(self, n: int = 6, require_reference: bool = True) -> np.ndarray:
-        """Indices of the ``n`` slices with the lowest per-image IoU (ties: dataset order)."""
+        """Indices of the ``n`` slices with the lowest per-image IoU.
+
+        Between equal IoU the slice with more pixels labelled wrong comes first: IoU 0 is common
+        (a few stray pixels at a liver's tip score 0 like a whole liver section missed), and the
+        gallery should show the large misses, not the first study's specks.
+        """
         iou = np.asarray(self.per_image_iou["mean"], float)
         valid = ~np.isnan(iou) if require_reference else np.ones(len(iou), bool)
-        order = np.argsort(np.where(valid, iou, np.inf), kind="stable")
+        wrong = np.zeros(len(iou))
+        if self.data is not None:
+            wrong = np.array([np.count_nonzero(self.slices.pred_mask[i] != self.data.masks[i]) for i in range(len(iou))])
+        order = np.lexsort((-wrong, np.where(valid, iou, np.inf)))  # by IoU, then by pixels wrong
         return order[: min(n, int(valid.sum()))]
 
 
@@ -194,7 +211,8 @@ def _or_na(value):
 
 
 def summarize_cases(cases: list[dict]) -> dict:
-    """Mean Dice per view and fused, mean gain, pooled lesion detection over
+    """Mean Dice per view and fused (tumor Dice also over the patients with tumor,
+    ``mean_tumor_dice_with_tumor``), mean gain, pooled lesion detection over
     cases, and the patient-level cancer AUC of both scores (``patient_cancer``,
     :func:`patient_cancer_auc`)."""
     scored = [c["metrics"] for c in cases if c.get("metrics")]
@@ -204,6 +222,13 @@ def summarize_cases(cases: list[dict]) -> dict:
     for name in VIEWS + ("fused",):
         out["mean_dice"][name] = {r: float(np.mean([m["dice"][name][r] for m in scored])) for r in metrics.REGIONS}
     out["mean_fusion_gain"] = {r: float(np.mean([m["fusion_gain"][r] for m in scored])) for r in metrics.REGIONS}
+    # A tumor-free patient scores tumor Dice 1 with no false voxel and 0 with one (the LiTS
+    # convention): a mean over all patients moves with those; this one is the lesions' own.
+    with_tumor = [m for m in scored if m["volumetry_true"]["tumor_ml"] > 0]
+    out["n_with_tumor"] = len(with_tumor)
+    if with_tumor:
+        out["mean_tumor_dice_with_tumor"] = {
+            name: float(np.mean([m["dice"][name]["tumor"] for m in with_tumor])) for name in VIEWS + ("fused",)}
     n_true = sum(m["lesions"]["n_true"] for m in scored)
     n_pred = sum(m["lesions"]["n_pred"] for m in scored)
     out["lesions"] = {

@@ -133,3 +133,32 @@ def test_worst_slices_skip_slices_without_reference():
     result = _result([0.9, np.nan, 0.2, 0.5])
     assert result.worst_slices(2).tolist() == [2, 3]
     assert result.worst_slices(10).tolist() == [2, 3, 0]  # the slice without a reference is never "worst"
+
+
+def test_between_equal_iou_the_slice_with_more_pixels_wrong_is_worse():
+    from types import SimpleNamespace
+
+    result = _result([0.0, 0.0, 0.0, 0.5])
+    masks = np.zeros((4, 2, 2), np.uint8)
+    result.slices.pred_mask[0, 0, 0] = 1  # one stray pixel
+    result.slices.pred_mask[2] = 1  # a whole section wrong
+    result.slices.pred_mask[1, 0, :] = 1  # two pixels
+    result.data = SimpleNamespace(masks=masks)
+    assert result.worst_slices(3).tolist() == [2, 1, 0]
+
+
+def test_tumor_dice_is_also_averaged_over_the_patients_with_tumor_alone():
+    # A tumor-free patient: tumor Dice 0 in every view (a false speck each), 1 fused (none left).
+    healthy = _case("b", 0.96, 1.0, 0, 0, 1, 0, 5.0, 0.0)
+    for view in VIEWS:
+        healthy["metrics"]["dice"][view]["tumor"] = 0.0
+    sick = _case("a", 0.96, 0.5, 2, 1, 4, 2, 5.0, 1.0)  # views 0.4, fused 0.5
+    out = summarize_cases([sick, healthy])
+    assert out["mean_dice"]["fused"]["tumor"] == pytest.approx(0.75)  # the healthy patient's 1 lifts it
+    assert out["n_with_tumor"] == 1
+    assert out["mean_tumor_dice_with_tumor"] == pytest.approx({"axial": 0.4, "coronal": 0.4, "sagittal": 0.4,
+                                                               "fused": 0.5})
+    rows = _result([0.5], [sick, healthy]).summary_tables()[0]
+    column = "mean tumor Dice, the 1 patients with tumor"
+    assert rows[0][column] == pytest.approx(0.4) and rows[3][column] == pytest.approx(0.5)
+    assert rows[-1][column] == pytest.approx(0.5 - 0.4)  # fused minus the views' mean, with tumor
