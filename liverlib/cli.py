@@ -12,6 +12,8 @@ import importlib
 import logging
 import sys
 
+from liverlib.errors import StudyError, UsageError
+
 COMMANDS = {
     "decode": ("liverlib.decode", "decode every study under a folder into the interim cache"),
     "phantoms": ("liverlib.phantom.cohort", "write a synthetic abdominal CT cohort as DICOM"),
@@ -37,7 +39,11 @@ def main(argv: list[str] | None = None) -> int:
             command.set_defaults(_module=module)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s")
-    return int(args._module.run(args) or 0)
+    try:
+        return int(args._module.run(args) or 0)
+    except (UsageError, StudyError) as exc:  # the user's input, said in one line; a bug keeps its traceback
+        print(f"liverlib {args.command}: error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

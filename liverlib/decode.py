@@ -193,6 +193,11 @@ def decode_cohort(
     )
     for case_id, row in rows.items():
         row["split"] = splits[case_id]
+    fractions = split_fractions or DEFAULT_FRACTIONS
+    empty = [name for name, f in fractions.items() if f > 0 and rows and name not in splits.values()]
+    if empty:
+        log.warning("the patient split of %d studies left %s empty: training needs a validation split and "
+                    "evaluation a test split; decode more studies", len(rows), " and ".join(empty))
     write_cases(out_dir, list(rows.values()))
     write_sources(out_dir, {fp: c for fp, c in sources.items() if c in rows})
     return results

@@ -94,3 +94,10 @@ class UnknownLayoutError(StudyError):
 
 class DatasetError(StudyError):
     """A slice dataset or 2D image-folder dataset that breaks its contract."""
+
+
+class UsageError(ValueError):
+    """A command asked for what is not there: an unknown profile, parameter or step.
+
+    The command line prints it as one line (``liverlib run: error: ...``), without a traceback.
+    """

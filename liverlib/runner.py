@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from liverlib.atomic import write_json
+from liverlib.errors import UsageError
 from liverlib.paths import project_path, project_relative, project_root
 from liverlib.step_state import (
     STATE_FILE,
@@ -69,7 +70,7 @@ def load_profile(name: str, config_dir: Path = CONFIG_DIR) -> dict:
     path = Path(config_dir) / f"{name}.yaml"
     if not path.exists():
         known = sorted(p.stem for p in Path(config_dir).glob("*.yaml"))
-        raise FileNotFoundError(f"{path}: no such profile (known: {', '.join(known)})")
+        raise UsageError(f"{path}: no such profile (known: {', '.join(known)})")
     data = yaml.safe_load(path.read_text()) or {}
     data.setdefault("parameters", {})
     return data
@@ -121,7 +122,7 @@ def _select_from(steps: list[Path], start: str | None) -> int:
     for i, step in enumerate(steps):
         if _is_step(step, start):
             return i
-    raise ValueError(f"--from {start}: no such step (steps: {', '.join(s.stem for s in steps)})")
+    raise UsageError(f"--from {start}: no such step (steps: {', '.join(s.stem for s in steps)})")
 
 
 def _select_only(steps: list[Path], only: list[str] | None) -> set[str]:
@@ -131,7 +132,7 @@ def _select_only(steps: list[Path], only: list[str] | None) -> set[str]:
     for key in only:
         matches = [s.stem for s in steps if _is_step(s, key)]
         if not matches:
-            raise ValueError(f"--only {key}: no such step (steps: {', '.join(s.stem for s in steps)})")
+            raise UsageError(f"--only {key}: no such step (steps: {', '.join(s.stem for s in steps)})")
         chosen.update(matches)
     return chosen
 
@@ -195,7 +196,7 @@ def run_batch(
     known = set().union(*[set(d) for d in declared.values()])
     unknown = sorted(set(overrides or {}) - known)
     if unknown:
-        raise ValueError(f"unknown parameter(s) {', '.join(unknown)}; the notebooks declare: {', '.join(sorted(known))}")
+        raise UsageError(f"unknown parameter(s) {', '.join(unknown)}; the notebooks declare: {', '.join(sorted(known))}")
     restore_log = _file_log(run_dir / "run.log")
     state = read_state(run_dir)
     result = RunResult(run_dir=run_dir, profile=profile, parameters=params)

@@ -33,6 +33,7 @@ import keras
 from liverlib.atomic import write_json
 from liverlib.augment import AugmentConfig
 from liverlib.callbacks import HISTORY_FILE, EpochClock, EpochSeeds, RunKeeper, TimeBudget
+from liverlib.errors import DatasetError
 from liverlib.losses import make_losses, make_metrics
 from liverlib.model import build_unet
 from liverlib.paths import project_relative
@@ -231,6 +232,13 @@ def train_model(
 
     train = load_split(dataset_root, "train")
     valid = load_split(dataset_root, "valid")
+    for name, split in (("train", train), ("valid", valid)):
+        if len(split) == 0:
+            raise DatasetError(
+                Path(dataset_root) / name,
+                f"the {name} split has no slices: the patient split put no study in it (a cohort of a few studies "
+                "leaves valid and test empty; decode more studies, at least one per split, then build the dataset again)",
+            )
     size, channels = int(train.images.shape[1]), int(train.images.shape[3])
 
     start_epoch = _backup_epoch(backup_dir) if resume else 0

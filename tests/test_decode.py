@@ -211,3 +211,12 @@ def test_a_worker_that_dies_fails_studies_not_the_cohort(tmp_path, monkeypatch):
     died = [r for r in results if r.reason.startswith("WorkerDied")]
     assert died and all("--workers 1" in r.reason for r in died)
     assert len(results) == 2
+
+
+def test_a_cohort_too_small_for_every_split_is_warned_about(tmp_path, caplog):
+    vol = asymmetric_volume()
+    for name in ("a", "b"):
+        write_dicom_series(vol.hu, vol.spacing, tmp_path / "raw" / name, uid_seed=name)
+    with caplog.at_level("WARNING", logger="liverlib.decode"):
+        decode_cohort(tmp_path / "raw", "d", interim_root=tmp_path / "interim", workers=1, progress=False)
+    assert "the patient split of 2 studies left valid and test empty" in caplog.text

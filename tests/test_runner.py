@@ -202,3 +202,18 @@ def test_notebook_defaults_are_the_demo_profile():
                 assert default == demo[key], f"{nb.name}: {key} = {default!r}, demo profile {demo[key]!r}"
                 checked += 1
     assert checked >= len(demo)  # each profile key is declared by at least one notebook
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["run", "--profile", "demoo"], "demoo.yaml: no such profile (known: demo, full, smoke)"),
+    (["run", "--profile", "smoke", "-p", "epoch", "3"], "unknown parameter(s) epoch"),
+    (["run", "--profile", "smoke", "--from", "07"], "--from 07: no such step"),
+    (["decode", "no/such/folder", "--dataset", "x"], "no/such/folder: does not exist"),
+])
+def test_command_line_mistakes_are_one_line_not_a_traceback(argv, words, capsys, tmp_path):
+    from liverlib.cli import main
+
+    assert main(argv + (["--runs-dir", str(tmp_path)] if argv[0] == "run" else [])) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"liverlib {argv[0]}: error: ") and words in err
+    assert "Traceback" not in err and err.count("\n") == 1

@@ -359,3 +359,14 @@ def test_training_on_two_devices_is_data_parallel(backend, tmp_path):
     assert result["seg_sums"] == [1.0, 1.0, 1.0]  # a softmax per pixel: the saved model works
     history = json.loads((tmp_path / "run" / "training_history.json").read_text())
     assert history["replicas"] == 2 and len(history["config"]["devices"]) == 2
+
+
+def test_an_empty_validation_split_is_named_with_its_cause(tmp_path):
+    from liverlib.errors import DatasetError
+
+    root = make_dataset(tmp_path / "ds", n=4)
+    empty = load_split(root, "valid")
+    save_split(root, "valid", SliceSplit(*(a[:0] for a in (empty.images, empty.masks, empty.cancer, empty.view,
+                                                            empty.case_id, empty.slice_index))))
+    with pytest.raises(DatasetError, match=r"valid: the valid split has no slices: the patient split put no study"):
+        train_model(root, tmp_path / "run", epochs=1, batch_size=2, depth=2, base_filters=4)
