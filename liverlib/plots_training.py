@@ -53,8 +53,8 @@ def training_curves(history: dict) -> dict:
         if not fig.data:
             continue
         yaxis = {"title": title}
-        if key == "lr":  # a label per decade, small 2 and 5 between: readable over 1-3 decades
-            yaxis.update(type="log", dtick="D2", exponentformat="power")
+        if key == "lr":  # linear: a cosine over 1-2 decades reads as its shape, log ticks as a lone 10^-3
+            yaxis.update(tickformat=".1e", rangemode="tozero")
         elif key != "loss":
             yaxis["range"] = [0, 1.02]
         fig.update_layout(title=title, xaxis_title="epoch", yaxis=yaxis, template="plotly_white", height=360)

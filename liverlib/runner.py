@@ -277,17 +277,24 @@ class _BatchLogFilter(logging.Filter):
     """Keep the batch log readable: cell outputs and liverlib's own lines only.
 
     Drops papermill's per-cell bookkeeping, TensorFlow's absl start-up lines
-    (``I0000 00:00:...``, which ignore TF_CPP_MIN_LOG_LEVEL) and blank lines.
+    (``I0000 00:00:...``, which ignore TF_CPP_MIN_LOG_LEVEL), the text stand-in
+    of an ipywidgets display (``VBox(children=(...``) and blank lines; strips
+    the newline a cell's printed line ends with (else each one is followed by
+    a blank line).
     """
 
     NOISE = re.compile(
         r"^(Executing Cell \d+|Ending Cell \d+|Executing notebook with kernel|Input Notebook|Output Notebook|Working directory|"
-        r"[IWE]\d{4} [\d:. ]+\d+ \S+\.cc:\d+\]|WARNING: All log messages before absl)"
+        r"[IWE]\d{4} [\d:. ]+\d+ \S+\.cc:\d+\]|WARNING: All log messages before absl|"
+        r"[A-Z][A-Za-z]*\((children|description|value|layout)=)"
     )
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage().strip()
-        return bool(message) and not self.NOISE.match(message)
+        if not message or self.NOISE.match(message):
+            return False
+        record.msg, record.args = message, None
+        return True
 
 
 def _file_log(path: Path):

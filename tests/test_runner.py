@@ -217,3 +217,19 @@ def test_command_line_mistakes_are_one_line_not_a_traceback(argv, words, capsys,
     err = capsys.readouterr().err
     assert err.startswith(f"liverlib {argv[0]}: error: ") and words in err
     assert "Traceback" not in err and err.count("\n") == 1
+
+
+def test_batch_log_keeps_printed_lines_without_their_newline_and_drops_widget_stand_ins():
+    import logging
+
+    from liverlib.runner import _BatchLogFilter
+
+    def record(text, *args):
+        return logging.LogRecord("papermill", logging.INFO, __file__, 1, text, args, None)
+
+    keep = _BatchLogFilter()
+    printed = record("decode study %d/48 decoded ircadb-1 (0.5 s)\n", 1)
+    assert keep.filter(printed) and printed.getMessage() == "decode study 1/48 decoded ircadb-1 (0.5 s)"
+    assert not keep.filter(record("VBox(children=(HBox(children=(Dropdown(description='case', options=('a',)"))
+    assert not keep.filter(record("\n")) and not keep.filter(record("Executing Cell 4---------"))
+    assert keep.filter(record("Epoch 3/12: loss 0.71 (description=ok)"))  # a line that merely mentions one
