@@ -51,7 +51,7 @@ from liverlib.liver_box import (
     locate_liver,
 )
 from liverlib.overlay import focus_point, save_overlay_png
-from liverlib.saved_model import PredictParams, load_model, resolve_params
+from liverlib.saved_model import PredictParams, load_model, patient_role, resolve_params
 from liverlib.slice_dataset import VIEWS
 from liverlib.study_prediction import (
     FUSED_SCORE_REACH_MM,
@@ -348,6 +348,8 @@ def predict_path(
         "parameters": int(model.count_params()),
     }
     summary["files"] = {k: Path(v).name for k, v in files.items()}
+    # A study the model trained (or chose its epoch and threshold) on says little about new patients.
+    summary["model_patient"] = patient_role(model_path, volume.case_id)
     write_json(out / "summary.json", summary)
     files["summary"] = str(out / "summary.json")
     return {**summary, "files": files}
@@ -356,7 +358,7 @@ def predict_path(
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``python -m liverlib predict``."""
     parser.add_argument("study", help="DICOM folder, 3D-IRCADb case, LiTS volume-N.nii.gz or MSD image")
-    parser.add_argument("--model", required=True, help="trained model, e.g. outputs/runs/latest/best_model.keras")
+    parser.add_argument("--model", required=True, help="trained model, e.g. outputs/runs/demo/best_model.keras")
     parser.add_argument("--out", required=True, help="output folder for mask.nii.gz, summary.json, overlay.png")
     parser.add_argument("--batch-size", type=int, default=64, help="slices per model call")
     parser.add_argument("--manifest", default=None, help="slice dataset manifest.json (default: found from the run)")
@@ -395,4 +397,9 @@ def run(args: argparse.Namespace) -> int:
     if summary.get("metrics"):
         d = summary["metrics"]["dice"]["fused"]
         print(f"  fused Dice: liver {d['liver']:.3f}, tumor {d['tumor']:.3f}")
+    role = summary.get("model_patient")
+    if role:
+        what = "trained the model" if role == "train" else "chose the model's best epoch and tumor threshold"
+        print(f"  warning: this study is one of the model's {'training' if role == 'train' else 'validation'} "
+              f"patients (it {what}): its figures do not say how the model does on new patients")
     return 0

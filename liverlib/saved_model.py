@@ -217,6 +217,22 @@ def check_unseen(model_path: str | Path, case_ids, where: str | Path) -> None:
                     "threshold): the figures are optimistic", where, len(validated))
 
 
+def patient_role(model_path: str | Path, case_id: str) -> str | None:
+    """``"train"`` or ``"valid"`` when the model's ``preprocessing.json`` lists ``case_id`` among
+    those patients, else None (also when the list is absent or keyed with another salt)."""
+    path = Path(model_path).parent / "preprocessing.json"
+    try:
+        record = json.loads(path.read_text()) if path.exists() else {}
+    except (OSError, ValueError):
+        return None
+    if record.get("pseudonym_key", pseudonym_key()) != pseudonym_key():
+        return None
+    for role in ("train", "valid"):
+        if case_id in record.get(f"{role}_cases", []):
+            return role
+    return None
+
+
 def model_digest(model_path: str | Path) -> str:
     """SHA-256 of a model file (ties ``calibration.json`` to the model it was made for)."""
     import hashlib

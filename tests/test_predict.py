@@ -413,6 +413,17 @@ def test_dicom_prediction_world_coordinates_and_cli(tmp_path, model, capsys):
     assert main(["predict", str(tmp_path / "series"), "--model", str(model_path), "--out", str(tmp_path / "arg"),
                  "--tumor-threshold", "0.5"]) == 0
     assert json.loads((tmp_path / "arg" / "summary.json").read_text())["preprocessing"]["tumor_threshold"] == 0.5
+    assert summary["model_patient"] is None and "training patients" not in printed
+    # The same study listed among the model's training patients: predicted, with a warning.
+    from liverlib.saved_model import patients_record
+
+    record = json.loads((model_path.parent / "preprocessing.json").read_text())
+    record.update(patients_record({"train": [summary["case_id"]], "valid": []}))
+    (model_path.parent / "preprocessing.json").write_text(json.dumps(record))
+    capsys.readouterr()
+    assert main(["predict", str(tmp_path / "series"), "--model", str(model_path), "--out", str(tmp_path / "seen")]) == 0
+    assert "warning: this study is one of the model's training patients" in capsys.readouterr().out
+    assert json.loads((tmp_path / "seen" / "summary.json").read_text())["model_patient"] == "train"
 
 
 def test_context_model_gets_neighbour_channels(model):
