@@ -341,6 +341,7 @@ def slice_slider_figure(interim_dir: str | Path, case_id: str, view: str = "axia
         title=f"{case_id}: {view} slices (green liver, red tumor)", width=460, height=540,
         sliders=[{"active": start, "steps": steps, "currentvalue": {"prefix": f"{view} slice "}, "pad": {"t": 30}}],
         margin={"l": 10, "r": 10, "t": 50, "b": 10},
+        modebar={"orientation": "v"},  # down the right side: across the top it covers the title
     )
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False, scaleanchor="x")

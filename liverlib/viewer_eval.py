@@ -131,6 +131,15 @@ def case_with_most_tumor(cases: dict) -> str | None:
     return max(cases, key=tumor_voxels)
 
 
+def _most_tumor_position(case: dict, view: str, indices: list[int]) -> int:
+    """Position in ``indices`` of the slice with the most tumor (the reference's, else the predicted
+    probability's), so that a report's slider opens on the lesion; the middle one when there is none."""
+    label = case.get("label")
+    tumor = (np.asarray(label) == 2) if label is not None else np.asarray(case["probs"])[..., 2] >= 0.5
+    per_slice = view_slices(tumor, view)[indices].reshape(len(indices), -1).sum(axis=1)
+    return int(np.argmax(per_slice)) if per_slice.max() > 0 else len(indices) // 2
+
+
 #: Smallest side, in screen pixels, of the static slider's image (02's slider is 460 px wide).
 MIN_SHOWN_PX = 420
 
@@ -148,7 +157,7 @@ def slice_slider_figure(case: dict, view: str = "axial", threshold: float = 0.5,
         scale: PNG magnification (the figure shows the image at least ``MIN_SHOWN_PX`` wide).
 
     Returns:
-        ``plotly.graph_objects.Figure``.
+        ``plotly.graph_objects.Figure``, opening on the slice with the most tumor.
     """
     import plotly.graph_objects as go
 
@@ -158,7 +167,7 @@ def slice_slider_figure(case: dict, view: str = "axial", threshold: float = 0.5,
         png_data_uri(_slice_rgb(case, view, n, threshold), scale=scale, compress_level=6)  # small report
         for n in indices
     ]
-    mid = len(indices) // 2
+    mid = _most_tumor_position(case, view, indices)
     shown = max(size * scale, MIN_SHOWN_PX)  # the browser scales the PNG up: a readable image, no bigger HTML
     fig = go.Figure(go.Image(source=sources[mid]))
     fig.frames = [go.Frame(data=[go.Image(source=s)], name=str(n)) for n, s in zip(indices, sources)]
@@ -172,5 +181,6 @@ def slice_slider_figure(case: dict, view: str = "axial", threshold: float = 0.5,
         sliders=[{"active": mid, "steps": steps, "currentvalue": {"prefix": f"{view} slice "}}],
         xaxis={"visible": False}, yaxis={"visible": False}, margin={"l": 10, "r": 10, "t": 40, "b": 10},
         width=shown + 40, height=shown + 140,
+        modebar={"orientation": "v"},  # down the right side: across the top it covers the title
     )
     return fig

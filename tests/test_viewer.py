@@ -114,3 +114,18 @@ def test_no_cases_gives_a_note(tmp_path):
     assert isinstance(note, widgets.HTML) and "No decoded studies" in note.value
     with pytest.raises(ValueError, match="no decoded cases"):
         SliceViewer(tmp_path, [])
+
+
+def test_report_slider_opens_on_the_slice_with_the_most_tumor():
+    from liverlib.viewer_eval import slice_slider_figure
+
+    hu = np.full((16, 16, 16), 50.0, np.float32)
+    label = np.zeros((16, 16, 16), np.uint8)
+    label[4:12, 4:12, 4:12] = 1
+    label[10, 6:9, 6:9] = 2  # tumor on axial slice 10 only
+    probs = np.stack([label == 0, label == 1, label == 2], -1).astype(np.float32)
+    fig = slice_slider_figure({"hu": hu, "probs": probs, "label": label}, "axial", step=2, scale=1)
+    assert fig.layout.sliders[0].active == 5 and fig.layout.sliders[0].steps[5].label == "10"
+    assert fig.layout.modebar.orientation == "v"  # the toolbar does not cover the title
+    no_tumor = {"hu": hu, "probs": probs * 0 + np.array([1, 0, 0], np.float32), "label": None}
+    assert slice_slider_figure(no_tumor, "axial", step=2, scale=1).layout.sliders[0].active == 4  # the middle
