@@ -390,8 +390,10 @@ def run(args: argparse.Namespace) -> int:
         f"{_score_text(summary.get('fused_cancer_score'))} (fused volume) -> {args.out}"
     )
     passes = summary.get("passes", 1)
-    where = "the body cube" if passes == 1 else f"the body cube, then the liver box ({passes - 1} pass(es))"
-    print(f"  {passes} pass(es) through the model: {where}; {summary['pixel_mm']:.2f} mm pixels in the last")
+    box = "1 pass" if passes == 2 else f"{passes - 1} passes"
+    where = "the body cube" if passes == 1 else f"the body cube, then the liver box ({box})"
+    print(f"  {passes} {'pass' if passes == 1 else 'passes'} through the model: {where}; "
+          f"{summary['pixel_mm']:.2f} mm pixels in the last")
     if summary.get("liver_at_box_edge"):
         print("  warning: the liver reaches the liver box's edge even after widening it: check overlay.png")
     if summary.get("metrics"):

@@ -384,7 +384,7 @@ def test_dicom_prediction_world_coordinates_and_cli(tmp_path, model, capsys):
                  str(tmp_path / "pred"), "--batch-size", "40"])
     assert code == 0
     printed = capsys.readouterr().out
-    assert "2 pass(es) through the model" in printed
+    assert "2 passes through the model: the body cube, then the liver box (1 pass)" in printed
     out = nib.load(tmp_path / "pred" / "mask.nii.gz")
     mask = np.asarray(out.dataobj)
     # Where the tumor is in the world (RAS mm) must not depend on how it was stored.
