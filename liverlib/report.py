@@ -218,8 +218,39 @@ def rerun_training(run_dir: Path, profile: str) -> str:
     ``--force``: the batch skips an unchanged step, and a cut 03 is unchanged.
     """
     run_id = "" if Path(run_dir).name == profile else f" --run-id {Path(run_dir).name}"
-    return (f"python -m liverlib run --profile {profile}{run_id} --from 03_train --force "
-            "(with this run's -p options, if it had any)")
+    options = run_options(run_dir, profile)
+    if options is None:
+        return (f"python -m liverlib run --profile {profile}{run_id} --from 03_train --force "
+                "(with this run's -p options, if it had any)")
+    return f"python -m liverlib run --profile {profile}{run_id}{options} --from 03_train --force"
+
+
+def run_options(run_dir: Path, profile: str) -> str | None:
+    """The ``-p key value`` options the run's steps ran with, beyond its profile (``steps.json``
+    against ``configs/<profile>.yaml``), e.g. `` -p epochs 20 -p max_minutes 0``; None when the
+    profile cannot be read (then nobody can say)."""
+    import ast
+    import shlex
+
+    from liverlib.runner import CONFIG_DIR, NOTEBOOK_DIR, declared_parameters, load_profile
+    from liverlib.step_state import read_state
+
+    try:
+        defaults = dict(load_profile(profile, project_path(CONFIG_DIR))["parameters"])
+    except (OSError, ValueError):
+        return None
+    ran: dict = {}
+    for name, step in read_state(Path(run_dir)).items():
+        ran.update(step.get("parameters") or {})
+        notebook = project_path(NOTEBOOK_DIR) / f"{name}.ipynb"
+        for key, info in (declared_parameters(notebook) if notebook.exists() else {}).items():
+            if key not in defaults:  # not in the profile: the notebook's own default applies
+                try:
+                    defaults[key] = ast.literal_eval(info.get("default", ""))
+                except (ValueError, SyntaxError):
+                    pass
+    changed = {k: v for k, v in sorted(ran.items()) if k != "run_dir" and k in defaults and v != defaults[k]}
+    return "".join(f" -p {k} {shlex.quote(v if isinstance(v, str) else json.dumps(v))}" for k, v in changed.items())
 
 
 def training_note(run_dir: Path, profile: str) -> str:
