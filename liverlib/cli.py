@@ -42,7 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args._module.run(args) or 0)
     except (UsageError, StudyError) as exc:  # the user's input, said in one line; a bug keeps its traceback
-        print(f"liverlib {args.command}: error: {exc}", file=sys.stderr)
+        kind = f"{type(exc).__name__}: " if isinstance(exc, StudyError) else ""
+        print(f"liverlib {args.command}: error: {kind}{exc}", file=sys.stderr)
         return 2
 
 

@@ -166,6 +166,37 @@ def _touches_faces(mask: np.ndarray) -> bool:
     return bool(any(np.take(mask, i, axis=a).any() for a in range(3) for i in (0, -1)))
 
 
+#: A scan range shorter than this (mm) may miss a liver (an adult's spans 150-200 mm craniocaudally).
+MIN_RANGE_MM = 100.0
+#: Liver voxels on a face of the study that count as the liver cut off there (a stray voxel does not).
+EDGE_VOXELS = 20
+
+
+def study_edges_touched(liver: np.ndarray, min_voxels: int = EDGE_VOXELS) -> list[str]:
+    """Where a liver mask on the study grid ``(z, y, x)`` reaches the study's own edges.
+
+    Args:
+        liver: Boolean liver (+ tumor) mask in the study's canonical array.
+        min_voxels: Voxels on a face that count (a speck of a false positive does not).
+
+    Returns:
+        Some of ``"inferior end"``, ``"superior end"`` (the first and last slices of the scan
+        range) and ``"field of view"`` (the in-plane border): the liver goes on beyond them,
+        so its volume is a lower bound; ``[]`` when it lies inside.
+    """
+    if liver.ndim != 3 or not liver.any():
+        return []
+    faces = []
+    if np.count_nonzero(liver[0]) >= min_voxels:
+        faces.append("inferior end")
+    if np.count_nonzero(liver[-1]) >= min_voxels:
+        faces.append("superior end")
+    rim = sum(np.count_nonzero(np.take(liver, i, axis=a)) for a in (1, 2) for i in (0, -1))
+    if rim >= min_voxels:
+        faces.append("field of view")
+    return faces
+
+
 #: Times the liver box may be widened when the liver found in it reaches its faces.
 MAX_BOX_GROWTH = 2
 #: A widened box gets this many margins around the liver found so far.
@@ -277,6 +308,7 @@ def predict_volume(
     t2 = time.perf_counter()
     if body_grid is not None:
         pred.liver_at_box_edge = _touches_faces(largest_component(label_from_probs(fused) > 0))
+    pred.liver_at_study_edge = study_edges_touched(pred.label > 0)
     pred.view_scores = {v: view_score(s) for v, s in slice_cancer.items()}
     pred.cancer_score = float(np.mean(list(pred.view_scores.values())))
     pred.volumetry = metrics.label_volumetry(pred.label, volume.voxel_ml)
@@ -334,6 +366,10 @@ def predict_path(
     pred = predict_volume(volume, model, params, batch_size)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    # Another study's outputs here must not outlive this one's in part: summary.json, written last,
+    # then marks a complete set.
+    for name in ("summary.json", "mask.nii.gz", "overlay.png"):
+        (out / name).unlink(missing_ok=True)
     files = {
         "mask": str(write_label_nifti(pred.label, volume, out / "mask.nii.gz")),
         "overlay": str(save_overlay_png(pred, out / "overlay.png")),
@@ -342,6 +378,7 @@ def predict_path(
     summary["input"] = {
         "layout": volume.meta.get("layout", "unknown"), "shape": list(volume.shape),
         "spacing_mm": list(volume.spacing), "has_label": volume.label is not None,
+        "orientation_unknown": bool(volume.meta.get("orientation_unknown", False)),
     }
     summary["model"] = {
         "file": Path(model_path).name, "input_shape": list(model.input_shape[1:]),
@@ -376,14 +413,9 @@ def _score_text(score) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``predict`` from parsed arguments; prints the volumetry and the cancer score."""
-    from liverlib.errors import StudyError
-
-    try:
-        summary = predict_path(args.study, args.model, args.out, args.batch_size, args.manifest, args.case_id,
-                               tumor_threshold=args.tumor_threshold, min_lesion_mm=args.min_lesion_mm)
-    except StudyError as exc:
-        print(f"{type(exc).__name__}: {exc}")
-        return 1
+    # A StudyError (a study that cannot be read) reaches the command line's handler: one line on stderr, exit 2.
+    summary = predict_path(args.study, args.model, args.out, args.batch_size, args.manifest, args.case_id,
+                           tumor_threshold=args.tumor_threshold, min_lesion_mm=args.min_lesion_mm)
     print(
         f"{summary['case_id']}: liver {summary['liver_ml']:.1f} mL, tumor {summary['tumor_ml']:.1f} mL, "
         f"{summary['n_lesions']} lesion(s), cancer score {_score_text(summary.get('cancer_score'))} (head), "
@@ -396,6 +428,16 @@ def run(args: argparse.Namespace) -> int:
           f"{summary['pixel_mm']:.2f} mm pixels in the last")
     if summary.get("liver_at_box_edge"):
         print("  warning: the liver reaches the liver box's edge even after widening it: check overlay.png")
+    if summary["input"].get("orientation_unknown"):
+        print("  warning: the NIfTI header gives no orientation (qform and sform codes 0): read on a guessed one, "
+              "which may mirror the anatomy and mislead the model; check overlay.png")
+    if not summary.get("liver_found", True):
+        extent = summary["input"]["shape"][0] * summary["input"]["spacing_mm"][0]
+        print(f"  no liver found in the {extent:.0f} mm the study covers: the cancer score says nothing about the "
+              "liver" + (" (a scan this short may just miss it)" if extent < MIN_RANGE_MM else ""))
+    if summary.get("liver_at_study_edge"):
+        print(f"  warning: the liver reaches the study's {' and '.join(summary['liver_at_study_edge'])}: it is cut "
+              "off there, its volume is a lower bound")
     if summary.get("metrics"):
         d = summary["metrics"]["dice"]["fused"]
         print(f"  fused Dice: liver {d['liver']:.3f}, tumor {d['tumor']:.3f}")

@@ -231,10 +231,29 @@ def _read_nifti(path: Path, layout: str, case_id: str | None) -> Volume:
         "layout": layout,
         "nifti_affine": np.asarray(img.affine, dtype=float).round(6).tolist(),
         "has_label": label is not None,
+        # qform and sform codes 0 (NIfTI-1 "method 1"): the header does not say how the voxels lie in the
+        # patient; nibabel's fallback affine is a guess that can mirror the anatomy.
+        "orientation_unknown": bool(int(img.header["qform_code"]) == 0 == int(img.header["sform_code"])),
     }
+    if info["orientation_unknown"]:
+        log.warning("%s: no orientation in the NIfTI header (qform_code and sform_code 0): read on a guessed "
+                    "orientation that may mirror the anatomy; set the header's codes if the views come out flipped",
+                    path.name)
     stem = path.name.split(".nii")[0]
-    info["_uids"] = (layout, stem)
+    # A NIfTI file has no UIDs, and two sources may both hold a volume-3.nii.gz or a ct.nii.gz: the
+    # pseudonym also keys the file's first MiB (its header and first voxels) and size.
+    info["_uids"] = (layout, stem, _file_digest(path))
     return _volume(hu, spacing, origin, direction, label, info, layout, case_id, layout)
+
+
+def _file_digest(path: Path, head_bytes: int = 1 << 20) -> str:
+    """SHA-256 of a file's first ``head_bytes`` and its size: tells files apart in milliseconds."""
+    import hashlib
+
+    with path.open("rb") as fh:
+        digest = hashlib.sha256(fh.read(head_bytes))
+    digest.update(str(path.stat().st_size).encode())
+    return digest.hexdigest()
 
 
 def discover_studies(source: str | Path) -> list[tuple[Path, str]]:

@@ -90,6 +90,10 @@ class StudyPrediction:
             liver, check the overlay; else None.
         passes: Passes through the model: 1 (body cube only), 2 (and the liver
             box), more when the box was widened.
+        liver_at_study_edge: Where the predicted liver reaches the edge of
+            the study itself (``"inferior end"``, ``"superior end"`` of the
+            scan range, ``"field of view"``): cut off there, its volume is a
+            lower bound. Empty when it lies inside.
     """
 
     case_id: str
@@ -111,6 +115,7 @@ class StudyPrediction:
     fused_cancer_score: float = float("nan")
     liver_at_box_edge: bool | None = None
     passes: int = 1
+    liver_at_study_edge: list = field(default_factory=list)
 
     @property
     def fused_cube(self) -> np.ndarray:
@@ -214,6 +219,8 @@ class StudyPrediction:
                 "body_grid": None if self.body_grid is None else self.body_grid.to_dict(),
                 "pixel_mm": round(self.grid.cube_spacing_mm, 3),
                 "liver_at_box_edge": self.liver_at_box_edge,
+                "liver_found": bool(self.label is not None and (self.label > 0).any()),
+                "liver_at_study_edge": self.liver_at_study_edge,
                 "preprocessing": self.params.to_dict(),
                 "metrics": self.metrics,
                 "timings": {k: round(v, 3) for k, v in self.timings.items()},

@@ -476,3 +476,20 @@ def test_predict_stack_builds_the_training_inputs_and_keeps_air_neighbours():
     near = {i for i in range(10) if any(4 <= i + o <= 5 for o in (-CONTEXT_STEP, 0, CONTEXT_STEP))}
     assert near <= set(run)  # slices 2-7: the body or a neighbour is in them
     assert len(x) == len(near) + 1  # plus one representative all-air slice
+
+
+def test_a_liver_cut_off_by_the_scan_range_or_field_of_view_is_said():
+    from liverlib.predict import study_edges_touched
+
+    liver = np.zeros((20, 30, 30), bool)
+    liver[5:15, 8:22, 8:22] = True
+    assert study_edges_touched(liver) == []
+    top = liver.copy()
+    top[15:, 8:22, 8:22] = True  # the dome runs out of the scan range
+    assert study_edges_touched(top) == ["superior end"]
+    wide = liver.copy()
+    wide[5:15, 8:22, 0:22] = True  # the right lobe beyond the field of view
+    assert study_edges_touched(wide) == ["field of view"]
+    speck = liver.copy()
+    speck[0, 0, 0] = True  # one stray voxel is not a cut liver
+    assert study_edges_touched(speck) == [] and study_edges_touched(np.zeros_like(liver)) == []

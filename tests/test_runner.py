@@ -208,7 +208,8 @@ def test_notebook_defaults_are_the_demo_profile():
     (["run", "--profile", "demoo"], "demoo.yaml: no such profile (known: demo, full, smoke)"),
     (["run", "--profile", "smoke", "-p", "epoch", "3"], "unknown parameter(s) epoch"),
     (["run", "--profile", "smoke", "--from", "07"], "--from 07: no such step"),
-    (["decode", "no/such/folder", "--dataset", "x"], "no/such/folder: does not exist"),
+    (["decode", "no/such/folder", "--dataset", "x"], "StudyError: no/such/folder: does not exist"),
+    (["predict", "no/such/study", "--model", "m.keras", "--out", "o"], "StudyError: no/such/study: does not exist"),
 ])
 def test_command_line_mistakes_are_one_line_not_a_traceback(argv, words, capsys, tmp_path):
     from liverlib.cli import main

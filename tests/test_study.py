@@ -238,3 +238,29 @@ def test_truncated_nifti_gz_is_corrupt_image(tmp_path, volume, name, keep, match
     path.write_bytes(path.read_bytes()[:keep])
     with pytest.raises(CorruptImageError, match=match):
         read_study(tmp_path / "volume-1.nii.gz")
+
+
+def test_two_sources_with_the_same_nifti_name_get_two_pseudonyms(tmp_path, volume):
+    from liverlib.nifti_io import write_volume_nifti
+
+    write_volume_nifti(volume.hu, volume, tmp_path / "site1" / "ct.nii.gz")
+    write_volume_nifti(volume.hu + 7, volume, tmp_path / "site2" / "ct.nii.gz")
+    write_volume_nifti(volume.hu, volume, tmp_path / "site3" / "ct.nii.gz")  # the same file again
+    ids = [read_study(tmp_path / s / "ct.nii.gz").case_id for s in ("site1", "site2", "site3")]
+    assert ids[0] != ids[1] and ids[0] == ids[2]
+
+
+def test_a_nifti_without_orientation_codes_is_read_with_a_warning(tmp_path, volume, caplog):
+    import nibabel as nib
+
+    from liverlib.nifti_io import write_volume_nifti
+
+    path = write_volume_nifti(volume.hu, volume, tmp_path / "ct.nii.gz")
+    img = nib.load(path)
+    img.set_qform(None, code=0)
+    img.set_sform(None, code=0)
+    nib.save(img, tmp_path / "bare.nii.gz")
+    with caplog.at_level("WARNING"):
+        got = read_study(tmp_path / "bare.nii.gz")
+    assert got.meta["orientation_unknown"] is True and "no orientation in the NIfTI header" in caplog.text
+    assert read_study(path).meta["orientation_unknown"] is False
