@@ -233,6 +233,39 @@ def describe_dropped(report: dict) -> str:
     return ", ".join(parts) or "nothing usable"
 
 
+#: A series may lose at most this many slices (and this share of them) whose orientation differs from
+#: all the others': scouts some scanners store in the axial series without LOCALIZER in ImageType.
+ODD_ORIENTATION_MAX = 3
+ODD_ORIENTATION_SHARE = 0.05
+
+
+def drop_odd_orientations(items: list) -> tuple[list, int]:
+    """The slices of a series without the few whose ImageOrientationPatient differs from the rest's.
+
+    A scout stored in the axial series (ImageType without LOCALIZER) would otherwise refuse the
+    whole study. More than ``ODD_ORIENTATION_MAX`` slices (or ``ODD_ORIENTATION_SHARE`` of them)
+    off the common orientation stay, and :func:`series_geometry` refuses the series.
+
+    Returns:
+        ``(items, number dropped)``.
+    """
+    keys = []
+    for _, ds in items:
+        try:
+            keys.append(tuple(np.round([float(v) for v in ds.ImageOrientationPatient], 3)))
+        except (AttributeError, TypeError, ValueError):
+            keys.append(None)  # malformed: series_geometry names the file
+    counts: dict = {}
+    for key in keys:
+        counts[key] = counts.get(key, 0) + 1
+    common = max(counts, key=counts.get)
+    odd = len(items) - counts[common]
+    if common is None or odd == 0 or odd > ODD_ORIENTATION_MAX or odd > ODD_ORIENTATION_SHARE * len(items) \
+            or None in counts:
+        return items, 0
+    return [item for item, key in zip(items, keys) if key == common], odd
+
+
 def _series_rank(group: list) -> tuple:
     ds = group[0][1]
     try:
@@ -503,6 +536,9 @@ def read_dicom_series(folder: str | Path, *, require_ct: bool = True, rescale: b
             f"{', '.join(str(len(r)) for r in ranked[1:])} slices"
         )
         log.debug("%s: %s", folder, choice)  # debug: a folder name can be a patient's name
+    items, odd = drop_odd_orientations(items)
+    if odd:
+        report = {**report, "odd_orientation": odd}
     items, geom = series_geometry(items)
     stack = decode_pixels(items, rescale=rescale)
     hu, spacing, origin, direction = to_canonical(stack, geom, items[0][0])

@@ -239,3 +239,22 @@ def test_between_series_of_equal_size_the_lower_series_number_is_read(tmp_path, 
     got = read_study(tmp_path / "s")
     np.testing.assert_array_equal(got.hu, volume.hu + 100)
     assert "SeriesNumber 2" in got.meta["series_choice"] and got.meta["n_series_skipped"] == 1
+
+
+def test_a_scout_stored_in_the_axial_series_is_dropped_and_counted(tmp_path):
+    vol = asymmetric_volume(shape=(24, 20, 24))
+    paths = write_dicom_series(vol.hu, vol.spacing, tmp_path / "s", origin=vol.origin)
+    scout = pydicom.dcmread(paths[0])
+    scout.ImageOrientationPatient = [0, 1, 0, 0, 0, -1]  # sagittal, ImageType without LOCALIZER
+    scout.SOPInstanceUID = pydicom.uid.generate_uid()
+    scout.save_as(tmp_path / "s" / "scout")
+    got = read_study(tmp_path / "s")
+    np.testing.assert_array_equal(got.hu, vol.hu)
+    assert got.meta["dropped"] == {"odd_orientation": 1}
+    # Many slices off the common orientation are not scouts: the series is refused.
+    for k in range(1, 8):
+        ds = pydicom.dcmread(paths[k])
+        ds.ImageOrientationPatient = [0, 1, 0, 0, 0, -1]
+        ds.save_as(paths[k])
+    with pytest.raises(OrientationError, match="orientation"):
+        read_study(tmp_path / "s")
