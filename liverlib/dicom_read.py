@@ -127,7 +127,7 @@ def read_dataset(path: Path):
 
 def _stored_pixel_bytes(path: Path, ds) -> int:
     """Bytes of pixel data the file holds, without reading a deferred element."""
-    elem = ds.get_item("PixelData")
+    elem = ds.get_item("PixelData", keep_deferred=True)
     if getattr(elem, "value", None) is not None:
         return len(elem.value)
     # deferred (not read yet): the file must reach past the element's declared length

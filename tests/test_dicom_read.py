@@ -258,3 +258,20 @@ def test_a_scout_stored_in_the_axial_series_is_dropped_and_counted(tmp_path):
         ds.save_as(paths[k])
     with pytest.raises(OrientationError, match="orientation"):
         read_study(tmp_path / "s")
+
+
+def test_pixel_data_of_the_series_not_chosen_is_never_read(tmp_path):
+    from liverlib.dicom_read import group_series
+
+    vol = asymmetric_volume(shape=(4, 200, 200))  # 80 kB a slice: above the deferral size
+    write_dicom_series(vol.hu, vol.spacing, tmp_path / "s" / "a", series_number=1)
+    write_dicom_series(vol.hu[:3], vol.spacing, tmp_path / "s" / "b", series_number=2)
+    groups, _ = group_series(tmp_path / "s")
+    for group in groups.values():
+        for _, ds in group:
+            assert ds._dict[0x7FE00010].value is None  # deferred: still on disk after grouping
+    np.testing.assert_array_equal(read_study(tmp_path / "s").hu, vol.hu)
+    cut = tmp_path / "s" / "a" / "image_2"
+    cut.write_bytes(cut.read_bytes()[:-1000])  # a deferred element is still checked for truncation
+    with pytest.raises(CorruptDicomError, match="pixel data truncated"):
+        read_study(tmp_path / "s")
