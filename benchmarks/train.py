@@ -270,6 +270,8 @@ def main(argv=None):
     parser.add_argument("--rounds", type=int, default=2,
                         help="turns each way takes (two epochs each); its fastest epoch counts")
     args = parser.parse_args(argv)
+    if args.rounds < 1 or args.steps < 1:
+        parser.error("--rounds and --steps must be at least 1")
 
     import keras
 

@@ -14,6 +14,7 @@ import hmac
 import logging
 import os
 import time
+import uuid
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +43,7 @@ class DecodeResult:
     row: dict | None = None
     seconds: float = 0.0
     error: str = ""  # the reason without any path, for logs (a folder name can be PHI)
+    pending: str = ""  # where the worker wrote the cache file; the cohort step renames it into place
 
 
 def source_fingerprint(path: Path) -> str:
@@ -55,7 +57,9 @@ def source_fingerprint(path: Path) -> str:
     digest = hmac.new(project_salt(), digestmod=hashlib.sha256)
     for f in files:
         st = f.stat()
-        digest.update(f"{f.relative_to(path.parent)}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+        # An MSD label lies in ../labelsTr, beside the image's folder, not in it.
+        name = f.relative_to(path.parent) if f.is_relative_to(path.parent) else Path("..") / f.relative_to(path.parent.parent)
+        digest.update(f"{name}|{st.st_size}|{st.st_mtime_ns}\n".encode())
     return digest.hexdigest()[:24]
 
 
@@ -87,7 +91,9 @@ def decode_one(path: str, layout: str, out_dir: str) -> DecodeResult:
     start = time.perf_counter()
     try:
         volume = read_study(path)
-        save_case(out_dir, volume)
+        # A name of this study's own: two studies with the same UIDs (one case id) never write
+        # one file; decode_cohort renames the one it keeps into ``<case_id>.npz``.
+        pending = save_case(out_dir, volume, name=f".{volume.case_id}.{uuid.uuid4().hex}.pending")
     except StudyError as exc:
         return _failed(path, type(exc).__name__, exc.reason, f"{exc}")
     except MemoryError:
@@ -107,14 +113,20 @@ def decode_one(path: str, layout: str, out_dir: str) -> DecodeResult:
         "series_skipped": volume.meta.get("n_series_skipped", 0),
         "files_dropped": describe_dropped(dropped) if dropped else "",
     }
-    return DecodeResult(path, "decoded", volume.case_id, row=row, seconds=time.perf_counter() - start)
+    return DecodeResult(path, "decoded", volume.case_id, row=row, seconds=time.perf_counter() - start,
+                        pending=str(pending))
 
 
 def _failed(path: str, kind: str, reason: str, message: str | None = None) -> DecodeResult:
     """A failed study: the full message for the user, and for logs one whose file names that may
     identify the patient are replaced (``liverlib.deid.scrub_file_names``)."""
+    study = Path(path)
+    where = [(str(study), "<study>")] + ([(str(study.parent), "<study folder>")] if study.suffix else [])
+    quiet = reason
+    for old, new in where:  # an exception's text may carry the absolute path
+        quiet = quiet.replace(old, new)
     return DecodeResult(path, "failed", reason=f"{kind}: {message or f'{path}: {reason}'}",
-                        error=f"{kind}: {scrub_file_names(reason, Path(path))}")
+                        error=f"{kind}: {scrub_file_names(quiet, study)}")
 
 
 def decode_cohort(
@@ -167,21 +179,27 @@ def decode_cohort(
         else:
             todo.append((str(path), layout))
     workers = max(1, min(workers or os.cpu_count() or 1, len(todo) or 1))
-    decoded: dict[str, DecodeResult] = {r.case_id: r for r in results}
-    for result in _run(todo, str(out_dir), workers, progress):
+    for stale in out_dir.glob(".*.pending.npz"):  # left by an interrupted run
+        stale.unlink(missing_ok=True)
+    kept: dict[str, DecodeResult] = {r.case_id: r for r in results}
+    for result in _run(todo, str(out_dir), workers, progress):  # in the sources' order
         results.append(result)
         if result.status != "decoded":
             continue
-        twin = decoded.get(result.case_id)
+        twin = kept.get(result.case_id)
         if twin is not None:
-            # Two studies with the same Study and Series UIDs (a partial copy beside the full
-            # one, an anonymiser that fixed the UIDs) wrote one cache file, in whichever order
-            # the workers finished: keep the study whose row describes the file on disk.
-            keep, other = _owner_of_cache(out_dir, twin, result)
-            other.status, other.reason = "skipped", f"same Study/Series UIDs as another study in this source ({keep.row['shape'] if keep.row else ''} kept)"
-            sources.pop(fingerprints.get(other.source), None)
-            result = keep
-        decoded[result.case_id] = result
+            # Two studies with the same Study and Series UIDs (a partial copy beside the full one,
+            # an anonymiser that fixed the UIDs): the first in the sources' order keeps the case,
+            # whatever order the workers finished in; the other's file goes, and its fingerprint
+            # points at the kept case, so the next run skips both as they are.
+            Path(result.pending).unlink(missing_ok=True)
+            result.status = "skipped"
+            result.reason = f"same Study/Series UIDs as {Path(twin.source).name} in this source (kept)"
+            result.row = twin.row
+            sources[fingerprints[result.source]] = result.case_id
+            continue
+        os.replace(result.pending, out_dir / f"{result.case_id}.npz")
+        kept[result.case_id] = result
         sources[fingerprints[result.source]] = result.case_id
         rows[result.case_id] = result.row
     keep = _source_order(results, source)
@@ -201,15 +219,6 @@ def decode_cohort(
     write_cases(out_dir, list(rows.values()))
     write_sources(out_dir, {fp: c for fp, c in sources.items() if c in rows})
     return results
-
-
-def _owner_of_cache(out_dir: Path, first: DecodeResult, second: DecodeResult) -> tuple[DecodeResult, DecodeResult]:
-    """(the result whose study the cache file ``<case_id>.npz`` holds, the other one)."""
-    if first.row is None:  # skipped as unchanged: the file on disk was rewritten by ``second``
-        return second, first
-    with np.load(out_dir / f"{second.case_id}.npz", allow_pickle=False) as data:
-        shape = "x".join(str(n) for n in data["hu"].shape)
-    return (second, first) if second.row and second.row["shape"] == shape != first.row["shape"] else (first, second)
 
 
 def _source_order(results: list[DecodeResult], source: str | Path) -> list[str]:
@@ -241,8 +250,8 @@ def _run(todo: list, out_dir: str, workers: int, progress: bool | None):
         pool = None
     else:
         pool = ProcessPoolExecutor(max_workers=workers)
-        futures = [(p, pool.submit(decode_one, p, layout, out_dir)) for p, layout in todo]
-        iterator = (_result(p, f) for p, f in futures)
+        futures = [(p, layout, pool.submit(decode_one, p, layout, out_dir)) for p, layout in todo]
+        iterator = (_result(p, layout, f, out_dir) for p, layout, f in futures)
     try:
         for n, result in enumerate(iterator, 1):
             bar.update()
@@ -256,15 +265,22 @@ def _run(todo: list, out_dir: str, workers: int, progress: bool | None):
             pool.shutdown()
 
 
-def _result(path: str, future) -> DecodeResult:
-    """A worker's result; a worker that died (killed for memory) fails the studies it took along."""
+def _result(path: str, layout: str, future, out_dir: str) -> DecodeResult:
+    """A worker's result. When a worker died (killed for memory), the pool is broken and every study
+    it had not finished comes back here: each is decoded again alone, in a fresh process of its own,
+    so only a study that kills its worker by itself fails."""
     from concurrent.futures.process import BrokenProcessPool
 
     try:
         return future.result()
     except BrokenProcessPool:
-        return _failed(path, "WorkerDied", "a decode worker process died (killed for memory?) before this "
-                       "study was done; decode the source again with fewer workers (--workers 1)")
+        pass
+    with ProcessPoolExecutor(max_workers=1) as alone:
+        try:
+            return alone.submit(decode_one, path, layout, out_dir).result()
+        except BrokenProcessPool:
+            return _failed(path, "WorkerDied", "the decode worker died (killed for memory?) on this study, "
+                           "decoded alone: it may need more memory than this machine has")
 
 
 def _is_terminal() -> bool:

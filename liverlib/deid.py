@@ -81,11 +81,12 @@ def technical_meta(ds) -> dict:
 
 
 # File and folder names a reason may keep with study names hidden: the layouts' own names and
-# numbered scanner-style files (IM0007, image_12.dcm). Others (SMITH_ANNA_003.dcm) may be identifiers.
+# numbered scanner-style files (IM0007, image_12.dcm, 00017). Others (SMITH_ANNA_003.dcm,
+# smith_001.nii.gz) may be identifiers.
 NEUTRAL_NAME = re.compile(
     r"^(PATIENT_DICOM|MASKS_DICOM|DICOMDIR|imagesTr|labelsTr|imagesTs|dataset\.json|liver|livertumor\d*"
-    r"|(volume|segmentation)-\d+\.nii(\.gz)?|[a-z]+_\d+\.nii(\.gz)?"
-    r"|(IM|IMG|I|image|CT|slice)[_-]?\d+(\.dcm)?)$",
+    r"|(volume|segmentation)-\d+\.nii(\.gz)?|liver_\d+\.nii(\.gz)?"
+    r"|(IM|IMG|I|image|CT|slice)?[_-]?\d+(\.dcm)?)$",
     re.IGNORECASE,
 )
 
@@ -107,6 +108,8 @@ def scrub_file_names(reason: str, study: Path, parts: tuple = ()) -> str:
         names = {p.name for p in root.rglob("*")} | {study.name} | set(parts)
     except OSError:
         return reason
-    for name in sorted((n for n in names if n in reason and not NEUTRAL_NAME.match(n)), key=len, reverse=True):
+    # Names under 3 characters are left: they would hit words ("slice(s)") more often than people.
+    risky = (n for n in names if len(n) >= 3 and n in reason and not NEUTRAL_NAME.match(n))
+    for name in sorted(risky, key=len, reverse=True):
         reason = re.sub(rf"(?<![\w.-]){re.escape(name)}(?![\w.-])", "<file>", reason)
     return reason

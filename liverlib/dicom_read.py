@@ -45,9 +45,10 @@ log = logging.getLogger(__name__)
 
 # A gap is a step this much larger than the typical (median) step.
 GAP_TOLERANCE = 1.5
-# Steps may differ from the series' median step by this much (mm, or this fraction of
-# it, whichever is larger) before the series counts as unevenly spaced: scanners round
-# positions to 0.01 mm or so, a 0.625 mm series rounded to 0.1 mm steps 0.6 and 0.7.
+# A slice may lie this far (mm, or this fraction of the step, whichever is larger) off the
+# evenly spaced line through its series' positions before the series counts as unevenly
+# spaced: scanners round positions to 0.01 mm or so; a 0.625 mm series rounded to 0.1 mm
+# steps 0.6 and 0.7 and stays within 0.05 mm of the line.
 UNEVEN_TOL_MM = 0.1
 UNEVEN_TOL_FRACTION = 0.02
 # Positions agree when closer than this (mm); orientations when cosines differ less.
@@ -100,11 +101,11 @@ def read_dataset(path: Path):
             raise NotDicomError(path, f"not a DICOM file ({exc})") from None
     except (EOFError, OSError, ValueError, KeyError, TypeError, IndexError) as exc:
         raise CorruptDicomError(path, f"header truncated or damaged ({exc})") from None
-    frames = ds.get("NumberOfFrames")
-    if "PixelData" in ds and frames not in (None, "") and int(frames) > 1:
+    frames = _frames(path, ds)
+    if "PixelData" in ds and frames > 1:
         sop = ds.get("SOPClassUID")
         raise UnsupportedImageError(
-            path, f"a multi-frame object ({getattr(sop, 'name', None) or 'unknown SOP class'}, {int(frames)} frames): "
+            path, f"a multi-frame object ({getattr(sop, 'name', None) or 'unknown SOP class'}, {frames} frames): "
             "liverlib reads one slice per file; convert to single-frame files (dcm4che emf2sf) or to NIfTI (dcm2niix)",
         )
     if "PixelData" not in ds:
@@ -157,11 +158,22 @@ def _read_without_preamble(path: Path):
     return ds
 
 
+def _frames(path: Path, ds) -> int:
+    """NumberOfFrames (1 when absent), or a CorruptDicomError naming the file."""
+    value = ds.get("NumberOfFrames")
+    if value in (None, ""):
+        return 1
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise CorruptDicomError(path, f"NumberOfFrames {value!r} is not a whole number") from None
+
+
 def _expected_pixel_bytes(ds) -> int:
     try:
         frames = int(ds.get("NumberOfFrames", 1) or 1)
         return ds.Rows * ds.Columns * ds.get("SamplesPerPixel", 1) * ds.BitsAllocated // 8 * frames
-    except AttributeError:
+    except (AttributeError, TypeError, ValueError):
         return 0
 
 
@@ -186,7 +198,8 @@ def group_series(folder: Path, *, require_ct: bool = True) -> tuple[dict[str, li
     if not files:
         raise EmptyStudyError(folder, "no files found")
     series: dict[str, list] = {}
-    report = {"not_dicom": 0, "no_pixel_data": 0, "localizer": 0, "duplicate_copy": 0, "other_modality": {}}
+    report = {"not_dicom": 0, "no_pixel_data": 0, "localizer": 0, "duplicate_copy": 0, "multi_frame": 0,
+              "other_modality": {}}
     seen: set[tuple] = set()
     first_error: StudyError | None = None
     for path in files:
@@ -195,6 +208,10 @@ def group_series(folder: Path, *, require_ct: bool = True) -> tuple[dict[str, li
         except NotDicomError as exc:
             report["not_dicom"] += 1
             first_error = first_error or exc
+            continue
+        except UnsupportedImageError as exc:  # a cine clip or an Enhanced CT beside the series: skip it
+            report["multi_frame"] += 1
+            first_error = exc if not isinstance(first_error, UnsupportedImageError) else first_error
             continue
         if "PixelData" not in ds:
             report["no_pixel_data"] += 1
@@ -220,7 +237,7 @@ def group_series(folder: Path, *, require_ct: bool = True) -> tuple[dict[str, li
     if not series:
         if len(files) == 1 and first_error is not None:
             raise first_error
-        if isinstance(first_error, NotCTError):
+        if isinstance(first_error, (NotCTError, UnsupportedImageError)):
             raise first_error
         raise EmptyStudyError(folder, f"no CT image series among {len(files)} files ({describe_dropped(report)})")
     return series, report
@@ -249,21 +266,23 @@ def drop_odd_orientations(items: list) -> tuple[list, int]:
     Returns:
         ``(items, number dropped)``.
     """
-    keys = []
+    vectors = []
     for _, ds in items:
         try:
-            keys.append(tuple(np.round([float(v) for v in ds.ImageOrientationPatient], 3)))
+            vector = np.array([float(v) for v in ds.ImageOrientationPatient], float)
         except (AttributeError, TypeError, ValueError):
-            keys.append(None)  # malformed: series_geometry names the file
-    counts: dict = {}
-    for key in keys:
-        counts[key] = counts.get(key, 0) + 1
-    common = max(counts, key=counts.get)
-    odd = len(items) - counts[common]
-    if common is None or odd == 0 or odd > ODD_ORIENTATION_MAX or odd > ODD_ORIENTATION_SHARE * len(items) \
-            or None in counts:
+            return items, 0  # malformed: series_geometry names the file
+        if vector.shape != (6,):
+            return items, 0
+        vectors.append(vector)
+    # The series' orientation is the componentwise median (the odd few cannot move it); a slice
+    # belongs within series_geometry's tolerance of it, so float noise never counts as odd.
+    vectors = np.array(vectors)
+    members = np.all(np.abs(vectors - np.median(vectors, axis=0)) <= ORIENTATION_TOL, axis=1)
+    odd = len(items) - int(members.sum())
+    if odd == 0 or odd > ODD_ORIENTATION_MAX or odd > ODD_ORIENTATION_SHARE * len(items):
         return items, 0
-    return [item for item, key in zip(items, keys) if key == common], odd
+    return [item for item, keep in zip(items, members) if keep], odd
 
 
 def _series_rank(group: list) -> tuple:
@@ -329,15 +348,21 @@ def series_geometry(items: list) -> tuple[list, SeriesGeometry]:
                 f"slice gap of {steps[worst]:.2f} mm after {items[worst][0].name} where the spacing is "
                 f"{step:.2f} mm ({int(round(steps[worst] / step)) - 1} slice(s) missing?)",
             )
-        uneven = np.abs(steps - step) > max(UNEVEN_TOL_MM, UNEVEN_TOL_FRACTION * step)
-        if uneven.any():
-            i = int(np.argmax(np.abs(steps - step)))
+        # Each slice against the evenly spaced line through all of them: rounding of positions
+        # (a 0.625 mm series stored to 0.1 mm) stays within half a rounding step of it, a series
+        # of two spacings or an extra slice does not.
+        index = np.arange(len(along))
+        fit = np.polyval(np.polyfit(index, along, 1), index)
+        off = np.abs(along - fit)
+        tolerance = max(UNEVEN_TOL_MM, UNEVEN_TOL_FRACTION * step)
+        if off.max() > tolerance:
+            i = int(np.argmax(off))
             raise UnevenSpacingError(
-                items[i + 1][0],
-                f"slice step of {steps[i]:.3f} mm after {items[i][0].name} where the series steps {step:.3f} mm "
-                f"({int(uneven.sum())} of {len(steps)} steps differ by more than {UNEVEN_TOL_MM} mm or "
-                f"{UNEVEN_TOL_FRACTION:.0%}): not resampled; read each part as its own series, or resample "
-                "to one spacing first (dcm2niix writes such series as an equalized '_Eq' volume)",
+                items[i][0],
+                f"slice lies {off[i]:.2f} mm off the even spacing of its series ({step:.3f} mm median step; steps "
+                f"from {steps.min():.3f} to {steps.max():.3f} mm; {int((off > tolerance).sum())} slices off by more "
+                f"than {tolerance:.2f} mm): not resampled; read each part as its own series, or resample to one "
+                "spacing first (dcm2niix writes such series as an equalized '_Eq' volume)",
             )
         travel = positions[-1] - positions[0]
         cos = abs(float(travel @ normal)) / float(np.linalg.norm(travel))

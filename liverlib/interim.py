@@ -37,9 +37,9 @@ CASE_COLUMNS = [
 ]
 
 
-def save_case(folder: str | Path, volume: Volume) -> Path:
-    """Write one Volume as ``<case_id>.npz`` (HU rounded to int16)."""
-    path = Path(folder) / f"{volume.case_id}.npz"
+def save_case(folder: str | Path, volume: Volume, name: str | None = None) -> Path:
+    """Write one Volume as ``<case_id>.npz`` (HU rounded to int16), or as ``<name>.npz``."""
+    path = Path(folder) / f"{name or volume.case_id}.npz"
     hu = volume.hu
     if hu.dtype != np.int16:
         hu = np.clip(np.rint(hu), -32768, 32767).astype(np.int16)

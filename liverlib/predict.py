@@ -308,7 +308,7 @@ def predict_volume(
     t2 = time.perf_counter()
     if body_grid is not None:
         pred.liver_at_box_edge = _touches_faces(largest_component(label_from_probs(fused) > 0))
-    pred.liver_at_study_edge = study_edges_touched(pred.label > 0)
+    pred.liver_at_study_edge = study_edges_touched(largest_component(pred.label > 0))  # not a stray speck
     pred.view_scores = {v: view_score(s) for v, s in slice_cancer.items()}
     pred.cancer_score = float(np.mean(list(pred.view_scores.values())))
     pred.volumetry = metrics.label_volumetry(pred.label, volume.voxel_ml)

@@ -290,10 +290,10 @@ class _BatchLogFilter(logging.Filter):
     )
 
     def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage().strip()
-        if not message or self.NOISE.match(message):
+        message = record.getMessage()
+        if not message.strip() or self.NOISE.match(message.strip()):
             return False
-        record.msg, record.args = message, None
+        record.msg, record.args = message.rstrip(), None  # the indent of a printed table stays
         return True
 
 

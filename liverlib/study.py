@@ -240,20 +240,8 @@ def _read_nifti(path: Path, layout: str, case_id: str | None) -> Volume:
                     "orientation that may mirror the anatomy; set the header's codes if the views come out flipped",
                     path.name)
     stem = path.name.split(".nii")[0]
-    # A NIfTI file has no UIDs, and two sources may both hold a volume-3.nii.gz or a ct.nii.gz: the
-    # pseudonym also keys the file's first MiB (its header and first voxels) and size.
-    info["_uids"] = (layout, stem, _file_digest(path))
+    info["_uids"] = (layout, stem)
     return _volume(hu, spacing, origin, direction, label, info, layout, case_id, layout)
-
-
-def _file_digest(path: Path, head_bytes: int = 1 << 20) -> str:
-    """SHA-256 of a file's first ``head_bytes`` and its size: tells files apart in milliseconds."""
-    import hashlib
-
-    with path.open("rb") as fh:
-        digest = hashlib.sha256(fh.read(head_bytes))
-    digest.update(str(path.stat().st_size).encode())
-    return digest.hexdigest()
 
 
 def discover_studies(source: str | Path) -> list[tuple[Path, str]]:

@@ -11,7 +11,7 @@ import pytest
 from conftest import asymmetric_volume, write_ircadb_case
 
 from liverlib.cli import main
-from liverlib.decode import decode_cohort, summary_table
+from liverlib.decode import decode_cohort, decode_one, summary_table
 from liverlib.dicom_write import DEFAULT_IDENTITY, write_dicom_series
 from liverlib.interim import load_case, read_cases, write_cases
 from liverlib.nifti_io import write_volume_nifti
@@ -176,6 +176,20 @@ def test_log_lines_of_failures_carry_no_file_name_that_may_identify(tmp_path):
 
 
 @pytest.mark.parametrize("workers", [1, 2])
+def test_twins_of_equal_shape_keep_the_first_in_source_order_run_after_run(tmp_path, workers):
+    vol = asymmetric_volume()
+    write_dicom_series(vol.hu, vol.spacing, tmp_path / "raw" / "a", uid_seed="same")
+    write_dicom_series(vol.hu + 50, vol.spacing, tmp_path / "raw" / "b", uid_seed="same")  # same UIDs, other pixels
+    for _ in range(2):
+        results = decode_cohort(tmp_path / "raw", "d", interim_root=tmp_path / "interim", workers=workers,
+                                progress=False)
+        [row] = read_cases(tmp_path / "interim" / "d")
+        np.testing.assert_array_equal(load_case(tmp_path / "interim" / "d" / f"{row['case_id']}.npz").hu, vol.hu)
+    assert sorted(r.status for r in results) == ["skipped", "skipped"]  # the second run: both as they are
+    assert not list((tmp_path / "interim" / "d").glob(".*.npz"))  # no pending file left
+
+
+@pytest.mark.parametrize("workers", [1, 2])
 def test_two_studies_with_the_same_uids_keep_one_consistent_cache_entry(tmp_path, workers):
     vol = asymmetric_volume()
     # a partial copy of a series beside the full one: the same Study and Series UIDs
@@ -195,22 +209,24 @@ def _die_on_b(path, layout, out_dir):
 
     if path.endswith("b"):
         os._exit(1)  # as the kernel's OOM killer ends a worker
-    from liverlib.decode import decode_one
-
-    return decode_one(path, layout, out_dir)
+    return decode_one(path, layout, out_dir)  # the real one, imported before the test patches it
 
 
 def test_a_worker_that_dies_fails_studies_not_the_cohort(tmp_path, monkeypatch):
     import liverlib.decode
 
     vol = asymmetric_volume()
-    for name in ("a", "b"):
+    names = ("a", "b", "c", "d", "e")
+    for name in names:
         write_dicom_series(vol.hu, vol.spacing, tmp_path / "raw" / name, uid_seed=name)
     monkeypatch.setattr(liverlib.decode, "decode_one", _die_on_b)
     results = decode_cohort(tmp_path / "raw", "d", interim_root=tmp_path / "interim", workers=2, progress=False)
-    died = [r for r in results if r.reason.startswith("WorkerDied")]
-    assert died and all("--workers 1" in r.reason for r in died)
-    assert len(results) == 2
+    status = {r.source.split("/")[-1]: r.status for r in results}
+    # The pool broke with b; the studies it had not finished were decoded again, each alone.
+    assert status == {"a": "decoded", "b": "failed", "c": "decoded", "d": "decoded", "e": "decoded"}
+    died = next(r for r in results if r.status == "failed")
+    assert died.reason.startswith("WorkerDied") and "decoded alone" in died.reason
+    assert len(read_cases(tmp_path / "interim" / "d")) == 4
 
 
 def test_a_cohort_too_small_for_every_split_is_warned_about(tmp_path, caplog):

@@ -275,3 +275,44 @@ def test_pixel_data_of_the_series_not_chosen_is_never_read(tmp_path):
     cut.write_bytes(cut.read_bytes()[:-1000])  # a deferred element is still checked for truncation
     with pytest.raises(CorruptDicomError, match="pixel data truncated"):
         read_study(tmp_path / "s")
+
+
+def test_orientation_float_noise_is_not_an_odd_slice_and_rounded_positions_are_not_uneven(tmp_path):
+    vol = asymmetric_volume(shape=(60, 12, 12), spacing=(0.625, 1.0, 1.0))
+    paths = write_dicom_series(vol.hu, vol.spacing, tmp_path / "s", origin=(0.0, 0.0, 12.3))
+    noise = np.random.default_rng(0).uniform(-4e-4, 4e-4, (len(paths), 6))
+
+    def change(k, ds):
+        ds.ImageOrientationPatient = [float(v) for v in np.array([1, 0, 0, 0, 1, 0]) + noise[k]]
+        # positions stored to 0.1 mm, as some scanners do: steps of 0.6 and 0.7 mm
+        ds.ImagePositionPatient = [*ds.ImagePositionPatient[:2], round(float(ds.ImagePositionPatient[2]), 1)]
+
+    _edit(paths, change)
+    got = read_study(tmp_path / "s")
+    assert got.shape == vol.shape and "odd_orientation" not in got.meta["dropped"]
+    np.testing.assert_allclose(got.spacing[0], 0.625, atol=0.01)
+
+
+@pytest.mark.parametrize("modality", ["US", "CT"])
+def test_a_multiframe_object_beside_the_series_is_skipped_and_counted(tmp_path, volume, modality):
+    write_dicom_series(volume.hu, volume.spacing, tmp_path / "s" / "series", origin=volume.origin)
+    clip = write_dicom_series(volume.hu[:3], volume.spacing, tmp_path / "s" / "clip", uid_seed="clip")[0]
+    ds = pydicom.dcmread(clip)
+    ds.NumberOfFrames, ds.Modality = 3, modality
+    ds.PixelData = ds.PixelData * 3
+    ds.save_as(clip)
+    for other in clip.parent.iterdir():
+        if other != clip:
+            other.unlink()
+    got = read_study(tmp_path / "s")
+    np.testing.assert_array_equal(got.hu, volume.hu)
+    assert got.meta["dropped"] == {"multi_frame": 1}
+
+
+def test_a_malformed_frame_count_is_an_error_naming_the_file(tmp_path, volume):
+    path = write_dicom_series(volume.hu[:3], volume.spacing, tmp_path / "s")[1]
+    ds = pydicom.dcmread(path)
+    ds.add_new(0x00280008, "LO", "abc")  # NumberOfFrames, written as text by a broken exporter
+    ds.save_as(path)
+    with pytest.raises(CorruptDicomError, match="NumberOfFrames 'abc'"):
+        read_study(path)

@@ -239,3 +239,15 @@ def test_decode_failures_hide_file_names_that_may_identify_the_patient(tmp_path)
     assert "<source>/<file>/segmentation-1.nii" in rows[0]["reason"]  # the layout's own names stay: they say which file
     named = cp.decode_failures(results, source, show_study_names=True)
     assert "SMITH_ANNA_004.dcm" in named[1]["reason"]
+
+
+def test_numbered_file_names_stay_and_other_tasks_names_go(tmp_path):
+    from liverlib.deid import scrub_file_names
+
+    study = tmp_path / "s"
+    study.mkdir()
+    for name in ("17", "18", "smith_001.nii.gz", "liver_3.nii.gz"):
+        (study / name).write_bytes(b"x")
+    text = "SliceGapError: slice gap of 2.00 mm after 17 (1 slice(s) missing?); smith_001.nii.gz; liver_3.nii.gz"
+    assert scrub_file_names(text, study) == ("SliceGapError: slice gap of 2.00 mm after 17 (1 slice(s) missing?); "
+                                             "<file>; liver_3.nii.gz")

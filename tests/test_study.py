@@ -240,16 +240,6 @@ def test_truncated_nifti_gz_is_corrupt_image(tmp_path, volume, name, keep, match
         read_study(tmp_path / "volume-1.nii.gz")
 
 
-def test_two_sources_with_the_same_nifti_name_get_two_pseudonyms(tmp_path, volume):
-    from liverlib.nifti_io import write_volume_nifti
-
-    write_volume_nifti(volume.hu, volume, tmp_path / "site1" / "ct.nii.gz")
-    write_volume_nifti(volume.hu + 7, volume, tmp_path / "site2" / "ct.nii.gz")
-    write_volume_nifti(volume.hu, volume, tmp_path / "site3" / "ct.nii.gz")  # the same file again
-    ids = [read_study(tmp_path / s / "ct.nii.gz").case_id for s in ("site1", "site2", "site3")]
-    assert ids[0] != ids[1] and ids[0] == ids[2]
-
-
 def test_a_nifti_without_orientation_codes_is_read_with_a_warning(tmp_path, volume, caplog):
     import nibabel as nib
 
@@ -264,3 +254,16 @@ def test_a_nifti_without_orientation_codes_is_read_with_a_warning(tmp_path, volu
         got = read_study(tmp_path / "bare.nii.gz")
     assert got.meta["orientation_unknown"] is True and "no orientation in the NIfTI header" in caplog.text
     assert read_study(path).meta["orientation_unknown"] is False
+
+
+def test_a_decathlon_root_decodes_its_liver_task(tmp_path, volume):
+    from liverlib.decode import decode_cohort
+    from liverlib.interim import read_cases
+
+    write_msd_task(tmp_path / "raw" / "Task03_Liver", volume, "liver_0", {"0": "background", "1": "liver", "2": "cancer"})
+    write_msd_task(tmp_path / "raw" / "Task09_Spleen", volume, "spleen_2", {"0": "background", "1": "spleen"})
+    results = decode_cohort(tmp_path / "raw", "msd", interim_root=tmp_path / "interim", workers=1, progress=False)
+    assert [(r.source.split("/")[-1], r.status) for r in results] == [("liver_0.nii.gz", "decoded")]
+    assert [r["layout"] for r in read_cases(tmp_path / "interim" / "msd")] == ["msd"]
+    again = decode_cohort(tmp_path / "raw", "msd", interim_root=tmp_path / "interim", workers=1, progress=False)
+    assert [r.status for r in again] == ["skipped"]  # its label (in ../labelsTr) is in the fingerprint
