@@ -55,7 +55,10 @@ def test_training_benchmark_takes_each_ways_fastest_epoch_but_never_the_compilin
     # bare: slow in its first turn, fast in its second.
     ways = {"pipeline": (_SleepyModel([0.01, 0.30, 0.05, 0.30]), None, {}),
             "bare": (_SleepyModel([0.30, 0.30, 0.10, 0.30]), None, {})}
-    rate = script.timed_rounds(ways, images_per_epoch=10, rounds=2)
+    seen = []
+    rate = script.timed_rounds(ways, images_per_epoch=10, rounds=2, after_first=lambda: seen.append(
+        (len(ways["pipeline"][0].seconds), len(ways["bare"][0].seconds))))
+    assert seen == [(2, 4)]  # once, after the pipeline's first turn, before the bare fit trained
     # a sleep never ends early, so the upper bounds are exact; the lower ones leave a loaded CI room
     assert 10 / 0.2 < rate["pipeline"] <= 10 / 0.05
     assert 10 / 0.25 < rate["bare"] <= 10 / 0.10
