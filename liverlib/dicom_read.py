@@ -119,7 +119,7 @@ def read_dataset(path: Path):
         # pydicom reads a short PixelData element without complaint; check here.
         syntax = ds.file_meta.get("TransferSyntaxUID")
         if syntax is not None and not syntax.is_compressed:
-            expected = _expected_pixel_bytes(ds)
+            expected = _expected_pixel_bytes(ds, frames)
             got = _stored_pixel_bytes(path, ds)
             if expected and got < expected:
                 raise CorruptDicomError(path, f"pixel data truncated ({got} of {expected} bytes)")
@@ -169,11 +169,10 @@ def _frames(path: Path, ds) -> int:
         raise CorruptDicomError(path, f"NumberOfFrames {value!r} is not a whole number") from None
 
 
-def _expected_pixel_bytes(ds) -> int:
+def _expected_pixel_bytes(ds, frames: int) -> int:
     try:
-        frames = int(ds.get("NumberOfFrames", 1) or 1)
         return ds.Rows * ds.Columns * ds.get("SamplesPerPixel", 1) * ds.BitsAllocated // 8 * frames
-    except (AttributeError, TypeError, ValueError):
+    except (AttributeError, TypeError):
         return 0
 
 
@@ -266,18 +265,12 @@ def drop_odd_orientations(items: list) -> tuple[list, int]:
     Returns:
         ``(items, number dropped)``.
     """
-    vectors = []
-    for _, ds in items:
-        try:
-            vector = np.array([float(v) for v in ds.ImageOrientationPatient], float)
-        except (AttributeError, TypeError, ValueError):
-            return items, 0  # malformed: series_geometry names the file
-        if vector.shape != (6,):
-            return items, 0
-        vectors.append(vector)
+    try:
+        vectors = np.array([_numbers(path, ds, "ImageOrientationPatient", 6) for path, ds in items])
+    except StudyError:
+        return items, 0  # malformed: series_geometry names the file
     # The series' orientation is the componentwise median (the odd few cannot move it); a slice
     # belongs within series_geometry's tolerance of it, so float noise never counts as odd.
-    vectors = np.array(vectors)
     members = np.all(np.abs(vectors - np.median(vectors, axis=0)) <= ORIENTATION_TOL, axis=1)
     odd = len(items) - int(members.sum())
     if odd == 0 or odd > ODD_ORIENTATION_MAX or odd > ODD_ORIENTATION_SHARE * len(items):

@@ -201,7 +201,7 @@ class EvaluationResult:
         valid = ~np.isnan(iou) if require_reference else np.ones(len(iou), bool)
         wrong = np.zeros(len(iou))
         if self.data is not None:
-            wrong = np.array([np.count_nonzero(self.slices.pred_mask[i] != self.data.masks[i]) for i in range(len(iou))])
+            wrong = np.count_nonzero(np.asarray(self.slices.pred_mask) != np.asarray(self.data.masks), axis=(1, 2))
         order = np.lexsort((-wrong, np.where(valid, iou, np.inf)))  # by IoU, then by pixels wrong
         return order[: min(n, int(valid.sum()))]
 

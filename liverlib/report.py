@@ -228,28 +228,25 @@ def rerun_training(run_dir: Path, profile: str) -> str:
 def run_options(run_dir: Path, profile: str) -> str | None:
     """The ``-p key value`` options the run's steps ran with, beyond its profile (``steps.json``
     against ``configs/<profile>.yaml``), e.g. `` -p epochs 20 -p max_minutes 0``; None when the
-    profile cannot be read (then nobody can say)."""
-    import ast
+    profile cannot be read (then nobody can say).
+
+    ``steps.json`` keeps the parameters the batch passed each step (the profile's and the ``-p``
+    ones), never a notebook's own defaults: a key the profile lacks was given with ``-p``.
+    """
     import shlex
 
-    from liverlib.runner import CONFIG_DIR, NOTEBOOK_DIR, declared_parameters, load_profile
+    from liverlib.runner import CONFIG_DIR, load_profile
     from liverlib.step_state import read_state
 
     try:
-        defaults = dict(load_profile(profile, project_path(CONFIG_DIR))["parameters"])
+        profile_values = load_profile(profile, project_path(CONFIG_DIR))["parameters"]
     except (OSError, ValueError):
         return None
     ran: dict = {}
-    for name, step in read_state(Path(run_dir)).items():
+    for step in read_state(Path(run_dir)).values():
         ran.update(step.get("parameters") or {})
-        notebook = project_path(NOTEBOOK_DIR) / f"{name}.ipynb"
-        for key, info in (declared_parameters(notebook) if notebook.exists() else {}).items():
-            if key not in defaults:  # not in the profile: the notebook's own default applies
-                try:
-                    defaults[key] = ast.literal_eval(info.get("default", ""))
-                except (ValueError, SyntaxError):
-                    pass
-    changed = {k: v for k, v in sorted(ran.items()) if k != "run_dir" and k in defaults and v != defaults[k]}
+    changed = {k: v for k, v in sorted(ran.items())
+               if k != "run_dir" and (k not in profile_values or v != profile_values[k])}
     return "".join(f" -p {k} {shlex.quote(v if isinstance(v, str) else json.dumps(v))}" for k, v in changed.items())
 
 

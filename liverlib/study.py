@@ -32,8 +32,7 @@ LITS_IMAGE = re.compile(r"^volume-(\d+)\.nii(\.gz)?$")
 NIFTI = re.compile(r"^.+\.nii(\.gz)?$")
 # Geometry of a mask must match its image to this tolerance (mm).
 GRID_TOL_MM = 0.05
-# Names an MSD dataset.json may give the labels liverlib reads as 1 and 2.
-MSD_LIVER = re.compile(r"liver")
+# Names an MSD dataset.json may give label 2, which liverlib reads as tumor (label 1 must be "liver").
 MSD_TUMOR = re.compile(r"(?<![a-z])(tumou?rs?|cancers?|lesions?)(?![a-z])")
 
 
@@ -194,7 +193,7 @@ def is_liver_task(labels: dict[str, str]) -> bool:
     """True when label 1 names the liver and label 2 a tumor, cancer or lesion."""
     liver = labels.get("1", "").strip().lower()
     tumor = labels.get("2", "").strip().lower()
-    return bool(MSD_LIVER.fullmatch(liver) and MSD_TUMOR.search(tumor))
+    return liver == "liver" and bool(MSD_TUMOR.search(tumor))
 
 
 def check_msd_task(image: Path) -> None:

@@ -55,10 +55,9 @@ def test_index_page_says_how_the_scored_models_training_ended(tmp_path, monkeypa
     monkeypatch.chdir(tmp_path)  # run folders named relative to the project root
     import shutil
 
-    root = Path(__file__).resolve().parents[1]  # a project with the real profile and notebooks
+    root = Path(__file__).resolve().parents[1]  # a project with the real profiles
     (tmp_path / "pyproject.toml").write_text("")
     shutil.copytree(root / "configs", tmp_path / "configs")
-    shutil.copytree(root / "notebooks", tmp_path / "notebooks")
     run, other = tmp_path / "outputs" / "runs" / "demo", tmp_path / "outputs" / "runs" / "other"
     run.mkdir(parents=True), other.mkdir(parents=True)
     page = write_index(run, RunResult(run, "demo", {})).read_text()
@@ -70,7 +69,7 @@ def test_index_page_says_how_the_scored_models_training_ended(tmp_path, monkeypa
     assert ("<p>Training (03_train): Stopped by the time budget (max_minutes 6) after epoch 9 of 12, 5.5 min of "
             "epochs; best epoch 9 (lowest val_loss). python -m liverlib run --profile demo --from 03_train --force "
             "continues it (up to epoch 12).</p>") in page
-    # The options the run's steps ran with beyond the profile (and a notebook default) belong in the command.
+    # The options the run's steps were passed beyond the profile (threshold is no profile key) belong in it.
     (run / "steps.json").write_text(json.dumps({
         "03_train": {"parameters": {"epochs": 12, "batch_size": 8, "run_dir": "outputs/runs/demo"}},
         "04_evaluate": {"parameters": {"threshold": 0.4, "windows": [[60, 400]], "run_dir": "outputs/runs/demo"}}}))
