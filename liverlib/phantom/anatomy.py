@@ -17,6 +17,13 @@ from liverlib.phantom.geometry import Grid, ellipsoid, smooth_noise
 from liverlib.phantom.spine import paint_spine
 
 
+#: Liver volume (mL) of a body with the median cavity: a normal adult liver (women about 1.3 L,
+#: men about 1.5 L; the LiTS cohort, with tumors, about 1.6 L).
+LIVER_ML_MEDIAN = 1400.0
+#: Median cross-section ``a_in * b_in`` of the drawn bodies' visceral cavity, mm^2 (2,000 draws).
+CAVITY_MM2_MEDIAN = 11200.0
+
+
 @dataclass
 class Body:
     """Per-patient body sizes in mm (body frame, see ``geometry``)."""
@@ -65,17 +72,33 @@ class Body:
 
 
 def draw_body(rng: np.random.Generator) -> Body:
-    """Draw one patient's body sizes (the anatomy generator's first step)."""
+    """Draw one patient's body sizes (the anatomy generator's first step).
+
+    The liver's volume is tied to the body: it scales with the cross-section
+    of the visceral cavity (``a_in * b_in``, median about 11,200 mm^2), as
+    liver volume grows with body surface area in adults (Vauthey et al.,
+    Liver Transpl 2002;8:233-240), times a log-normal individual factor
+    (SD about 12 %). A slim body draws about 1.1 L, a large one about 1.8 L
+    (5th and 95th percentiles; clipped to 0.9-2.2 L), so the liver is drawn
+    for the room there is (``liver.paint_liver`` fills at most that room).
+    """
     habitus = rng.uniform(0, 1)  # 0 slim ... 1 obese
-    # Liver volume: log-normal around the LiTS mean 1.6 L, 1.15-2.15 L; the
-    # span (12-18 cm) grows with it (r about 0.5 in adults).
-    ml = float(np.clip(rng.lognormal(np.log(1600), 0.17), 1150, 2150))
+    individual = float(rng.lognormal(0.0, 0.12))
+    a = float(135 + 55 * habitus + rng.uniform(-8, 8))
+    b = float(100 + 40 * habitus + rng.uniform(-8, 8))
+    fat_lat = float(8 + 35 * habitus * rng.uniform(0.6, 1.0))
+    fat_post = float(6 + 15 * habitus)
+    wall = float(rng.uniform(8, 15))
+    # The cavity's semi-axes, as Body.a_in and Body.b_in compute them.
+    cavity = (a - 2 - fat_lat - wall) * (b - 2 - 0.5 * (fat_lat + fat_post) - wall)
+    ml = float(np.clip(LIVER_ML_MEDIAN * cavity / CAVITY_MM2_MEDIAN * individual, 900, 2200))
     return Body(
-        a=float(135 + 55 * habitus + rng.uniform(-8, 8)),
-        b=float(100 + 40 * habitus + rng.uniform(-8, 8)),
-        fat_lat=float(8 + 35 * habitus * rng.uniform(0.6, 1.0)),
-        fat_post=float(6 + 15 * habitus),
-        wall=float(rng.uniform(8, 15)),
+        a=a,
+        b=b,
+        fat_lat=fat_lat,
+        fat_post=fat_post,
+        wall=wall,
+        # The span (12-18 cm) grows with the volume (r about 0.5 in adults).
         liver_span=float(np.clip(150 + 0.03 * (ml - 1600) + rng.normal(0, 9), 125, 175)),
         liver_ml=ml,
         left_dome=float(rng.uniform(8, 25)),

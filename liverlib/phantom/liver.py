@@ -4,12 +4,16 @@ The envelope is a smooth union of a right-lobe and a left-lobe ellipsoid,
 warped by a low-frequency random displacement field (about 10 mm) and
 bounded by the diaphragm dome above, the abdominal wall, the other organs and
 an oblique visceral plane below, which meets the anterior surface at an acute
-angle (the thin inferior edge). A threshold on the implicit function is
-chosen so the volume on the grid equals the patient's target (adult livers
-about 1.1-2.2 L, LiTS mean about 1.6 L; Heymsfield et al., Ann Intern Med
-1979;90:185-187) where the body has room for it (a small body's liver fills
-the room there is, up to the level ``MAX_LEVEL`` of the shape function:
-``meta["liver_ml"]`` against ``meta["liver_ml_drawn"]``);
+angle (the thin inferior edge). The left lobe covers the front of the stomach
+and ends over it; below the stomach the liver keeps to the right of the
+pylorus (``_left_of_stomach``). A threshold on the implicit function is
+chosen so the volume on the grid equals the patient's target (drawn with the
+body's size, 0.9-2.2 L: ``anatomy.draw_body``) where the body has room for it
+(a small body's liver fills the room there is, up to the level ``MAX_LEVEL``
+of the shape function: ``meta["liver_ml"]`` against ``meta["liver_ml_drawn"]``;
+seeds 1-24 paint 0.64-1.64 L, median 1.31 L, against adult livers of about
+1.1-2.2 L, Heymsfield et al., Ann Intern Med 1979;90:185-187: the smallest
+bodies' livers are small ones);
 the span follows from the dome and the plane, 12-18 cm.
 """
 
@@ -107,9 +111,13 @@ def _keepout(tissue, grid: Grid, body: Body, cavity, stomach, kidneys) -> np.nda
     blocked = ~(cavity & (tissue == T.VISCERAL_FAT))
     if stomach is not None:
         sl, fs, _ = stomach
-        # The stomach and its posterior shadow: the liver lies in front of
-        # and to the right of it, so it never encircles it on an axial slice.
-        blocked[sl] |= np.maximum.accumulate(fs < 1.1, axis=1)
+        # The stomach and its posterior and inferior shadows: the liver lies in
+        # front of, above and to the right of it, so it never encircles it on
+        # an axial slice, nor lies under its antrum on a coronal one (the
+        # duodenum, pancreas head and colon lie there).
+        near = fs < 1.1
+        blocked[sl] |= np.maximum.accumulate(near, axis=1)
+        blocked |= _left_of_stomach(grid, sl, fs < 1.0, body.seed)
     # The left kidney lies outside the liver (nothing to the left of the
     # midline behind the front of the left kidney, below its upper pole).
     # The limits below are planes pushed out by 0-6 mm (smooth over 35 mm),
@@ -146,6 +154,51 @@ def _keepout(tissue, grid: Grid, body: Body, cavity, stomach, kidneys) -> np.nda
     return blocked
 
 
+#: On each axial slice through the stomach the left lobe reaches at most this share of the way
+#: across it from its right edge (it covers the stomach's front, tapering there).
+LEFT_LOBE_OVER_STOMACH = 0.7
+#: Below the stomach the liver keeps to the right of the pylorus: at most this many mm left of
+#: the stomach's right edge on its lowest slice.
+BELOW_PYLORUS_MM = 10.0
+
+
+def _left_of_stomach(grid: Grid, sl, inside: np.ndarray, seed: int) -> np.ndarray:
+    """Where the left lobe may not go beside and below the stomach.
+
+    On each axial slice through the stomach, the liver may reach ``LEFT_LOBE_OVER_STOMACH`` of
+    the way across it (from its right edge, e.g. 40 of 60 mm); below the stomach it keeps to the
+    right of the pylorus (``BELOW_PYLORUS_MM``), where the duodenum and colon lie. The limit never
+    widens downwards, so the liver's edge steps toward the right as the stomach ends. Without it a
+    large liver in a small body filled the left upper quadrant around the stomach, wrapping it in
+    front, to its left and below it on coronal slices (found 2026-11-30 in a fresh demo's 02
+    montage). The limit is pushed out by a smooth 0-10 mm (over 35 mm), so the edge is a curve.
+
+    Args:
+        grid: The phantom's grid.
+        sl: The stomach box's index slices in the grid.
+        inside: Boolean stomach mask in its box.
+        seed: The body's seed (the limit's smooth warp).
+
+    Returns:
+        Boolean ``(Z, Y, X)`` mask of the full grid.
+    """
+    blocked = np.zeros((grid.z.size, grid.y.size, grid.x.size), bool)
+    rows = np.nonzero(inside.any(axis=(1, 2)))[0]
+    if rows.size == 0:
+        return blocked
+    limit = np.full(grid.z.size, np.inf)
+    x = grid.x[sl[2]]
+    for k in rows:
+        xs = x[np.nonzero(inside[k].any(axis=0))[0]]
+        limit[sl[0].start + k] = xs.min() + LEFT_LOBE_OVER_STOMACH * (xs.max() - xs.min())
+        if k == rows.min():  # z runs upwards: the stomach's lowest slice
+            limit[: sl[0].start + k] = xs.min() + BELOW_PYLORUS_MM
+    limit = np.minimum.accumulate(limit[::-1])[::-1]  # from the top down, never wider
+    Z, Y, X = grid.full()
+    warp = np.abs(10.0 * smooth_noise(seed + 75, grid.z, grid.y, grid.x, 35.0))
+    return (X - warp) > limit[:, None, None]
+
+
 def paint_liver(tissue, grid: Grid, body: Body, cavity, dome, rng: np.random.Generator,
                 stomach=None, kidneys=()):
     """Calibrate and paint the liver envelope; return it (bool).
@@ -153,7 +206,7 @@ def paint_liver(tissue, grid: Grid, body: Body, cavity, dome, rng: np.random.Gen
     The craniocaudal span is cut to the drawn ``body.liver_span`` (e.g. 150 mm)
     below the liver's top, the inferior plane is lowered until there is room,
     and the threshold is the ``n``-th smallest value of the implicit function,
-    so the volume is the drawn target on this grid (e.g. 1.6 L = 1,600,000
+    so the volume is the drawn target on this grid (e.g. 1.4 L = 1,400,000
     mm^3) unless the free space is exhausted.
 
     Args:
@@ -167,7 +220,7 @@ def paint_liver(tissue, grid: Grid, body: Body, cavity, dome, rng: np.random.Gen
     Z = np.broadcast_to(grid.z[:, None, None], tissue.shape)
     shape, height, zw = liver_function(grid, body, rng, dome)
     shape[blocked] = np.inf
-    for drop in (0.0, 15.0, 30.0, 45.0, 60.0):  # same shape, only the plane moves
+    for drop in (0.0, 15.0, 30.0, 45.0, 60.0, 75.0, 90.0):  # same shape, only the plane moves
         f = np.where(height > -drop, shape, np.inf)
         rows = np.isfinite(f).any(axis=(1, 2))
         top = float(grid.z[rows].max()) if rows.any() else 0.0
