@@ -302,6 +302,8 @@ def write_index(run_dir: str | Path, result, description: str = "") -> Path:
     run_dir = Path(run_dir)
     headline = headline_metrics(run_dir)
     esc = html.escape
+    # What the kernels' processes printed themselves (runner.KERNEL_LOG), when a batch wrote it.
+    kernel_log = '; the kernels\' own output: <a href="kernel.log">kernel.log</a>' if (run_dir / "kernel.log").exists() else ""
     step_rows = "".join(
         f"<tr><td>{esc(s.name)}</td><td class='{esc(s.status)}'>{esc(s.status)}</td>"
         f"<td>{_step_time(s)}</td>"
@@ -340,7 +342,7 @@ td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}.failed{{color:#b0
 {plot}
 <h2>Steps</h2>
 <table><tr><th>notebook</th><th>status</th><th>time</th><th>report</th><th>error</th></tr>{step_rows}</table>
-<p>This run: {total:.1f} s. Log: <a href="run.log">run.log</a>.</p>
+<p>This run: {total:.1f} s. Log: <a href="run.log">run.log</a>{kernel_log}.</p>
 <h2>Parameters</h2>
 <table><tr><th>name</th><th>value</th><th>read by</th></tr>{param_rows}</table>
 </body></html>

@@ -137,12 +137,47 @@ def _select_only(steps: list[Path], only: list[str] | None) -> set[str]:
     return chosen
 
 
-def _failure_message(notebook: Path, exc: Exception) -> str:
+#: The notebooks' kernels write their process's own stderr here, in the run folder.
+KERNEL_LOG = "kernel.log"
+
+
+def _failure_message(notebook: Path, exc: Exception, kernel_log: str = "") -> str:
     cell = getattr(exc, "exec_count", None) or getattr(exc, "cell_index", None)
     ename = getattr(exc, "ename", type(exc).__name__)
     evalue = getattr(exc, "evalue", str(exc))
     where = f"cell {cell}" if cell is not None else "a cell"
-    return f"{notebook.name}: {where} failed: {ename}: {evalue}"
+    message = f"{notebook.name}: {where} failed: {ename}: {evalue}"
+    if ename == "DeadKernelError" and kernel_log:  # killed (e.g. out of memory) or crashed: its last words
+        message += f" (the kernel's own output: {kernel_log})"
+    return message
+
+
+def kernel_manager_class(stderr_path: Path):
+    """A Jupyter kernel manager whose kernels write their process's stderr to ``stderr_path``.
+
+    A kernel's process inherits the terminal: TensorFlow's C++ start-up lines ("E0000 ...
+    cuda_platform.cc:52] failed call to cuInit: ...", on every machine without a GPU) and the
+    kernel's "[IPKernelApp] WARNING | Kernel is running over TCP without encryption" reached the
+    terminal of ``make demo`` beside the batch log, where its filter does not reach. Cell outputs
+    still come back to the notebook (ipykernel forwards them); only the process's own copy goes to
+    the file, appended, so a kernel that dies leaves its last lines there.
+
+    Args:
+        stderr_path: e.g. ``outputs/runs/demo/kernel.log``.
+
+    Returns:
+        A subclass of ``jupyter_client.AsyncKernelManager`` for papermill's
+        ``kernel_manager_class``.
+    """
+    from jupyter_client.manager import AsyncKernelManager
+
+    class RunKernelManager(AsyncKernelManager):
+        async def _async_launch_kernel(self, kernel_cmd, **kw):
+            with open(stderr_path, "ab") as stderr:  # the child keeps its own copy of the descriptor
+                kw["stderr"] = stderr
+                return await super()._async_launch_kernel(kernel_cmd, **kw)
+
+    return RunKernelManager
 
 
 def run_batch(
@@ -230,10 +265,11 @@ def run_batch(
                 papermill.execute_notebook(
                     str(notebook), str(tmp), parameters=step_params, kernel_name=kernel_name,
                     cwd=str(notebook.parent), log_output=True, progress_bar=False, stdout_file=None,
+                    kernel_manager_class=kernel_manager_class(run_dir / KERNEL_LOG),
                 )
             except Exception as exc:
                 seconds = time.perf_counter() - started
-                message = _failure_message(notebook, exc)
+                message = _failure_message(notebook, exc, project_relative(run_dir / KERNEL_LOG, root))
                 failed = run_dir / f"{name}.failed.ipynb"
                 if tmp.exists():
                     _record_relative_paths(tmp, notebook, failed, root)

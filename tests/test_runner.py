@@ -57,6 +57,7 @@ def test_batch_runs_exports_and_skips(project):
     assert not re.search(r"<link[^>]+href=[\"']https?:", page), "a stylesheet is fetched from the network"
     assert "jp-InputArea-editor\"" not in page  # code hidden by default
     assert "made 3" in (run_dir / "run.log").read_text()  # cell output reaches the batch log
+    assert (run_dir / "kernel.log").exists() and "<a href=\"kernel.log\">" in (run_dir / "index.html").read_text()
     index = (run_dir / "index.html").read_text()
     assert '<a href="01_make.html">' in index and "scale" in index
     again = _run(project)
@@ -88,6 +89,22 @@ def test_failing_notebook_is_named_with_cell_and_error(project):
     index = (run_dir / "index.html").read_text()
     assert "failed" in index and "<td>01, 02</td>" in index  # the failed step's parameters are listed too
     assert json.loads((run_dir / "steps.json").read_text())["02_plot"]["parameters"]["scale"] == 3
+
+
+@pytest.mark.slow
+def test_kernel_process_stderr_goes_to_the_run_folder_not_the_terminal(project, capfd):
+    """TensorFlow's C++ start-up lines (``E0000 ... failed call to cuInit``) are written by the
+    kernel's process to its own stderr, which reached the terminal of ``make demo``; now they go
+    to ``kernel.log``, and a kernel that dies is named with its last words there."""
+    _notebook(project / "notebooks" / "01_make.ipynb", "import os\nos.write(2, b'fd-level line\\n')\nprint('made')")
+    _notebook(project / "notebooks" / "02_plot.ipynb", "import os\nos.write(2, b'last words\\n')\nos._exit(1)")
+    with pytest.raises(RunError, match=r"02_plot.ipynb: .*DeadKernelError.*kernel's own output: \S*runs/tiny/kernel.log\)"):
+        _run(project)
+    terminal = capfd.readouterr().err
+    assert "fd-level line" not in terminal and "last words" not in terminal
+    log = (project / "runs" / "tiny" / "kernel.log").read_text()
+    assert "fd-level line" in log and "last words" in log
+    assert (project / "runs" / "tiny" / "01_make.html").exists()  # the step before ran as ever
 
 
 @pytest.mark.slow

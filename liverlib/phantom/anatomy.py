@@ -16,7 +16,6 @@ from liverlib.phantom import intensities as T
 from liverlib.phantom.geometry import Grid, ellipsoid, smooth_noise
 from liverlib.phantom.spine import paint_spine
 
-
 #: Liver volume (mL) of a body with the median cavity: a normal adult liver (women about 1.3 L,
 #: men about 1.5 L; the LiTS cohort, with tumors, about 1.6 L).
 LIVER_ML_MEDIAN = 1400.0
