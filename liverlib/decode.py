@@ -257,7 +257,9 @@ def _run(todo: list, out_dir: str, workers: int, progress: bool | None):
             bar.update()
             if not show_bar:
                 what = result.case_id if result.status == "decoded" else result.error or result.reason
-                log.info("decode study %d/%d %s %s (%.1f s)", n, len(todo), result.status, what, result.seconds)
+                # Counted among the studies this run decodes (cached ones are not), in the order they
+                # finish; the failures table numbers studies among all, in source order.
+                log.info("decode %d of %d not yet cached: %s %s (%.1f s)", n, len(todo), result.status, what, result.seconds)
             yield result
     finally:
         bar.close()
