@@ -44,8 +44,8 @@ def test_tissue_hu_inside_published_range(clean, code):
 def test_liver_volume_span_and_tumors_inside(clean):
     for seed in (1, 2, 4, 7):
         p = generate_phantom(seed, thickness=5.0, noise=False)
-        # Drawn 0.9-2.2 L with the body's size; a small body's liver fills the room there is.
-        assert 900 <= p.meta["liver_ml"] <= 2200 and p.meta["liver_ml"] <= p.meta["liver_ml_drawn"] + 1, p.meta
+        # Drawn 0.9-2.2 L with the body's size; a small body's liver fills the room there is (seed 1: 0.90 L).
+        assert 850 <= p.meta["liver_ml"] <= 2200 and p.meta["liver_ml"] <= p.meta["liver_ml_drawn"] + 1, p.meta
         assert 120 <= p.meta["liver_span_mm"] <= 180, p.meta
         assert set(np.unique(p.label)) <= {0, 1, 2}
         # Every lesion voxel lies in the liver envelope, and label 2 is their union.
@@ -87,7 +87,7 @@ def test_ten_seeds_tumors_in_liver_no_holes_volume_in_range():
     the volume calibration lands on the drawn target (0.9-2.2 L, with the body's size)
     where the body has room for it, at most 1 % above it (pockets the liver closes
     around become liver after the calibration). A small body's liver fills the room
-    there is: seed 12 draws 1.11 L and fits 0.64 L."""
+    there is: seed 12 draws 0.95 L and fits 0.57 L."""
     fit, painted, enclosed = [], [], 0
     vessels = [T.IVC, T.PORTAL_VEIN, T.HEPATIC_VEIN, T.AORTA]
     gut = [T.GUT_GAS, T.GUT_FLUID, T.GUT_WALL]
@@ -103,13 +103,13 @@ def test_ten_seeds_tumors_in_liver_no_holes_volume_in_range():
         for k in range(liver.shape[0]):
             ring = ndimage.binary_fill_holes(liver[k]) & ~liver[k]
             assert not np.isin(p.tissue[k][ring], [*gut, T.PANCREAS]).any(), (seed, k)
-        # On coronal slices only the odd notch of bowel in the liver's underside: 1,932 voxels in
-        # all ten (36,336 when the left lobe wrapped the stomach, before 2026-11-30).
+        # On coronal slices only the odd notch of bowel in the liver's underside: 135 voxels in all
+        # ten (1,932 while the liver could lie under the stomach; 36,336 when the left lobe wrapped it).
         for j in range(liver.shape[1]):
             ring = ndimage.binary_fill_holes(liver[:, j]) & ~liver[:, j]
             enclosed += int(np.isin(p.tissue[:, j][ring], gut).sum())
         # The left lobe ends over the stomach: under 5 % of the liver lies more than 40 mm left of
-        # the midline (0.1-3 % now; 9-21 % when it wrapped the stomach).
+        # the midline (0.1-1 % now; 9-21 % when it wrapped the stomach).
         x = p.origin[0] + np.arange(liver.shape[2]) * p.spacing[2]
         assert liver[:, :, x > 40].sum() < 0.05 * liver.sum(), seed
         ratio = p.meta["liver_ml"] / p.meta["liver_ml_drawn"]
@@ -118,6 +118,6 @@ def test_ten_seeds_tumors_in_liver_no_holes_volume_in_range():
         assert 900 <= p.meta["liver_ml_drawn"] <= 2200
         fit.append(ratio > 0.95)
         painted.append(p.meta["liver_ml"])
-    assert enclosed < 3000, enclosed
-    assert any(fit), fit  # seed 17: 1,040 of 1,053 mL; the others fill their room, 0.58-0.86
-    assert np.median(painted) >= 1000, painted  # 1.19 L; 0.64-1.46 L
+    assert enclosed < 500, enclosed
+    assert sum(fit) >= 2, fit  # seeds 16 and 17 (0.96, 0.98 of the target); the others fill their room, 0.60-0.88
+    assert np.median(painted) >= 1000, painted  # 1.09 L; 0.57-1.33 L

@@ -16,9 +16,11 @@ from liverlib.phantom import intensities as T
 from liverlib.phantom.geometry import Grid, ellipsoid, smooth_noise
 from liverlib.phantom.spine import paint_spine
 
-#: Liver volume (mL) of a body with the median cavity: a normal adult liver (women about 1.3 L,
-#: men about 1.5 L; the LiTS cohort, with tumors, about 1.6 L).
-LIVER_ML_MEDIAN = 1400.0
+#: Liver volume (mL) drawn for a body with the median cavity. Adult livers are about 1.2-1.6 L
+#: (the LiTS cohort, with tumors, about 1.6 L); the phantoms' right upper quadrant, with the
+#: kidney, vessels and stomach kept out, holds about this much in a median body, so the liver's
+#: own shape, not the limits around it, sets its outline in about half the patients.
+LIVER_ML_MEDIAN = 1200.0
 #: Median cross-section ``a_in * b_in`` of the drawn bodies' visceral cavity, mm^2 (2,000 draws).
 CAVITY_MM2_MEDIAN = 11200.0
 
@@ -77,8 +79,8 @@ def draw_body(rng: np.random.Generator) -> Body:
     of the visceral cavity (``a_in * b_in``, median about 11,200 mm^2), as
     liver volume grows with body surface area in adults (Vauthey et al.,
     Liver Transpl 2002;8:233-240), times a log-normal individual factor
-    (SD about 12 %). A slim body draws about 1.1 L, a large one about 1.8 L
-    (5th and 95th percentiles; clipped to 0.9-2.2 L), so the liver is drawn
+    (SD about 12 %). The draws run 0.90-1.65 L (5th to 95th percentile; 1.2 L
+    median; clipped to 0.9-2.2 L), so the liver is drawn
     for the room there is (``liver.paint_liver`` fills at most that room).
     """
     habitus = rng.uniform(0, 1)  # 0 slim ... 1 obese
