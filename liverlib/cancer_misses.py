@@ -21,8 +21,8 @@ from __future__ import annotations
 import numpy as np
 
 #: Lower edges of the groups of :func:`cancer_by_size`, in tumor pixels per slice.
-#: At 128 px a pixel of the demo's liver boxes is about 1.9 mm, so 10 px is a 7 mm
-#: lesion cut through its middle and 40 px a 14 mm one (with whole-body slices,
+#: At 128 px a pixel of the demo's liver boxes is about 1.6 mm, so 10 px is a 6 mm
+#: lesion cut through its middle and 40 px an 11 mm one (with whole-body slices,
 #: about 2.8 mm pixels: 1 cm and 2 cm).
 SIZE_EDGES = (1, 10, 40)
 

@@ -25,7 +25,7 @@ from liverlib.slice_dataset import VIEWS
 #: bone edges) and a narrow liver window (level 60, width 150 maps -15..135 HU
 #: to 0..1, where hypodense tumors stand out from enhanced parenchyma).
 DEFAULT_WINDOWS = ((60.0, 400.0), (60.0, 150.0))
-#: Gap (cube slices) between 2.5D context neighbours: about 4 mm in a liver box, 5.6 mm in a body cube, at 128 px.
+#: Gap (cube slices) between 2.5D context neighbours: about 3.2 mm in a liver box, 5.6 mm in a body cube, at 128 px.
 CONTEXT_STEP = 2
 
 
@@ -95,7 +95,7 @@ def slice_inputs(hu_stack: np.ndarray, index, windows=DEFAULT_WINDOWS, context_s
     channel 0 is always the slice in the first window (what figures show).
     With ``context_slices = k`` the neighbours at ``-k*step .. -step`` and
     ``+step .. +k*step`` along the view's slice axis (``step`` cube slices:
-    ``CONTEXT_STEP`` = 2 is about 4 mm at 128 px in a liver box, 5.6 mm in a body cube;
+    ``CONTEXT_STEP`` = 2 is about 3.2 mm at 128 px in a liver box, 5.6 mm in a body cube;
     above/below in axial, in front/behind in coronal, right/left in
     sagittal) follow through the narrowest window, where a hypodense tumor
     (40-80 HU) stands out from enhanced liver (100-130 HU): a tumor is a blob
