@@ -4,7 +4,7 @@ The body cube (:func:`liverlib.cube.study_grid`) must hold a whole abdomen,
 300-420 mm, so at 128 px a pixel is 2.2-3.3 mm (median 2.8 mm on the demo
 cohort) and a 5-10 mm lesion is a handful of pixels. A cube around the liver
 with its margin is 205-220 mm: 1.6-1.7 mm pixels (most at the 1.6 mm floor; 1.6-2.2 mm, median
-1.9, for the larger livers of the cohorts before 2026-11-30), about 1.7 times finer, three times
+1.9, for the larger livers of the cohorts before the stomach fix of 2026-11-30), about 1.7 times finer, three times
 the pixels per lesion.
 Cascaded liver-then-lesion networks (nnU-Net's cascade, the LiTS winners) work
 this way; here one model does both passes:

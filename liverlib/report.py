@@ -303,7 +303,8 @@ def write_index(run_dir: str | Path, result, description: str = "") -> Path:
     headline = headline_metrics(run_dir)
     esc = html.escape
     # What the kernels' processes printed themselves (runner.KERNEL_LOG), when a batch wrote it.
-    kernel_log = '; the kernels\' own output: <a href="kernel.log">kernel.log</a>' if (run_dir / "kernel.log").exists() else ""
+    log = run_dir / "kernel.log"
+    kernel_log = '; the kernels\' own output: <a href="kernel.log">kernel.log</a>' if log.exists() and log.stat().st_size else ""
     step_rows = "".join(
         f"<tr><td>{esc(s.name)}</td><td class='{esc(s.status)}'>{esc(s.status)}</td>"
         f"<td>{_step_time(s)}</td>"

@@ -147,23 +147,28 @@ def _failure_message(notebook: Path, exc: Exception, kernel_log: str = "") -> st
     evalue = getattr(exc, "evalue", str(exc))
     where = f"cell {cell}" if cell is not None else "a cell"
     message = f"{notebook.name}: {where} failed: {ename}: {evalue}"
-    if ename == "DeadKernelError" and kernel_log:  # killed (e.g. out of memory) or crashed: its last words
+    # Not an error a cell raised (those carry ``ename``) but the kernel's: it died in a cell
+    # (DeadKernelError, e.g. killed for memory) or before it started (RuntimeError "Kernel died
+    # before replying to kernel_info", e.g. a broken environment). Its last words are in the log.
+    if not hasattr(exc, "ename") and kernel_log:
         message += f" (the kernel's own output: {kernel_log})"
     return message
 
 
-def kernel_manager_class(stderr_path: Path):
-    """A Jupyter kernel manager whose kernels write their process's stderr to ``stderr_path``.
+def kernel_manager_class(log_path: Path, step: str):
+    """A Jupyter kernel manager whose kernels write their process's stdout and stderr to ``log_path``.
 
     A kernel's process inherits the terminal: TensorFlow's C++ start-up lines ("E0000 ...
     cuda_platform.cc:52] failed call to cuInit: ...", on every machine without a GPU) and the
     kernel's "[IPKernelApp] WARNING | Kernel is running over TCP without encryption" reached the
     terminal of ``make demo`` beside the batch log, where its filter does not reach. Cell outputs
     still come back to the notebook (ipykernel forwards them); only the process's own copy goes to
-    the file, appended, so a kernel that dies leaves its last lines there.
+    the file, appended after a line naming the step, so a kernel that dies leaves its last lines
+    there. ``start_kernel`` takes Popen's keyword arguments (jupyter_client's documented use).
 
     Args:
-        stderr_path: e.g. ``outputs/runs/demo/kernel.log``.
+        log_path: e.g. ``outputs/runs/demo/kernel.log``.
+        step: The notebook's name, e.g. ``03_train``.
 
     Returns:
         A subclass of ``jupyter_client.AsyncKernelManager`` for papermill's
@@ -172,10 +177,13 @@ def kernel_manager_class(stderr_path: Path):
     from jupyter_client.manager import AsyncKernelManager
 
     class RunKernelManager(AsyncKernelManager):
-        async def _async_launch_kernel(self, kernel_cmd, **kw):
-            with open(stderr_path, "ab") as stderr:  # the child keeps its own copy of the descriptor
-                kw["stderr"] = stderr
-                return await super()._async_launch_kernel(kernel_cmd, **kw)
+        async def start_kernel(self, **kw):
+            with open(log_path, "ab") as log:  # the child keeps its own copy of the descriptor
+                log.write(f"--- {step}: kernel started at {time.strftime('%H:%M:%S')}\n".encode())
+                log.flush()
+                kw.setdefault("stdout", log)
+                kw.setdefault("stderr", log)
+                return await super().start_kernel(**kw)
 
     return RunKernelManager
 
@@ -265,7 +273,7 @@ def run_batch(
                 papermill.execute_notebook(
                     str(notebook), str(tmp), parameters=step_params, kernel_name=kernel_name,
                     cwd=str(notebook.parent), log_output=True, progress_bar=False, stdout_file=None,
-                    kernel_manager_class=kernel_manager_class(run_dir / KERNEL_LOG),
+                    kernel_manager_class=kernel_manager_class(run_dir / KERNEL_LOG, name),
                 )
             except Exception as exc:
                 seconds = time.perf_counter() - started

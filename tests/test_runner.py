@@ -57,7 +57,9 @@ def test_batch_runs_exports_and_skips(project):
     assert not re.search(r"<link[^>]+href=[\"']https?:", page), "a stylesheet is fetched from the network"
     assert "jp-InputArea-editor\"" not in page  # code hidden by default
     assert "made 3" in (run_dir / "run.log").read_text()  # cell output reaches the batch log
-    assert (run_dir / "kernel.log").exists() and "<a href=\"kernel.log\">" in (run_dir / "index.html").read_text()
+    kernel_log = (run_dir / "kernel.log").read_text()  # each kernel's own output, after its step's name
+    assert "--- 01_make: kernel started" in kernel_log and "--- 02_plot: kernel started" in kernel_log
+    assert "<a href=\"kernel.log\">" in (run_dir / "index.html").read_text()
     index = (run_dir / "index.html").read_text()
     assert '<a href="01_make.html">' in index and "scale" in index
     again = _run(project)
@@ -246,8 +248,25 @@ def test_batch_log_keeps_printed_lines_without_their_newline_and_drops_widget_st
         return logging.LogRecord("papermill", logging.INFO, __file__, 1, text, args, None)
 
     keep = _BatchLogFilter()
-    printed = record("decode study %d/48 decoded ircadb-1 (0.5 s)\n", 1)
-    assert keep.filter(printed) and printed.getMessage() == "decode study 1/48 decoded ircadb-1 (0.5 s)"
+    printed = record("decode %d of 48 not yet cached: decoded ircadb-1 (0.5 s)\n", 1)
+    assert keep.filter(printed) and printed.getMessage() == "decode 1 of 48 not yet cached: decoded ircadb-1 (0.5 s)"
     assert not keep.filter(record("VBox(children=(HBox(children=(Dropdown(description='case', options=('a',)"))
     assert not keep.filter(record("\n")) and not keep.filter(record("Executing Cell 4---------"))
     assert keep.filter(record("Epoch 3/12: loss 0.71 (description=ok)"))  # a line that merely mentions one
+
+
+def test_a_kernel_that_dies_before_starting_points_to_its_log():
+    """jupyter_client raises a RuntimeError when the kernel dies before replying (a broken
+    environment): its traceback is in kernel.log, so the message says where; a cell's own error
+    (it carries ``ename``) does not."""
+    from types import SimpleNamespace
+
+    from liverlib.runner import _failure_message
+
+    died = _failure_message(Path("03_train.ipynb"), RuntimeError("Kernel died before replying to kernel_info"),
+                            "outputs/runs/demo/kernel.log")
+    assert died.endswith("RuntimeError: Kernel died before replying to kernel_info "
+                         "(the kernel's own output: outputs/runs/demo/kernel.log)")
+    cell = SimpleNamespace(ename="ValueError", evalue="liver mask is empty", exec_count=4)
+    assert _failure_message(Path("03_train.ipynb"), cell, "outputs/runs/demo/kernel.log") == (
+        "03_train.ipynb: cell 4 failed: ValueError: liver mask is empty")

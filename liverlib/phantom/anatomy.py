@@ -8,7 +8,7 @@ high with 6-9 mm discs, ribs about 10 mm thick every 30-40 mm.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -80,26 +80,27 @@ def draw_body(rng: np.random.Generator) -> Body:
     liver volume grows with body surface area in adults (Vauthey et al.,
     Liver Transpl 2002;8:233-240), times a log-normal individual factor
     (SD about 12 %). The draws run 0.90-1.65 L (5th to 95th percentile; 1.2 L
-    median; clipped to 0.9-2.2 L), so the liver is drawn
+    median; clipped to 0.9-2.2 L, so 7 % of bodies draw exactly 0.9 L), so the liver is drawn
     for the room there is (``liver.paint_liver`` fills at most that room).
     """
     habitus = rng.uniform(0, 1)  # 0 slim ... 1 obese
     individual = float(rng.lognormal(0.0, 0.12))
-    a = float(135 + 55 * habitus + rng.uniform(-8, 8))
-    b = float(100 + 40 * habitus + rng.uniform(-8, 8))
-    fat_lat = float(8 + 35 * habitus * rng.uniform(0.6, 1.0))
-    fat_post = float(6 + 15 * habitus)
-    wall = float(rng.uniform(8, 15))
-    # The cavity's semi-axes, as Body.a_in and Body.b_in compute them.
-    cavity = (a - 2 - fat_lat - wall) * (b - 2 - 0.5 * (fat_lat + fat_post) - wall)
+    outline = Body(
+        a=float(135 + 55 * habitus + rng.uniform(-8, 8)),
+        b=float(100 + 40 * habitus + rng.uniform(-8, 8)),
+        fat_lat=float(8 + 35 * habitus * rng.uniform(0.6, 1.0)),
+        fat_post=float(6 + 15 * habitus),
+        wall=float(rng.uniform(8, 15)),
+        liver_span=0.0, liver_ml=0.0, left_dome=0.0, vb_semi=(0.0, 0.0), vb_period=0.0, vb_phase=0.0,
+        rib_pitch=0.0, rib_drop=0.0, seed=0,
+    )
+    cavity = outline.a_in * outline.b_in
     ml = float(np.clip(LIVER_ML_MEDIAN * cavity / CAVITY_MM2_MEDIAN * individual, 900, 2200))
-    return Body(
-        a=a,
-        b=b,
-        fat_lat=fat_lat,
-        fat_post=fat_post,
-        wall=wall,
-        # The span (12-18 cm) grows with the volume (r about 0.5 in adults).
+    return replace(
+        outline,
+        # The span (12-18 cm) grows with the volume (r about 0.5 in adults). Its pivot stayed at
+        # 1.6 L when the drawn volumes fell to a 1.2 L median (2026-11-30), so spans are drawn
+        # around 139 mm; the stomach, pancreas and the scan's lower end scale with this span.
         liver_span=float(np.clip(150 + 0.03 * (ml - 1600) + rng.normal(0, 9), 125, 175)),
         liver_ml=ml,
         left_dome=float(rng.uniform(8, 25)),

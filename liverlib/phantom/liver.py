@@ -158,10 +158,10 @@ def _keepout(tissue, grid: Grid, body: Body, cavity, stomach, kidneys) -> np.nda
     return blocked
 
 
-#: On each axial slice through the stomach the left lobe reaches at most this share of the way
+#: On each axial slice through the stomach the left lobe reaches about this share of the way
 #: across it from its right edge (it covers the stomach's front, tapering there).
 LEFT_LOBE_OVER_STOMACH = 0.7
-#: Below the stomach the liver keeps to the right of the pylorus: at most this many mm left of
+#: Below the stomach the liver keeps to the right of the pylorus: about this many mm left of
 #: the stomach's right edge on its lowest slice.
 BELOW_PYLORUS_MM = 10.0
 
@@ -175,7 +175,8 @@ def _left_of_stomach(grid: Grid, sl, inside: np.ndarray, seed: int) -> np.ndarra
     widens downwards, so the liver's edge steps toward the right as the stomach ends. Without it a
     large liver in a small body filled the left upper quadrant around the stomach, wrapping it in
     front, to its left and below it on coronal slices (found 2026-11-30 in a fresh demo's 02
-    montage). The limit is pushed out by a smooth 0-10 mm (over 35 mm), so the edge is a curve.
+    montage). The liver may pass the limit by a smooth 0-10 mm (over 35 mm), so the edge is a
+    curve; these are the shares and distances before that warp.
 
     Args:
         grid: The phantom's grid.
