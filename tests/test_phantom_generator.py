@@ -121,3 +121,26 @@ def test_ten_seeds_tumors_in_liver_no_holes_volume_in_range():
     assert enclosed < 500, enclosed
     assert sum(fit) >= 2, fit  # seeds 16 and 17 (0.96, 0.98 of the target); the others fill their room, 0.60-0.88
     assert np.median(painted) >= 1000, painted  # 1.09 L; 0.57-1.33 L
+
+
+def test_left_lobe_limit_beside_and_below_the_stomach():
+    """``_left_of_stomach`` on a box-shaped stomach: on its slices the limit lies 70 % of the way
+    across it (plus the warp, at most 10 mm), below it 10 mm left of its right edge on its lowest
+    slice (plus the warp), never wider downwards; an empty stomach or one at the grid's bottom
+    keeps nothing or only its own slices out."""
+    from liverlib.phantom.geometry import Grid
+    from liverlib.phantom.liver import _left_of_stomach
+
+    grid = Grid(z=np.arange(-100.0, 1.0, 5.0), y=np.arange(-60.0, 61.0, 2.0), x=np.arange(-100.0, 101.0, 2.0))
+    sl = (slice(10, 18), slice(10, 40), slice(50, 90))  # z -50..-15 mm, x 0..78 mm
+    inside = np.zeros((8, 30, 40), bool)
+    inside[:, 5:20, 10:30] = True  # the stomach: x 20..58 mm on each of its slices
+    blocked = _left_of_stomach(grid, sl, inside, seed=3)
+    x_free = [grid.x[~blocked[k].all(axis=0)].max() for k in range(grid.z.size)]  # liver's leftmost reach
+    at_stomach, below = x_free[12], x_free[2]
+    assert 20 + 0.7 * 38 - 2 <= at_stomach <= 20 + 0.7 * 38 + 10 + 2  # 46.6 mm, give or take the warp
+    assert 20 + 10 - 2 <= below <= 20 + 10 + 10 + 2  # 30 mm below the stomach
+    assert not blocked[18:].any()  # above the stomach nothing is kept out by this limit
+    assert not _left_of_stomach(grid, sl, np.zeros_like(inside), seed=3).any()
+    bottom = _left_of_stomach(grid, (slice(0, 8), sl[1], sl[2]), inside, seed=3)
+    assert bottom[:8].any() and not bottom[8:].any()
