@@ -244,7 +244,7 @@ def build_slice_dataset(
         context_slices: 2.5D input: neighbours each side as extra channels
             (``views.slice_inputs``); 0 for plain 2D slices.
         crop: ``liver`` cuts the slices from a cube around each study's
-            reference liver (about 1.9 mm pixels at 128 px on the demo cohort;
+            reference liver (about 1.6 mm pixels at 128 px on the demo cohort;
             :mod:`liverlib.liver_box`), ``body`` from the whole body cube
             (about 2.8 mm pixels).
         liver_margin_mm: Margin around the liver of that box, mm.

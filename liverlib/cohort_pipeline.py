@@ -238,7 +238,7 @@ def prepare_cohort(
         context_slices: 2.5D input: neighbour slices each side as extra
             channels (``views.slice_inputs``), 0 for plain 2D slices.
         crop: ``liver`` (slices from a box around each reference liver, about
-            1.9 mm pixels at 128 px) or ``body`` (the whole body cube, about 2.8 mm).
+            1.6 mm pixels at 128 px) or ``body`` (the whole body cube, about 2.8 mm).
         image_channels: Image-folder sources only: 1 (grey) or 3 (RGB).
         workers: Processes for generating and decoding; 0 = all CPUs.
         force: Decode and rebuild even when up to date.

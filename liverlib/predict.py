@@ -17,7 +17,7 @@
    With a model trained on liver-box slices (``PredictParams.crop ==
    "liver"``, the default dataset), steps 1-3 are a first pass: the largest
    component of its liver gives a box, the box becomes a finer cube
-   (:mod:`liverlib.liver_box`; about 1.9 mm pixels against 2.8 mm) and steps
+   (:mod:`liverlib.liver_box`; about 1.6 mm pixels against 2.8 mm) and steps
    2-3 run again on it; the result is the second pass inside the box and the
    first outside it;
 4. volumetry, lesion count, a patient-level cancer score and, when the study
