@@ -412,14 +412,9 @@ def decode_pixels(items: list, dtype=None, *, rescale: bool = True) -> np.ndarra
     from pydicom.pixels import apply_modality_lut
 
     _, ds0 = items[0]
-    if not rescale:
-        out = np.empty((len(items), ds0.Rows, ds0.Columns), dtype=dtype or np.int32)
-        for k, (path, ds) in enumerate(items):
-            out[k] = pixel_array(path, ds)
-            del ds.PixelData
-        return out
-    rescales = [_rescale(path, ds) for path, ds in items]
-    has_lut = any("ModalityLUTSequence" in ds for _, ds in items)
+    # Without rescaling every slice counts as slope 1, intercept 0: the stored values, in int16.
+    rescales = [_rescale(path, ds) if rescale else (1.0, 0.0) for path, ds in items]
+    has_lut = rescale and any("ModalityLUTSequence" in ds for _, ds in items)
     integral = not has_lut and all(s == 1.0 and i.is_integer() for s, i in rescales)
     out = np.empty((len(items), ds0.Rows, ds0.Columns), dtype=dtype or (np.int16 if integral else np.float32))
     for k, (path, ds) in enumerate(items):

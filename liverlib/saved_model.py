@@ -178,6 +178,18 @@ def patients_record(splits: dict) -> dict:
             "pseudonym_key": pseudonym_key()}
 
 
+def _model_patients(path: Path) -> tuple[dict, str | None]:
+    """A model's ``preprocessing.json`` record and why its patient lists cannot be used, if they
+    cannot: ``"unlisted"`` (a model trained before the lists existed) or ``"other salt"``
+    (pseudonyms keyed in another checkout)."""
+    record = json.loads(path.read_text()) if path.exists() else {}
+    if "train_cases" not in record:
+        return record, "unlisted"
+    if record.get("pseudonym_key", pseudonym_key()) != pseudonym_key():
+        return record, "other salt"
+    return record, None
+
+
 def check_unseen(model_path: str | Path, case_ids, where: str | Path) -> None:
     """Refuse to score a model on patients it was trained on.
 
@@ -194,13 +206,12 @@ def check_unseen(model_path: str | Path, case_ids, where: str | Path) -> None:
         DatasetError: naming ``where`` and how many of the studies trained the model.
     """
     path = Path(model_path).parent / "preprocessing.json"
-    record = json.loads(path.read_text()) if path.exists() else {}
-    if "train_cases" not in record:
+    record, problem = _model_patients(path)
+    if problem == "unlisted":
         log.warning("%s does not list the model's training patients: cannot check that %s holds none of them",
                     path, where)
         return
-    key = pseudonym_key()
-    if record.get("pseudonym_key", key) != key:
+    if problem == "other salt":
         log.warning("%s: the model's patients were named with another pseudonym salt (another checkout): "
                     "cannot check that %s holds none of them", path, where)
         return
@@ -220,12 +231,11 @@ def check_unseen(model_path: str | Path, case_ids, where: str | Path) -> None:
 def patient_role(model_path: str | Path, case_id: str) -> str | None:
     """``"train"`` or ``"valid"`` when the model's ``preprocessing.json`` lists ``case_id`` among
     those patients, else None (also when the list is absent or keyed with another salt)."""
-    path = Path(model_path).parent / "preprocessing.json"
     try:
-        record = json.loads(path.read_text()) if path.exists() else {}
+        record, problem = _model_patients(Path(model_path).parent / "preprocessing.json")
     except (OSError, ValueError):
         return None
-    if record.get("pseudonym_key", pseudonym_key()) != pseudonym_key():
+    if problem:
         return None
     for role in ("train", "valid"):
         if case_id in record.get(f"{role}_cases", []):
