@@ -115,7 +115,9 @@ def ensure_phantoms(out_dir: str | Path, n_cases: int, seed: int = 0, *, matrix:
     """Write the phantom cohort unless the same one is already in ``out_dir``.
 
     The cohort matches when ``phantom-000`` ... ``phantom-<n-1>`` each hold a
-    ``phantom.json`` with the expected per-case seed and matrix, and no other
+    ``phantom.json`` with the expected per-case seed and matrix and this
+    generator's ``PHANTOM_VERSION`` (a cohort of an older liverlib is written
+    again, so its phantoms follow the code), and no other
     phantom folder is there. Otherwise the generated folders (those with a
     ``phantom.json``) are removed and the cohort is written again; other files
     are never touched.
@@ -131,6 +133,7 @@ def ensure_phantoms(out_dir: str | Path, n_cases: int, seed: int = 0, *, matrix:
         True when phantoms were written, False when the cohort was up to date.
     """
     from liverlib.phantom.cohort import case_seed, write_phantom_cohort
+    from liverlib.phantom.generator import PHANTOM_VERSION
 
     if n_cases < 1:
         raise ValueError(f"n_cases must be >= 1, got {n_cases}")
@@ -144,6 +147,7 @@ def ensure_phantoms(out_dir: str | Path, n_cases: int, seed: int = 0, *, matrix:
     expected = {f"phantom-{i:03d}": case_seed(seed, i) for i in range(n_cases)}
     up_to_date = set(found) == set(expected) and all(
         found[name].get("seed") == s and found[name].get("matrix") == matrix
+        and found[name].get("version") == PHANTOM_VERSION
         and (out_dir / name / "PATIENT_DICOM").is_dir()
         for name, s in expected.items()
     )

@@ -5,7 +5,8 @@ Recognised layouts (see DESIGN.md):
 * ``dicom``: a folder of DICOM CT files (any names, nested folders) or one file;
 * ``ircadb``: a 3D-IRCADb case folder with ``PATIENT_DICOM/`` and
   ``MASKS_DICOM/liver/``, ``MASKS_DICOM/livertumor*/`` (tumors united into
-  label 2; the archive's nested ``PATIENT_DICOM/PATIENT_DICOM`` works too);
+  label 2), ``MASKS_DICOM/liverkyst*/`` or ``livercyst*/`` (benign cysts:
+  liver, label 1); the archive's nested ``PATIENT_DICOM/PATIENT_DICOM`` works too;
 * ``lits``: ``volume-N.nii[.gz]`` with ``segmentation-N.nii[.gz]`` beside it;
 * ``msd``: ``imagesTr/liver_N.nii.gz`` with ``../labelsTr/liver_N.nii.gz``
   (Decathlon Task03 Liver: checked against the ``dataset.json`` beside
@@ -114,14 +115,25 @@ def _same_grid(image: tuple, mask: tuple, mask_dir: Path, image_dir: Path) -> No
         )
 
 
-def ircadb_mask_dirs(case: Path) -> tuple[Path | None, list[Path]]:
-    """The liver mask folder and the tumor mask folders of a 3D-IRCADb case."""
+#: 3D-IRCADb's names of the liver cyst masks (French "kyste"; the cases differ).
+CYST_MASK_PATTERNS = ("liverkyst*", "livercyst*")
+
+
+def ircadb_mask_dirs(case: Path) -> tuple[Path | None, list[Path], list[Path]]:
+    """The liver, tumor and cyst mask folders of a 3D-IRCADb case.
+
+    Returns:
+        ``(liver, tumors, cysts)``: ``MASKS_DICOM/liver`` (None when absent),
+        the ``livertumor*`` folders (``livertumor``, ``livertumor01``,
+        ``livertumors``...) and the ``liverkyst*`` / ``livercyst*`` ones.
+    """
     masks = case / "MASKS_DICOM"
     if not masks.is_dir():
-        return None, []
+        return None, [], []
     liver = sorted(p for p in masks.rglob("liver") if p.is_dir())
     tumors = sorted(p for p in masks.rglob("livertumor*") if p.is_dir())
-    return (liver[0] if liver else None), tumors
+    cysts = sorted({p for pattern in CYST_MASK_PATTERNS for p in masks.rglob(pattern) if p.is_dir()})
+    return (liver[0] if liver else None), tumors, cysts
 
 
 def _read_ircadb(case: Path, case_id: str | None) -> Volume:
@@ -129,11 +141,14 @@ def _read_ircadb(case: Path, case_id: str | None) -> Volume:
 
     image_dir = case / "PATIENT_DICOM"
     hu, spacing, origin, direction, info = read_dicom_series(image_dir)
-    liver_dir, tumor_dirs = ircadb_mask_dirs(case)
+    liver_dir, tumor_dirs, cyst_dirs = ircadb_mask_dirs(case)
     label = None
     if liver_dir is not None:
         label = np.zeros(hu.shape, dtype=np.uint8)
-        for mask_dir, value in [(liver_dir, LIVER)] + [(t, TUMOR) for t in tumor_dirs]:
+        # Cysts are benign: liver (1) even where the liver mask left them out;
+        # tumors (2) are written last and win where a cyst mask overlaps them.
+        masks = [(liver_dir, LIVER)] + [(c, LIVER) for c in cyst_dirs] + [(t, TUMOR) for t in tumor_dirs]
+        for mask_dir, value in masks:
             # Stored values: masks are 0/255 labels, and a CT intercept (-1024)
             # copied into their headers would push 255 below 0 and empty them.
             mask, m_spacing, m_origin, _, _ = read_dicom_series(mask_dir, require_ct=False, rescale=False)
@@ -143,6 +158,7 @@ def _read_ircadb(case: Path, case_id: str | None) -> Volume:
                 raise LabelValueError(mask_dir, "liver mask is empty (no stored value above 0 in any slice)")
             label[inside] = value
         info["n_tumor_masks"] = len(tumor_dirs)
+        info["n_cyst_masks"] = len(cyst_dirs)
     return _volume(hu, spacing, origin, direction, label, info, "ircadb", case_id, "ircadb")
 
 

@@ -63,15 +63,18 @@ def test_count_rows_adds_up():
 
 def test_ensure_phantoms_skips_same_cohort(tmp_path, monkeypatch):
     from liverlib.phantom import cohort
+    from liverlib.phantom.generator import PHANTOM_VERSION
 
     calls = []
+    version = [PHANTOM_VERSION]
 
     def fake_writer(out_dir, n, seed, *, matrix=256, workers=1):
         calls.append((n, seed))
         for i in range(n):
             case = Path(out_dir) / f"phantom-{i:03d}"
             (case / "PATIENT_DICOM").mkdir(parents=True)
-            (case / "phantom.json").write_text(json.dumps({"seed": cohort.case_seed(seed, i), "matrix": matrix}))
+            info = {"seed": cohort.case_seed(seed, i), "matrix": matrix, "version": version[0]}
+            (case / "phantom.json").write_text(json.dumps(info))
 
     monkeypatch.setattr(cohort, "write_phantom_cohort", fake_writer)
     (tmp_path / "notes.txt").write_text("kept")
@@ -80,7 +83,12 @@ def test_ensure_phantoms_skips_same_cohort(tmp_path, monkeypatch):
     assert cp.ensure_phantoms(tmp_path, 2, 0) is True  # fewer cases: rewritten, extras gone
     assert sorted(p.name for p in tmp_path.glob("phantom-*")) == ["phantom-000", "phantom-001"]
     assert cp.ensure_phantoms(tmp_path, 2, 1) is True  # another seed
-    assert calls == [(3, 0), (2, 0), (2, 1)]
+    version[0] = PHANTOM_VERSION - 1  # a cohort of an older generator on disk...
+    assert cp.ensure_phantoms(tmp_path, 2, 2) is True
+    version[0] = PHANTOM_VERSION
+    assert cp.ensure_phantoms(tmp_path, 2, 2) is True  # ...is written again
+    assert cp.ensure_phantoms(tmp_path, 2, 2) is False
+    assert calls == [(3, 0), (2, 0), (2, 1), (2, 2), (2, 2)]
     assert (tmp_path / "notes.txt").read_text() == "kept"
 
 

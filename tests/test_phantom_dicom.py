@@ -40,8 +40,11 @@ def test_round_trip_through_read_study(cohort):
         assert np.array_equal(v.label, p.label)
         assert np.allclose(v.spacing, p.spacing, atol=1e-4)
         assert np.allclose(v.origin, p.origin, atol=1e-3)
+        # One livertumorNN per metastasis or HCC; the cysts (one in each of these two) in liverkyst, as liver.
         n_tumor_dirs = len(list((case / "MASKS_DICOM").glob("livertumor*")))
-        assert n_tumor_dirs == len(p.tumors)
+        assert n_tumor_dirs == p.meta["n_lesions"] == len(p.tumors) - 1
+        assert v.meta["n_cyst_masks"] == 1 and (case / "MASKS_DICOM" / "liverkyst").is_dir()
+        assert (v.label[p.lesion_masks(("cyst",))[0]] == 1).all()
         assert v.meta["contrast_phase"] == p.phase.replace("_", " ")  # read from the series description
 
 

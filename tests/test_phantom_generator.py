@@ -48,8 +48,17 @@ def test_liver_volume_span_and_tumors_inside(clean):
         assert 850 <= p.meta["liver_ml"] <= 2200 and p.meta["liver_ml"] <= p.meta["liver_ml_drawn"] + 1, p.meta
         assert 120 <= p.meta["liver_span_mm"] <= 180, p.meta
         assert set(np.unique(p.label)) <= {0, 1, 2}
-        # Every lesion voxel lies in the liver envelope, and label 2 is their union.
-        assert np.array_equal(p.label == 2, p.tumor_id > 0)
+        # Every lesion voxel lies in the liver envelope; label 2 is the union of the
+        # metastases and HCC, and cysts stay liver (seeds 1 and 2 have two each).
+        kinds = [t["kind"] for t in p.tumors]
+        tumors = p.lesion_masks(("metastasis", "hcc"))
+        assert np.array_equal(p.label == 2, np.logical_or.reduce([np.zeros(p.label.shape, bool), *tumors]))
+        cysts = p.lesion_masks(("cyst",))
+        assert len(cysts) == kinds.count("cyst") == p.meta["n_cysts"] and p.meta["n_lesions"] == len(kinds) - len(cysts)
+        assert all((p.label[c] == 1).all() for c in cysts)
+        assert (p.label[p.tumor_id > 0] == 1).sum() * np.prod(p.spacing) / 1000 == pytest.approx(p.meta["cyst_ml"], abs=0.01)
+        if seed in (1, 2):
+            assert len(cysts) == 2 and p.meta["cyst_ml"] > 0
         assert len(p.tumor_masks) == len(p.tumors) <= 10
         for mask in p.tumor_masks:
             assert mask.any()

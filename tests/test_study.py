@@ -174,6 +174,27 @@ def test_ircadb_masks_with_ct_intercept_keep_their_voxels(tmp_path, volume):
     assert_same(read_study(case), volume)
 
 
+@pytest.mark.parametrize("name", ["liverkyst", "liverkyste", "livercyst"])
+def test_ircadb_cyst_masks_are_liver_not_tumor(tmp_path, volume, name):
+    # 3D-IRCADb keeps benign cysts in their own masks: liver (1), even where the liver
+    # mask left them out, and never tumor; a tumor mask overlapping one still wins.
+    case = write_ircadb_case(tmp_path / "case", volume)
+    liver = volume.label >= 1
+    cyst = np.zeros(volume.shape, bool)
+    cyst[4:7, 2:8, 2:6] = True  # across the liver's edge, and over a corner of its tumor
+    tumor_overlap = cyst & (volume.label == 2)
+    assert not liver[cyst].all() and tumor_overlap.any()
+    rewrite_mask(case, volume, "liver", (liver & ~cyst).astype(np.int16) * 255, rescale_intercept=0)
+    write_dicom_series(cyst.astype(np.int16) * 255, volume.spacing, case / "MASKS_DICOM" / name,
+                       origin=volume.origin, rescale_intercept=0)
+    read = read_study(case)
+    expected = volume.label.copy()
+    expected[cyst] = 1
+    expected[volume.label == 2] = 2
+    assert np.array_equal(read.label, expected)
+    assert (read.label[cyst & ~tumor_overlap] == 1).all() and read.meta["n_cyst_masks"] == 1
+
+
 def test_ircadb_empty_liver_mask_is_refused(tmp_path, volume):
     case = write_ircadb_case(tmp_path / "case", volume)
     rewrite_mask(case, volume, "liver", np.zeros(volume.shape, np.int16), rescale_intercept=0)

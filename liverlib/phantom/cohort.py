@@ -1,8 +1,10 @@
 """Write phantoms as real DICOM studies in the 3D-IRCADb layout.
 
 ``<out>/phantom-000/PATIENT_DICOM/image_N`` (CT, int16 stored values,
-RescaleIntercept -1024), ``MASKS_DICOM/liver/`` and ``MASKS_DICOM/livertumor01..``
-(0/255 masks with RescaleIntercept 0, as 3D-IRCADb ships them), one Study and
+RescaleIntercept -1024), ``MASKS_DICOM/liver/``, ``MASKS_DICOM/livertumor01..``
+(one per metastasis or HCC) and ``MASKS_DICOM/liverkyst/`` (the simple cysts,
+which stay liver: 3D-IRCADb's name) as 0/255 masks with RescaleIntercept 0,
+as 3D-IRCADb ships them, one Study and
 Frame of Reference UID per study, file names in a random order, and the
 phantom's fake identity in every header. CLI:
 ``python -m liverlib phantoms OUT --n N --seed S [--matrix 256|512] [--workers W]``.
@@ -19,6 +21,7 @@ import numpy as np
 
 from liverlib.dicom_write import write_dicom_series
 from liverlib.phantom.generator import Phantom, generate_phantom
+from liverlib.phantom.tumors import MALIGNANT
 
 
 def case_seed(seed: int, index: int) -> int:
@@ -51,7 +54,11 @@ def write_phantom(phantom: Phantom, case_dir: str | Path) -> Path:
     write_dicom_series(phantom.hu, phantom.spacing, case_dir / "PATIENT_DICOM", uid_seed=uid_seed,
                        series_number=2, extra=extra, **common)
     masks = [("liver", phantom.label > 0)]
-    masks += [(f"livertumor{k:02d}", phantom.tumor_id == k) for k in range(1, len(phantom.tumors) + 1)]
+    tumors = phantom.lesion_masks(MALIGNANT)
+    masks += [(f"livertumor{k:02d}", mask) for k, mask in enumerate(tumors, start=1)]
+    cysts = phantom.lesion_masks(("cyst",))
+    if cysts:  # one folder for all of a patient's cysts, as 3D-IRCADb's liverkyst
+        masks.append(("liverkyst", np.logical_or.reduce(cysts) & (phantom.label == 1)))
     for n, (name, mask) in enumerate(masks):
         ident = dict(phantom.identity, SeriesDescription=f"MASK {name}")
         write_dicom_series(
@@ -115,6 +122,7 @@ def run(args: argparse.Namespace) -> int:
     cases = write_phantom_cohort(args.out, args.n, args.seed, matrix=args.matrix, workers=args.workers)
     for case in cases:
         info = json.loads((case / "phantom.json").read_text())
-        print(f"{case}: {info['phase']}, liver {info['liver_ml']:.0f} mL, {info['n_lesions']} lesions")
+        print(f"{case}: {info['phase']}, liver {info['liver_ml']:.0f} mL, {info['n_lesions']} tumors, "
+              f"{info['n_cysts']} cysts")
     print(f"{len(cases)} studies in {time.perf_counter() - t0:.1f} s")
     return 0

@@ -29,8 +29,14 @@ from liverlib.phantom.organs import (
     paint_vessels,
     stomach_field,
 )
-from liverlib.phantom.tumors import paint_tumor_hu, place_tumors
+from liverlib.phantom.tumors import MALIGNANT, paint_tumor_hu, place_tumors
 from liverlib.volume import Volume
+
+#: Written into each phantom's meta (and ``phantom.json``); a cohort written by
+#: another version is generated again (``cohort_pipeline.ensure_phantoms``).
+#: 2: simple cysts are liver (label 1) and written as ``liverkyst``, not tumor;
+#: the liver keeps to the stomach's front and its volume follows the body.
+PHANTOM_VERSION = 2
 
 
 @dataclass
@@ -39,17 +45,21 @@ class Phantom:
 
     Args:
         hu: int16 ``(z, y, x)`` CT numbers in the Volume convention, -1024..3071.
-        label: uint8 ``(z, y, x)``: 0 background, 1 liver, 2 tumor.
-        tumor_id: uint8 ``(z, y, x)``: 0 none, k for lesion k (1-based).
+        label: uint8 ``(z, y, x)``: 0 background, 1 liver (benign cysts
+            included), 2 tumor (metastases, HCC).
+        tumor_id: uint8 ``(z, y, x)``: 0 none, k for lesion k (1-based),
+            cysts included: ``tumors[k - 1]["kind"]`` tells which.
         tissue: uint8 tissue-code map (``intensities`` codes), the painter's truth.
         spacing: ``(dz, dy, dx)`` mm, e.g. ``(5.0, 1.48, 1.48)``.
         origin: LPS ``(x, y, z)`` of the centre of voxel ``[0, 0, 0]``.
         phase: ``"portal_venous"``, ``"arterial"`` or ``"unenhanced"``.
-        tumors: One dict per lesion (kind, centre, diameter, HU, volume).
+        tumors: One dict per lesion, cysts included (kind, centre, diameter,
+            HU, volume).
         identity: Fake DICOM identity (name, ID, dates...).
         case_id: ``phantom-<seed>`` unless the cohort renames it.
         tissue_hu: Mean HU drawn per tissue code (before texture and noise).
-        meta: Seed, matrix, FOV, noise SD, liver mL... (no PHI).
+        meta: Seed, matrix, FOV, noise SD, liver mL, tumor and cyst counts,
+            the generator's ``version``... (no PHI).
     """
 
     hu: np.ndarray
@@ -69,6 +79,10 @@ class Phantom:
     def tumor_masks(self) -> list[np.ndarray]:
         """One boolean mask per lesion, in ``tumors`` order."""
         return [self.tumor_id == k for k in range(1, len(self.tumors) + 1)]
+
+    def lesion_masks(self, kinds: tuple[str, ...]) -> list[np.ndarray]:
+        """One boolean mask per lesion of the given kinds, e.g. ``("cyst",)``."""
+        return [self.tumor_id == k for k, t in enumerate(self.tumors, start=1) if t["kind"] in kinds]
 
     def to_volume(self) -> Volume:
         """The phantom as a ``Volume`` (no identity in it)."""
@@ -133,7 +147,8 @@ def generate_phantom(
     hu = np.clip(np.round(hu), -1024, 3071).astype(np.int16)
 
     label = liver.astype(np.uint8)
-    label[tumor_id > 0] = 2
+    malignant = [k for k, t in enumerate(tumors, start=1) if t.kind in MALIGNANT]
+    label[np.isin(tumor_id, malignant)] = 2  # cysts stay liver (label 1): benign
     voxel_ml = acq.thickness_mm * acq.pixel_mm**2 / 1000.0
     out = []
     for k, t in enumerate(tumors, start=1):
@@ -161,8 +176,11 @@ def generate_phantom(
             "liver_ml": round(float(liver.sum() * voxel_ml), 1),
             "liver_ml_drawn": round(float(body.liver_ml), 1),  # the target; a small body fits less
             "liver_span_mm": round(float(np.ptp(grid.z[np.nonzero(liver.any(axis=(1, 2)))[0]]) + acq.thickness_mm), 1),
-            "tumor_ml": round(float((tumor_id > 0).sum() * voxel_ml), 2),
-            "n_lesions": len(out),
+            "tumor_ml": round(float((label == 2).sum() * voxel_ml), 2),
+            "n_lesions": len(malignant),  # tumors (label 2); cysts are counted apart
+            "n_cysts": len(out) - len(malignant),
+            "cyst_ml": round(float(((tumor_id > 0) & (label == 1)).sum() * voxel_ml), 2),
+            "version": PHANTOM_VERSION,
         },
     )
 

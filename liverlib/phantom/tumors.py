@@ -9,6 +9,11 @@
   round and sharp). HU ranges: ``intensities.LESION_HU``.
 * Margins: metastases and HCC have a radius perturbed by smooth noise
   (irregular, lobulated); cysts do not. Every lesion is clipped to the liver.
+* Labels: metastases and HCC are tumor (label 2: the "cancer" the model
+  calls); simple cysts are benign and stay liver (label 1), as 3D-IRCADb
+  keeps them in their own ``liverkyst`` masks, apart from ``livertumor*``,
+  and as MSD Task03 labels cancer. The model so meets cysts as dark, round
+  liver it must not call cancer.
 """
 
 from __future__ import annotations
@@ -19,6 +24,9 @@ import numpy as np
 
 from liverlib.phantom.geometry import Grid, box_noise, ellipsoid
 from liverlib.phantom.intensities import LESION_HU
+
+#: Lesion kinds labelled tumor (2); the others (cysts) stay liver (1).
+MALIGNANT = ("metastasis", "hcc")
 
 
 @dataclass
