@@ -173,8 +173,10 @@ def train_model(
         workers: PyDataset worker threads (1 reads in the prefetch thread).
         resume: Continue an interrupted run in ``run_dir`` (or return a completed
             one) when it was started with the same settings, ``RUN_CONTROL``
-            aside; with other settings (e.g. ``epochs`` 12 -> 20) the run trains
-            anew and says which changed. False starts over.
+            aside, on the same slice dataset (the manifest's ``fingerprint``,
+            kept as ``dataset_fingerprint``); with other settings (e.g.
+            ``epochs`` 12 -> 20) or a rebuilt dataset (other studies, another
+            split) the run trains anew and says which changed. False starts over.
         verbose: One progress line per epoch.
         callbacks: Extra Keras callbacks (run after the built-in ones).
 
@@ -206,11 +208,14 @@ def train_model(
     }
     devices = accelerators() if devices is None else list(devices)
     config["devices"] = devices  # what this call trains on: other devices (another global batch) train anew
+    # The slices it learns from: a dataset rebuilt since (phantoms of a newer generator, studies
+    # added, another split) trains anew, or the model would have seen today's test patients.
+    config["dataset_fingerprint"] = manifest.get("fingerprint")
     old = _read_history(history_path) if resume else {}
     changed = _changed_settings(old.get("config") or {}, config)
     if changed:  # a run resumes (or counts as done) only with the settings it was started with
         print(f"{project_relative(run_dir)}: settings changed since its last training ("
-              + ", ".join(f"{k} {old['config'][k]!r} -> {config[k]!r}" for k in changed) + "): training anew",
+              + ", ".join(f"{k} {old['config'].get(k)!r} -> {config[k]!r}" for k in changed) + "): training anew",
               flush=True)
         resume, old = False, {}
     if not resume:
@@ -333,6 +338,9 @@ def train_model(
 
 #: Settings of how a call runs, not of what it trains: a run resumes across a change of these.
 RUN_CONTROL = ("max_minutes", "workers", "resume")
+#: Compared even when a saved config lacks them: a history written before liverlib kept the
+#: dataset's fingerprint cannot show it trained on today's slices, so it trains anew.
+ALWAYS_COMPARED = ("dataset_fingerprint",)
 
 
 def _read_history(path: Path) -> dict:
@@ -349,8 +357,13 @@ def _changed_settings(old: dict, new: dict) -> list[str]:
 
     Compared as JSON, the form the history keeps (a tuple and a list of the same values are the same).
     """
+    if not old:  # no saved run: nothing to compare with
+        return []
     as_json = lambda v: json.loads(json.dumps(v, default=str))  # noqa: E731
-    return sorted(k for k, v in new.items() if k not in RUN_CONTROL and k in old and as_json(old[k]) != as_json(v))
+    return sorted(
+        k for k, v in new.items()
+        if k not in RUN_CONTROL and (k in old or k in ALWAYS_COMPARED) and as_json(old.get(k)) != as_json(v)
+    )
 
 
 def add_arguments(parser) -> None:

@@ -235,6 +235,33 @@ def test_other_settings_train_anew_whether_the_last_run_completed_or_was_cut(dat
     assert_same_run(uninterrupted, anew, tmp_path / "cut")
 
 
+@pytest.mark.slow
+def test_a_rebuilt_dataset_trains_anew(tmp_path, capsys):
+    """A cohort written again (a newer phantom generator, another split) must not find its old model done."""
+    root = make_dataset(tmp_path / "ds")
+    write_manifest(root, {**read_manifest(root), "fingerprint": "first build"})
+    done = train_model(root, tmp_path / "run", **{**TINY, "epochs": 1})
+    assert done["completed"] and json.loads((tmp_path / "run" / "training_history.json").read_text())[
+        "config"]["dataset_fingerprint"] == "first build"
+    capsys.readouterr()
+    train_model(root, tmp_path / "run", **{**TINY, "epochs": 1, "verbose": True})  # same slices: nothing to do
+    out = capsys.readouterr().out
+    assert "run already completed" in out and "training anew" not in out
+
+    write_manifest(root, {**read_manifest(root), "fingerprint": "second build"})
+    train_model(root, tmp_path / "run", **{**TINY, "epochs": 1, "verbose": True})
+    out = capsys.readouterr().out
+    assert "(dataset_fingerprint 'first build' -> 'second build'): training anew" in out
+    assert "run already completed" not in out
+
+    history = tmp_path / "run" / "training_history.json"  # a history of a liverlib that kept no fingerprint
+    record = json.loads(history.read_text())
+    del record["config"]["dataset_fingerprint"]
+    history.write_text(json.dumps(record))
+    train_model(root, tmp_path / "run", **{**TINY, "epochs": 1, "verbose": True})
+    assert "(dataset_fingerprint None -> 'second build'): training anew" in capsys.readouterr().out
+
+
 def test_cli_arguments(dataset, tmp_path):
     parser = argparse.ArgumentParser()
     add_arguments(parser)
