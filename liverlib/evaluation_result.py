@@ -148,6 +148,8 @@ class EvaluationResult:
                 row["gain tumor"] = m["fusion_gain"]["tumor"]
                 row["lesion recall"] = m["lesions"]["recall"]
                 row["lesion precision"] = m["lesions"]["precision"]
+                if m.get("cysts"):  # the source marks benign cysts: how many the model calls tumor
+                    row["cysts called tumor"] = f"{m['cysts']['called_tumor']} of {m['cysts']['n_cysts']}"
                 row["liver mL error"] = m["volumetry_error"]["liver_ml_error"]
                 row["tumor mL error"] = m["volumetry_error"]["tumor_ml_error"]
             rows.append(row)
@@ -157,7 +159,8 @@ class EvaluationResult:
         """``cases_summary`` as two tables: mean 3D Dice per view and fused (with the fusion gain; the
         tumor Dice also over the patients with tumor alone, where a tumor-free patient's 0 or 1 does
         not weigh), and
-        lesion detection with volume errors and, where patients with and without tumor were
+        lesion detection with volume errors, the benign cysts called tumor where the source marks
+        cysts, and, where patients with and without tumor were
         evaluated, the patient-level cancer AUC of both scores (empty lists without studies)."""
         summary = self.metrics.get("cases_summary") or {}
         dice = summary.get("mean_dice") or {}
@@ -180,6 +183,13 @@ class EvaluationResult:
                       "precision": lesions.get("precision"),
                       "liver mL error (mean abs)": summary.get("mean_abs_liver_ml_error"),
                       "tumor mL error (mean abs)": summary.get("mean_abs_tumor_ml_error")}] if lesions else []
+        cysts = summary.get("cysts")
+        if detection and cysts:
+            detection[0].update({
+                "cysts called tumor": f"{cysts['called_tumor']} of {cysts['n_cysts']}, in "
+                                      f"{cysts['patients']} patient{'s' if cysts['patients'] != 1 else ''}",
+                "false lesions on a cyst": cysts["false_lesions_on_cysts"],
+            })
         patients = summary.get("patient_cancer") or {}
         if detection and patients.get("n_with_tumor") and patients.get("n_without_tumor"):  # both kinds of patient
             detection[0].update({
@@ -213,8 +223,10 @@ def _or_na(value):
 def summarize_cases(cases: list[dict]) -> dict:
     """Mean Dice per view and fused (tumor Dice also over the patients with tumor,
     ``mean_tumor_dice_with_tumor``), mean gain, pooled lesion detection over
-    cases, and the patient-level cancer AUC of both scores (``patient_cancer``,
-    :func:`patient_cancer_auc`)."""
+    cases, the benign cysts called tumor summed over the patients whose source
+    marks cysts (``cysts``: ``patients``, ``n_cysts``, ``called_tumor``,
+    ``false_lesions_on_cysts``; absent when none does), and the patient-level
+    cancer AUC of both scores (``patient_cancer``, :func:`patient_cancer_auc`)."""
     scored = [c["metrics"] for c in cases if c.get("metrics")]
     if not scored:
         return {"n_cases": len(cases)}
@@ -236,6 +248,10 @@ def summarize_cases(cases: list[dict]) -> dict:
         "recall": sum(m["lesions"]["detected"] for m in scored) / n_true if n_true else float("nan"),
         "precision": sum(m["lesions"]["true_positive"] for m in scored) / n_pred if n_pred else float("nan"),
     }
+    with_cysts = [m["cysts"] for m in scored if m.get("cysts")]
+    if with_cysts:  # benign cysts the source marks (3D-IRCADb liverkyst, the phantoms): how many called tumor
+        out["cysts"] = {"patients": len(with_cysts), **{
+            k: sum(c[k] for c in with_cysts) for k in ("n_cysts", "called_tumor", "false_lesions_on_cysts")}}
     out["mean_abs_liver_ml_error"] = float(np.mean([abs(m["volumetry_error"]["liver_ml_error"]) for m in scored]))
     out["mean_abs_tumor_ml_error"] = float(np.mean([abs(m["volumetry_error"]["tumor_ml_error"]) for m in scored]))
     out["patient_cancer"] = patient_cancer_auc([c for c in cases if c.get("metrics")])

@@ -44,6 +44,8 @@ def save_case(folder: str | Path, volume: Volume, name: str | None = None) -> Pa
     if hu.dtype != np.int16:
         hu = np.clip(np.rint(hu), -32768, 32767).astype(np.int16)
     label = volume.label if volume.label is not None else np.zeros((0,), np.uint8)
+    # Cysts, when the source marks them: packed bits (an eighth of a uint8 mask), empty otherwise.
+    cyst = np.packbits(volume.cyst.astype(bool)) if volume.cyst is not None else np.zeros((0,), np.uint8)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npz")
     # Uncompressed: zlib would cost more time than decoding the DICOM files.
@@ -54,6 +56,7 @@ def save_case(folder: str | Path, volume: Volume, name: str | None = None) -> Pa
         spacing=np.asarray(volume.spacing, float),
         origin=np.asarray(volume.origin, float),
         direction=np.asarray(volume.direction, float),
+        cyst=cyst,
     )
     os.replace(tmp, path)
     return path
@@ -64,14 +67,18 @@ def load_case(path: str | Path) -> Volume:
     path = Path(path)
     with np.load(path, allow_pickle=False) as data:
         label = data["label"]
+        hu = data["hu"]
+        packed = data["cyst"] if "cyst" in data.files else np.zeros((0,), np.uint8)  # caches before cysts: none
+        cyst = np.unpackbits(packed, count=hu.size).reshape(hu.shape).astype(bool) if packed.size else None
         return Volume(
-            hu=data["hu"],
+            hu=hu,
             spacing=tuple(data["spacing"]),
             case_id=path.stem,
             label=label if label.size else None,
             origin=tuple(data["origin"]),
             direction=data["direction"],
             meta={"layout": "interim"},
+            cyst=cyst,
         )
 
 

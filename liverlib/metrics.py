@@ -261,6 +261,35 @@ def _nanmedian(values: np.ndarray) -> float:
 # ------------------------------------------------------------------ lesions, volumes
 
 
+def cyst_calls(pred_tumor: np.ndarray, true_tumor: np.ndarray, cyst: np.ndarray) -> dict:
+    """Benign cysts a prediction calls tumor, and its false lesions that lie on one.
+
+    A cyst (a connected component of ``cyst``, full connectivity) is *called*
+    when a predicted tumor voxel lies in it; a predicted lesion is *on a cyst*
+    when it touches a cyst and no reference tumor: a false lesion the cyst
+    explains (a 3D-IRCADb ``liverkyst``, or a phantom's 0-20 HU simple cyst).
+
+    Args:
+        pred_tumor: Boolean predicted tumor mask, e.g. ``pred_label == 2``.
+        true_tumor: Boolean reference tumor mask.
+        cyst: Boolean mask of the reference's benign cysts (label 1 there).
+
+    Returns:
+        ``{"n_cysts", "called_tumor", "false_lesions_on_cysts"}``.
+    """
+    from scipy import ndimage as ndi
+
+    pred_tumor, true_tumor, cyst = (np.asarray(a, bool) for a in (pred_tumor, true_tumor, cyst))
+    structure = np.ones((3,) * cyst.ndim)
+    cyst_lab, n_cysts = ndi.label(cyst, structure=structure)
+    called = len(np.setdiff1d(np.unique(cyst_lab[pred_tumor]), [0]))
+    pred_lab, _ = ndi.label(pred_tumor, structure=structure)
+    on_cyst = np.setdiff1d(np.unique(pred_lab[cyst]), [0])
+    on_tumor = np.unique(pred_lab[true_tumor])
+    return {"n_cysts": int(n_cysts), "called_tumor": int(called),
+            "false_lesions_on_cysts": int(len(np.setdiff1d(on_cyst, on_tumor)))}
+
+
 def lesion_detection(pred_tumor: np.ndarray, true_tumor: np.ndarray) -> dict:
     """Lesion-wise detection as in LiTS: connected components that overlap.
 

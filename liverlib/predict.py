@@ -315,7 +315,7 @@ def predict_volume(
     t3 = time.perf_counter()
     timings.update(fusion_s=t1 - t0, map_back_s=t2 - t1, volumetry_s=t3 - t2)
     if with_metrics and volume.label is not None:
-        pred.metrics = study_metrics(pred, volume.label)
+        pred.metrics = study_metrics(pred, volume.label, volume.cyst)
         timings["metrics_s"] = time.perf_counter() - t3
     timings["total_s"] = time.perf_counter() - start
     return pred

@@ -142,9 +142,10 @@ def _read_ircadb(case: Path, case_id: str | None) -> Volume:
     image_dir = case / "PATIENT_DICOM"
     hu, spacing, origin, direction, info = read_dicom_series(image_dir)
     liver_dir, tumor_dirs, cyst_dirs = ircadb_mask_dirs(case)
-    label = None
+    label, cyst = None, None
     if liver_dir is not None:
         label = np.zeros(hu.shape, dtype=np.uint8)
+        cyst = np.zeros(hu.shape, dtype=bool)
         # Cysts are benign: liver (1) even where the liver mask left them out;
         # tumors (2) are written last and win where a cyst mask overlaps them.
         masks = [(liver_dir, LIVER)] + [(c, LIVER) for c in cyst_dirs] + [(t, TUMOR) for t in tumor_dirs]
@@ -154,12 +155,17 @@ def _read_ircadb(case: Path, case_id: str | None) -> Volume:
             mask, m_spacing, m_origin, _, _ = read_dicom_series(mask_dir, require_ct=False, rescale=False)
             _same_grid((hu.shape, spacing, origin), (mask.shape, m_spacing, m_origin), mask_dir, image_dir)
             inside = mask > 0
-            if value == LIVER and not inside.any():
+            if value == LIVER and mask_dir == liver_dir and not inside.any():
                 raise LabelValueError(mask_dir, "liver mask is empty (no stored value above 0 in any slice)")
             label[inside] = value
+            if mask_dir in cyst_dirs:
+                cyst |= inside
         info["n_tumor_masks"] = len(tumor_dirs)
         info["n_cyst_masks"] = len(cyst_dirs)
-    return _volume(hu, spacing, origin, direction, label, info, "ircadb", case_id, "ircadb")
+        cyst &= label == LIVER  # what a tumor mask overlapped is tumor, not cyst
+    volume = _volume(hu, spacing, origin, direction, label, info, "ircadb", case_id, "ircadb")
+    volume.cyst = cyst if cyst is not None and cyst.any() else None
+    return volume
 
 
 def label_path_for(image: Path, layout: str) -> Path | None:

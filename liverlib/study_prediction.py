@@ -379,14 +379,20 @@ def fused_slice_scores(fused_tumor: np.ndarray, views=VIEWS, smooth: int = FUSED
     return scores
 
 
-def study_metrics(pred: StudyPrediction, true_label: np.ndarray) -> dict:
+def study_metrics(pred: StudyPrediction, true_label: np.ndarray, cyst: np.ndarray | None = None) -> dict:
     """3D metrics of a prediction against the reference label on the study grid.
+
+    Args:
+        pred: The study's prediction.
+        true_label: Reference label (0/1/2) on the study grid.
+        cyst: The reference's benign cysts (``Volume.cyst``), or None.
 
     Returns:
         ``{"dice": {"axial": {"liver", "tumor"}, ..., "fused": {...}},
         "fusion_gain": {"liver", "tumor"} (fused minus the mean single view),
         "fusion_gain_vs_best": {...}, "lesions": lesion_detection,
-        "volumetry_true": ..., "volumetry_error": ...}``.
+        "volumetry_true": ..., "volumetry_error": ...}``, and ``"cysts":
+        metrics.cyst_calls`` of the fused label when ``cyst`` is given.
     """
     dice = {view: metrics.region_dice(label, true_label) for view, label in pred.view_labels().items()}
     dice["fused"] = metrics.region_dice(pred.label, true_label)
@@ -394,7 +400,9 @@ def study_metrics(pred: StudyPrediction, true_label: np.ndarray) -> dict:
     gain = {r: dice["fused"][r] - float(np.mean([d[r] for d in singles])) for r in metrics.REGIONS}
     best = {r: dice["fused"][r] - max(d[r] for d in singles) for r in metrics.REGIONS}
     true_vol = metrics.label_volumetry(true_label, pred.voxel_ml)
+    extra = {"cysts": metrics.cyst_calls(pred.label == 2, true_label == 2, cyst)} if cyst is not None else {}
     return {
+        **extra,
         "dice": dice,
         "fusion_gain": gain,
         "fusion_gain_vs_best": best,

@@ -355,6 +355,10 @@ def _read_history(path: Path) -> dict:
 def _changed_settings(old: dict, new: dict) -> list[str]:
     """The training settings (not ``RUN_CONTROL``) that differ between a saved run's config and this call's.
 
+    A setting the saved config lacks counts as unchanged (a newer liverlib's setting at its
+    default), but for ``ALWAYS_COMPARED``: a history without a ``dataset_fingerprint`` cannot show
+    it trained on today's slices, so that one counts as changed.
+
     Compared as JSON, the form the history keeps (a tuple and a list of the same values are the same).
     """
     if not old:  # no saved run: nothing to compare with

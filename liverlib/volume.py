@@ -45,6 +45,11 @@ class Volume:
         origin: LPS position in mm of the centre of voxel ``[0, 0, 0]``.
         direction: 3x3, columns are the LPS directions of the x, y, z indices.
         meta: Technical description without PHI.
+        cyst: Optional boolean ``(z, y, x)`` mask of the benign cysts the
+            source marks apart (3D-IRCADb's ``liverkyst`` masks, the phantoms'
+            simple cysts): liver (label 1) in ``label``, kept so that an
+            evaluation can count the cysts a model calls tumor. None when the
+            source marks none.
     """
 
     hu: np.ndarray
@@ -54,6 +59,7 @@ class Volume:
     origin: tuple[float, float, float] = (0.0, 0.0, 0.0)
     direction: np.ndarray = field(default_factory=lambda: np.eye(3))
     meta: dict = field(default_factory=dict)
+    cyst: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.hu.ndim != 3:
@@ -65,6 +71,8 @@ class Volume:
             raise ValueError(
                 f"label shape {self.label.shape} differs from image shape {self.hu.shape}"
             )
+        if self.cyst is not None and self.cyst.shape != self.hu.shape:
+            raise ValueError(f"cyst mask shape {self.cyst.shape} differs from image shape {self.hu.shape}")
 
     @property
     def shape(self) -> tuple[int, int, int]:

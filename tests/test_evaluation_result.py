@@ -38,6 +38,11 @@ def test_summarize_cases_pools_lesions_over_studies():
     assert out["mean_abs_liver_ml_error"] == pytest.approx(15.0)
     assert out["mean_abs_tumor_ml_error"] == pytest.approx(3.0)
     assert summarize_cases([]) == {"n_cases": 0}
+    assert "cysts" not in out  # no source marked cysts
+    cases[0]["metrics"]["cysts"] = {"n_cysts": 3, "called_tumor": 1, "false_lesions_on_cysts": 1}
+    cases[1]["metrics"]["cysts"] = {"n_cysts": 2, "called_tumor": 2, "false_lesions_on_cysts": 0}
+    assert summarize_cases(cases)["cysts"] == {"patients": 2, "n_cysts": 5, "called_tumor": 3,
+                                               "false_lesions_on_cysts": 1}
     # Both scored patients have tumor: no patient-level AUC.
     assert out["patient_cancer"] == {"n_with_tumor": 2, "n_without_tumor": 0, "head_auc": None, "fused_auc": None}
 
@@ -116,6 +121,13 @@ def test_summary_tables_add_the_fusion_gain_row():
     assert np.isnan(row["fused cancer score"])  # a summary written before the fused score existed
     assert _result([0.5]).summary_tables() == ([], [])
     assert "patient cancer AUC, head" not in detection[0]  # one patient: no patient-level AUC
+    assert "cysts called tumor" not in detection[0] and "cysts called tumor" not in row
+    with_cyst = _case("a", 0.96, 0.7, 2, 1, 4, 2, 5.0, 1.0)
+    with_cyst["metrics"]["cysts"] = {"n_cysts": 4, "called_tumor": 1, "false_lesions_on_cysts": 1}
+    cyst_result = _result([0.5], [with_cyst])
+    assert cyst_result.case_table()[0]["cysts called tumor"] == "1 of 4"
+    detection_cysts = cyst_result.summary_tables()[1][0]
+    assert detection_cysts["cysts called tumor"] == "1 of 4, in 1 patient" and detection_cysts["false lesions on a cyst"] == 1
     healthy = _case("b", 0.96, 1.0, 0, 0, 1, 0, 5.0, 0.0)
     healthy["cancer_score"], healthy["fused_cancer_score"] = 0.95, 0.1
     result = _result([0.5], [{**_case("a", 0.96, 0.7, 2, 1, 4, 2, 5.0, 1.0), "fused_cancer_score": 0.8}, healthy])

@@ -102,6 +102,21 @@ def test_lesion_detection_cases():
     assert p["detected"] == 1 and p["recall"] == 0.5 and p["precision"] == 0.5
 
 
+def test_cyst_calls_count_cysts_called_tumor_and_false_lesions_on_them():
+    true = np.zeros((8, 20, 20), bool)
+    true[2:4, 2:5, 2:5] = True  # one tumor
+    cyst = np.zeros_like(true)
+    cyst[2:4, 10:13, 10:13] = True  # cyst A: called, its false lesion counted
+    cyst[5:7, 15:18, 2:5] = True  # cyst B: left alone
+    cyst[5:7, 2:5, 2:5] = True  # cyst C: touched by the lesion that also covers the tumor
+    pred = np.zeros_like(true)
+    pred[2:4, 11:12, 11:12] = True
+    pred[2:7, 3:4, 3:4] = True  # one component from the tumor into cyst C: a true lesion, not a false one
+    out = metrics.cyst_calls(pred, true, cyst)
+    assert out == {"n_cysts": 3, "called_tumor": 2, "false_lesions_on_cysts": 1}
+    assert metrics.cyst_calls(np.zeros_like(true), true, cyst)["called_tumor"] == 0
+
+
 def test_volumetry_matches_decode_and_errors():
     from liverlib.decode import volumetry
     from liverlib.volume import Volume

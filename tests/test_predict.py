@@ -93,10 +93,24 @@ def test_predict_volume_recovers_label_and_views_agree(model):
     true_ml = metrics.label_volumetry(volume.label, volume.voxel_ml)["liver_ml"]
     assert abs(m["volumetry_error"]["liver_ml_rel_error"]) < 0.15 and true_ml > 0
     assert pred.cancer_score > 0.9  # the tumor is seen in every view
+    assert "cysts" not in m  # the source marked none
     assert pred.fused_cancer_score > 0.9 and pred.summary()["fused_cancer_score"] == pred.fused_cancer_score
     assert set(pred.view_scores) == {"axial", "coronal", "sagittal"}
     assert pred.timings["model_s"] > 0 and pred.timings["total_s"] >= pred.timings["model_s"]
     json.dumps(pred.summary())  # JSON-ready, NaN-free
+
+
+def test_study_metrics_count_the_cysts_called_tumor(model):
+    volume = labelled_study()
+    cyst = np.zeros(volume.shape, bool)
+    cyst[5:8, 15:19, 10:13] = True  # a cyst as bright as the tumor: the HU model calls it tumor
+    cyst[13:16, 7:10, 4:7] = True  # one like the liver: left alone
+    volume.hu[5:8, 15:19, 10:13] = 400
+    volume.cyst = cyst
+    assert (volume.label[cyst] == 1).all()
+    m = predict_volume(volume, model, PARAMS, batch_size=16).metrics
+    assert m["cysts"] == {"n_cysts": 2, "called_tumor": 1, "false_lesions_on_cysts": 1}
+    assert m["lesions"]["false_positive"] >= 1
 
 
 def test_two_passes_predict_the_liver_box_finer_and_keep_the_first_pass_outside(model):

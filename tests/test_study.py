@@ -19,6 +19,7 @@ from liverlib.errors import (
     UnknownLayoutError,
     UnsupportedImageError,
 )
+from liverlib.interim import load_case, save_case
 from liverlib.nifti_io import write_volume_nifti
 from liverlib.study import detect_layout
 
@@ -193,6 +194,11 @@ def test_ircadb_cyst_masks_are_liver_not_tumor(tmp_path, volume, name):
     expected[volume.label == 2] = 2
     assert np.array_equal(read.label, expected)
     assert (read.label[cyst & ~tumor_overlap] == 1).all() and read.meta["n_cyst_masks"] == 1
+    # The cysts stay known apart from the label (an evaluation counts those called tumor), through the cache too.
+    assert np.array_equal(read.cyst, cyst & ~tumor_overlap)
+    cached = load_case(save_case(tmp_path / "interim", read))
+    assert np.array_equal(cached.cyst, read.cyst) and np.array_equal(cached.label, read.label)
+    assert load_case(save_case(tmp_path / "interim", read_study(write_ircadb_case(tmp_path / "plain", volume)))).cyst is None
 
 
 def test_ircadb_empty_liver_mask_is_refused(tmp_path, volume):

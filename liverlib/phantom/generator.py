@@ -34,8 +34,8 @@ from liverlib.volume import Volume
 
 #: Written into each phantom's meta (and ``phantom.json``); a cohort written by
 #: another version is generated again (``cohort_pipeline.ensure_phantoms``).
-#: 2: simple cysts are liver (label 1) and written as ``liverkyst``, not tumor;
-#: the liver keeps to the stomach's front and its volume follows the body.
+#: 2: simple cysts are liver (label 1) and written as ``liverkyst``, not tumor.
+#: 1 (``phantom.json`` without a ``version``): every generator before that.
 PHANTOM_VERSION = 2
 
 
@@ -86,8 +86,10 @@ class Phantom:
 
     def to_volume(self) -> Volume:
         """The phantom as a ``Volume`` (no identity in it)."""
+        cysts = self.lesion_masks(("cyst",))
+        cyst = np.logical_or.reduce(cysts) & (self.label == 1) if cysts else None
         return Volume(hu=self.hu, spacing=self.spacing, case_id=self.case_id, label=self.label,
-                      origin=self.origin, meta={"source": "phantom", "phase": self.phase})
+                      origin=self.origin, meta={"source": "phantom", "phase": self.phase}, cyst=cyst)
 
 
 def generate_phantom(
