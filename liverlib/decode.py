@@ -24,7 +24,7 @@ import numpy as np
 from liverlib.deid import project_salt, scrub_file_names
 from liverlib.dicom_read import describe_dropped
 from liverlib.errors import StudyError
-from liverlib.interim import read_cases, read_sources, save_case, write_cases, write_sources
+from liverlib.interim import has_cyst_record, read_cases, read_sources, save_case, write_cases, write_sources
 from liverlib.splits import DEFAULT_FRACTIONS, assign_splits
 from liverlib.volume import LIVER, TUMOR, Volume
 
@@ -173,8 +173,11 @@ def decode_cohort(
         row = rows.get(cached) if cached else None
         if row is not None and not row.get("contrast_phase") and layout not in DICOM_LAYOUTS:
             row["contrast_phase"] = "unknown"  # a cache from before that column; NIfTI never says
-        # A DICOM study cached before that column is decoded again, once, to read its phase.
-        if not force and row is not None and row.get("contrast_phase") and (out_dir / f"{cached}.npz").exists():
+        # A DICOM study cached before that column is decoded again, once, to read its phase, and
+        # a 3D-IRCADb case cached before the cysts were kept (``Volume.cyst``), to read its cysts.
+        npz = out_dir / f"{cached}.npz"
+        current = npz.exists() and (layout != "ircadb" or has_cyst_record(npz))
+        if not force and row is not None and row.get("contrast_phase") and current:
             results.append(DecodeResult(str(path), "skipped", cached, reason="unchanged", row=row))
         else:
             todo.append((str(path), layout))

@@ -62,6 +62,16 @@ def save_case(folder: str | Path, volume: Volume, name: str | None = None) -> Pa
     return path
 
 
+def has_cyst_record(path: str | Path) -> bool:
+    """Whether a cached case was written with its ``cyst`` entry (empty when the source marks no
+    cysts); caches written before liverlib kept cysts lack it. Reads the archive's index only."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return "cyst" in data.files
+    except (OSError, ValueError):
+        return False
+
+
 def load_case(path: str | Path) -> Volume:
     """Read a cached case back as a Volume (no pickle)."""
     path = Path(path)

@@ -90,6 +90,18 @@ def test_unchanged_studies_are_skipped(cohort, tmp_path):
     fourth = decode_cohort(cohort, "d", interim_root=interim, workers=1, progress=False)
     assert sorted(r.status for r in fourth) == ["decoded", "decoded", "failed", "skipped"]  # NIfTI: "unknown", kept
     assert all(r["contrast_phase"] for r in read_cases(interim / "d"))
+    # A 3D-IRCADb case cached before the cysts were kept is decoded again, once, to read them.
+    ircadb = next(r["case_id"] for r in read_cases(interim / "d") if r["layout"] == "ircadb")
+    path = interim / "d" / f"{ircadb}.npz"
+    with np.load(path) as data:
+        old_cache = {k: data[k] for k in data.files if k != "cyst"}
+    np.savez(path, **old_cache)
+    fifth = decode_cohort(cohort, "d", interim_root=interim, workers=1, progress=False)
+    assert {r.case_id: r.status for r in fifth if r.status != "failed"}[ircadb] == "decoded"
+    assert sorted(r.status for r in fifth) == ["decoded", "failed", "skipped", "skipped"]
+    assert "cyst" in np.load(path).files
+    sixth = decode_cohort(cohort, "d", interim_root=interim, workers=1, progress=False)
+    assert sorted(r.status for r in sixth) == ["failed", "skipped", "skipped", "skipped"]
 
 
 def _written_text(folder) -> str:
