@@ -24,7 +24,14 @@ import numpy as np
 from liverlib.deid import project_salt, scrub_file_names
 from liverlib.dicom_read import describe_dropped
 from liverlib.errors import StudyError
-from liverlib.interim import has_cyst_record, read_cases, read_sources, save_case, write_cases, write_sources
+from liverlib.interim import (
+    has_cyst_record,
+    read_cases,
+    read_sources,
+    save_case,
+    write_cases,
+    write_sources,
+)
 from liverlib.splits import DEFAULT_FRACTIONS, assign_splits
 from liverlib.volume import LIVER, TUMOR, Volume
 

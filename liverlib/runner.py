@@ -329,13 +329,14 @@ class _BatchLogFilter(logging.Filter):
 
     NOISE = re.compile(
         r"^(Executing Cell \d+|Ending Cell \d+|Executing notebook with kernel|Input Notebook|Output Notebook|Working directory|"
-        r"[IWE]\d{4} [\d:. ]+\d+ \S+\.cc:\d+\]|WARNING: All log messages before absl|"
         r"[A-Z][A-Za-z]*\((children|description|value|layout)=)"
     )
 
     def filter(self, record: logging.LogRecord) -> bool:
+        from liverlib.report import STDERR_NOISE  # TensorFlow's absl lines: the reports drop them too
+
         message = record.getMessage()
-        if not message.strip() or self.NOISE.match(message.strip()):
+        if not message.strip() or self.NOISE.match(message.strip()) or STDERR_NOISE.match(message.strip()):
             return False
         record.msg, record.args = message.rstrip(), None  # the indent of a printed table stays
         return True

@@ -253,6 +253,8 @@ def test_batch_log_keeps_printed_lines_without_their_newline_and_drops_widget_st
     assert not keep.filter(record("VBox(children=(HBox(children=(Dropdown(description='case', options=('a',)"))
     assert not keep.filter(record("\n")) and not keep.filter(record("Executing Cell 4---------"))
     assert keep.filter(record("Epoch 3/12: loss 0.71 (description=ok)"))  # a line that merely mentions one
+    assert not keep.filter(record("E0000 00:00:1796069810.412659   32429 cuda_platform.cc:52] failed call to cuInit"))
+    assert not keep.filter(record("WARNING: All log messages before absl::InitializeLog() is called are written to STDERR"))
 
 
 def test_a_kernel_that_dies_before_starting_points_to_its_log():
