@@ -333,7 +333,8 @@ class _BatchLogFilter(logging.Filter):
     )
 
     def filter(self, record: logging.LogRecord) -> bool:
-        from liverlib.report import STDERR_NOISE  # TensorFlow's absl lines: the reports drop them too
+        # TensorFlow's absl lines: the reports drop them too.
+        from liverlib.report import STDERR_NOISE
 
         message = record.getMessage()
         if not message.strip() or self.NOISE.match(message.strip()) or STDERR_NOISE.match(message.strip()):
