@@ -332,12 +332,17 @@ class _BatchLogFilter(logging.Filter):
         r"[A-Z][A-Za-z]*\((children|description|value|layout)=)"
     )
 
-    def filter(self, record: logging.LogRecord) -> bool:
+    def __init__(self) -> None:
+        super().__init__()
         # TensorFlow's absl lines: the reports drop them too.
         from liverlib.report import STDERR_NOISE
 
+        self.stderr_noise = STDERR_NOISE
+
+    def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        if not message.strip() or self.NOISE.match(message.strip()) or STDERR_NOISE.match(message.strip()):
+        text = message.strip()
+        if not text or self.NOISE.match(text) or self.stderr_noise.match(text):
             return False
         record.msg, record.args = message.rstrip(), None  # the indent of a printed table stays
         return True

@@ -84,12 +84,13 @@ def read_study(path: str | Path, case_id: str | None = None) -> Volume:
     return _read_nifti(path, layout, case_id)
 
 
-def _volume(hu, spacing, origin, direction, label, info, layout, case_id, prefix) -> Volume:
+def _volume(hu, spacing, origin, direction, label, info, layout, case_id, prefix, cyst=None) -> Volume:
     uids = info.pop("_uids", None)
     if case_id is None:
         case_id = pseudonym(*(uids or ()), prefix=prefix)
     info["layout"] = layout
-    return Volume(hu=hu, spacing=spacing, case_id=case_id, label=label, origin=origin, direction=direction, meta=info)
+    return Volume(hu=hu, spacing=spacing, case_id=case_id, label=label, origin=origin, direction=direction, meta=info,
+                  cyst=cyst)
 
 
 def _read_dicom(path: Path, case_id: str | None) -> Volume:
@@ -163,9 +164,8 @@ def _read_ircadb(case: Path, case_id: str | None) -> Volume:
         info["n_tumor_masks"] = len(tumor_dirs)
         info["n_cyst_masks"] = len(cyst_dirs)
         cyst &= label == LIVER  # what a tumor mask overlapped is tumor, not cyst
-    volume = _volume(hu, spacing, origin, direction, label, info, "ircadb", case_id, "ircadb")
-    volume.cyst = cyst if cyst is not None and cyst.any() else None
-    return volume
+    cyst = cyst if cyst is not None and cyst.any() else None
+    return _volume(hu, spacing, origin, direction, label, info, "ircadb", case_id, "ircadb", cyst)
 
 
 def label_path_for(image: Path, layout: str) -> Path | None:

@@ -45,7 +45,7 @@ def test_round_trip_through_read_study(cohort):
         assert n_tumor_dirs == p.meta["n_lesions"] == len(p.tumors) - 1
         assert v.meta["n_cyst_masks"] == 1 and (case / "MASKS_DICOM" / "liverkyst").is_dir()
         assert (v.label[p.lesion_masks(("cyst",))[0]] == 1).all()
-        assert np.array_equal(v.cyst, p.to_volume().cyst) and v.cyst.any()
+        assert np.array_equal(v.cyst, p.cyst_mask) and v.cyst.any()
         assert v.meta["contrast_phase"] == p.phase.replace("_", " ")  # read from the series description
 
 

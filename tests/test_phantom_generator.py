@@ -59,8 +59,8 @@ def test_liver_volume_span_and_tumors_inside(clean):
         assert (p.label[p.tumor_id > 0] == 1).sum() * np.prod(p.spacing) / 1000 == pytest.approx(p.meta["cyst_ml"], abs=0.01)
         if seed in (1, 2):
             assert len(cysts) == 2 and p.meta["cyst_ml"] > 0
-        assert len(p.tumor_masks) == len(p.tumors) <= 10
-        for mask in p.tumor_masks:
+        assert len(p.lesion_masks()) == len(p.tumors) <= 10
+        for mask in p.lesion_masks():
             assert mask.any()
         # Liver on the patient's right: most liver voxels at small x (image left).
         x = np.nonzero(p.label > 0)[2]

@@ -252,6 +252,8 @@ def test_batch_log_keeps_printed_lines_without_their_newline_and_drops_widget_st
     assert keep.filter(printed) and printed.getMessage() == "decode 1 of 48 not yet cached: decoded ircadb-1 (0.5 s)"
     assert not keep.filter(record("VBox(children=(HBox(children=(Dropdown(description='case', options=('a',)"))
     assert not keep.filter(record("\n")) and not keep.filter(record("Executing Cell 4---------"))
+    table_row = record("    axial    0.957\n")
+    assert keep.filter(table_row) and table_row.getMessage() == "    axial    0.957"  # its indent kept
     assert keep.filter(record("Epoch 3/12: loss 0.71 (description=ok)"))  # a line that merely mentions one
     assert not keep.filter(record("E0000 00:00:1796069810.412659   32429 cuda_platform.cc:52] failed call to cuInit"))
     assert not keep.filter(record("WARNING: All log messages before absl::InitializeLog() is called are written to STDERR"))

@@ -56,9 +56,8 @@ def write_phantom(phantom: Phantom, case_dir: str | Path) -> Path:
     masks = [("liver", phantom.label > 0)]
     tumors = phantom.lesion_masks(MALIGNANT)
     masks += [(f"livertumor{k:02d}", mask) for k, mask in enumerate(tumors, start=1)]
-    cysts = phantom.lesion_masks(("cyst",))
-    if cysts:  # one folder for all of a patient's cysts, as 3D-IRCADb's liverkyst
-        masks.append(("liverkyst", np.logical_or.reduce(cysts) & (phantom.label == 1)))
+    if phantom.cyst_mask is not None:  # one folder for all of a patient's cysts, as 3D-IRCADb's liverkyst
+        masks.append(("liverkyst", phantom.cyst_mask))
     for n, (name, mask) in enumerate(masks):
         ident = dict(phantom.identity, SeriesDescription=f"MASK {name}")
         write_dicom_series(

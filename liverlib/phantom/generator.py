@@ -75,21 +75,21 @@ class Phantom:
     tissue_hu: np.ndarray
     meta: dict = field(default_factory=dict)
 
-    @property
-    def tumor_masks(self) -> list[np.ndarray]:
-        """One boolean mask per lesion, in ``tumors`` order."""
-        return [self.tumor_id == k for k in range(1, len(self.tumors) + 1)]
+    def lesion_masks(self, kinds: tuple[str, ...] | None = None) -> list[np.ndarray]:
+        """One boolean mask per lesion, in ``tumors`` order; only those of ``kinds``
+        (e.g. ``("cyst",)``) when given."""
+        return [self.tumor_id == k for k, t in enumerate(self.tumors, start=1) if kinds is None or t["kind"] in kinds]
 
-    def lesion_masks(self, kinds: tuple[str, ...]) -> list[np.ndarray]:
-        """One boolean mask per lesion of the given kinds, e.g. ``("cyst",)``."""
-        return [self.tumor_id == k for k, t in enumerate(self.tumors, start=1) if t["kind"] in kinds]
+    @property
+    def cyst_mask(self) -> np.ndarray | None:
+        """The simple cysts (liver in ``label``; what a later tumor covers is tumor), None without any."""
+        cysts = self.lesion_masks(("cyst",))
+        return np.logical_or.reduce(cysts) & (self.label == 1) if cysts else None
 
     def to_volume(self) -> Volume:
         """The phantom as a ``Volume`` (no identity in it)."""
-        cysts = self.lesion_masks(("cyst",))
-        cyst = np.logical_or.reduce(cysts) & (self.label == 1) if cysts else None
         return Volume(hu=self.hu, spacing=self.spacing, case_id=self.case_id, label=self.label,
-                      origin=self.origin, meta={"source": "phantom", "phase": self.phase}, cyst=cyst)
+                      origin=self.origin, meta={"source": "phantom", "phase": self.phase}, cyst=self.cyst_mask)
 
 
 def generate_phantom(
